@@ -1,0 +1,107 @@
+"""`understudy` commands. Imports are deferred so that `--help` is instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Distil a big model into a small one, and prove the small one is good enough to ship.")
+
+EXIT_USER_ERROR, EXIT_BLOCKED = 2, 3
+
+
+def _console(json_mode: bool):
+    from rich.console import Console
+
+    # With --json, stdout carries only JSON; people's output goes to stderr.
+    return Console(stderr=json_mode)
+
+
+def _finish(report: dict, json_mode: bool, console) -> None:
+    from .. report.summary import render_summary
+
+    if json_mode:
+        sys.stdout.write(json.dumps(report, indent=2, default=float) + "\n")
+    else:
+        render_summary(report, console)
+    if report["gates"]["verdict"] == "BLOCK":
+        raise typer.Exit(EXIT_BLOCKED)
+
+
+def _run(fn, console):
+    from ..errors import UserError
+
+    try:
+        return fn()
+    except UserError as exc:
+        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_USER_ERROR) from None
+    except KeyboardInterrupt:
+        console.print("[yellow]stopped; teacher outputs stored so far are kept, rerun to resume[/]")
+        raise typer.Exit(130) from None
+
+
+@app.command()
+def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
+            out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
+            json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")):
+    """Label the transfer set with the teacher, train the student, measure both side by side, apply the gates."""
+    console = _console(json_mode)
+
+    def go():
+        from ..pipeline import distill as run
+        from ..progress import Progress
+        from ..recipe import load_recipe
+
+        r = load_recipe(recipe)
+        target = out or Path("runs") / r.name
+        console.print(f"understudy distill: [bold]{r.name}[/] -> {target}")
+        return run(r, target, progress=Progress(console, enabled=not quiet))
+
+    _finish(_run(go, console), json_mode, console)
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder."),
+         json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")):
+    """The built-in default: Amazon reviews, an mpnet teacher, a static student."""
+    from ..data.demo import RECIPE
+
+    distill(RECIPE, out, json_mode, quiet)
+
+
+@app.command()
+def report(run: Path = typer.Argument(..., help="A run folder made by `understudy distill`."),
+           json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout.")):
+    """Print a run's summary again and re-render its report.html from report.json."""
+    console = _console(json_mode)
+
+    def go():
+        from ..errors import UserError
+        from ..report.html import render_html
+
+        path = run / "report.json"
+        if not path.is_file():
+            raise UserError(f"{path} not found: is {run} a run folder made by `understudy distill`?")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise UserError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        render_html(data, run / "report.html")
+        return data
+
+    _finish(_run(go, console), json_mode, console)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+"""Run in a fresh process by `speed.peak_memory_mb`: load one model, predict, print peak RSS as JSON."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+
+
+def main() -> None:
+    job = json.loads(sys.stdin.read())
+    if job["kind"] == "student":
+        from ..students import load_student
+
+        model = load_student(job["payload"]["path"])
+        model.predict_proba(job["texts"])
+    else:
+        from ..recipe import TeacherSpec
+        from ..teachers import build_teacher
+
+        teacher = build_teacher(TeacherSpec.model_validate(job["payload"]))
+        teacher.predict(job["texts"])
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    print(json.dumps({"peak_mb": round(peak_kb / 1024, 1)}))
+
+
+if __name__ == "__main__":
+    main()

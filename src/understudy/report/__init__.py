@@ -1,0 +1,1 @@
+"""Human-readable reports (HTML page, terminal summary) rendered from report.json."""

@@ -1,0 +1,48 @@
+"""The terminal summary: the few figures a person needs, in one table."""
+
+from __future__ import annotations
+
+VERDICT_STYLE = {"PASS": "bold green", "WARN": "bold yellow", "BLOCK": "bold red"}
+
+
+def _pct(v):
+    return "n/a" if v is None else f"{v:.1%}"
+
+
+def _ci(q):
+    return f"{q['value']:.3f} [{q['low']:.3f}, {q['high']:.3f}]"
+
+
+def _mb(b):
+    return "n/a" if b is None else f"{b / 1e6:,.1f} MB"
+
+
+def render_summary(report: dict, console) -> None:
+    from rich.table import Table
+
+    t, s, c = report["teacher"], report["student"], report["comparison"]
+    table = Table(title=f"understudy: {report['run']['name']}", show_lines=False)
+    table.add_column("")
+    table.add_column("teacher", justify="right")
+    table.add_column("student", justify="right")
+    table.add_row("macro-F1 (95% CI)", _ci(t["quality"]["macro_f1"]), _ci(s["quality"]["macro_f1"]))
+    table.add_row("accuracy (95% CI)", _ci(t["quality"]["accuracy"]), _ci(s["quality"]["accuracy"]))
+    table.add_row("calibration error (ECE)", f"{t['quality']['ece']:.3f}", f"{s['quality']['ece']:.3f}")
+    for b in ("batch_1", "batch_64"):
+        table.add_row(f"texts/s, {b.replace('_', ' ')}", f"{t['speed'][b]['texts_per_s']:,.1f}", f"{s['speed'][b]['texts_per_s']:,.1f}")
+    table.add_row("latency p95, batch 1", f"{t['speed']['batch_1']['p95_ms']:,.1f} ms", f"{s['speed']['batch_1']['p95_ms']:,.2f} ms")
+    table.add_row("size on disk", _mb(t["size_bytes"]), _mb(s["size_bytes"]))
+    mem = lambda m: "n/a" if m is None else f"{m:,.0f} MB"  # noqa: E731
+    table.add_row("peak memory", mem(t["peak_memory_mb"]), mem(s["peak_memory_mb"]))
+    table.add_row("cost / million predictions", f"${t['cost_per_million_usd']:,.2f}", f"${s['cost_per_million_usd']:,.4f}")
+    console.print(table)
+    flips = c["negative_flips"]
+    console.print(f"retention [bold]{_pct(c['retention'])}[/]  agreement [bold]{_pct(c['agreement']['value'])}[/]  "
+                  f"speed-up [bold]{c['speedup']:,.0f}x[/]  size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
+                  f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})")
+    gates = report["gates"]
+    for r in gates["results"]:
+        mark = "[green]pass[/]" if r["passed"] else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        console.print(f"  {mark}  {r['message']}")
+    verdict = gates["verdict"]
+    console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")

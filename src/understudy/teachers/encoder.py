@@ -1,0 +1,120 @@
+"""Local encoder teachers: a sentence-transformers/transformers folder, with a skops head or its own classifier."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from .base import check_probs, fingerprint_files
+from .python import load_skops
+
+
+class SentenceEncoder:
+    """Sentence embeddings from a sentence-transformers folder (a plain transformers folder gets mean pooling)."""
+
+    provides = frozenset({"embedding"})
+    labels: list[str] = []
+
+    def __init__(self, folder: str | Path, max_length: int | None = None):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise UserError(f"teacher encoder folder not found: {self.folder}")
+        self.max_length = max_length
+        self.fingerprint = fingerprint_files(self.folder, extra=f"encoder:{max_length}")
+        self.description = f"sentence encoder {self.folder}"
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            try:
+                self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
+            except Exception as exc:  # a broken folder: say which and why
+                raise UserError(f"cannot load the encoder in {self.folder}: {exc}") from None
+            if self.max_length:
+                self._model.max_seq_length = self.max_length
+        return self._model
+
+    def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        emb = self.model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
+        return {"embedding": emb.astype(np.float32)}
+
+
+class EncoderWithHead:
+    """An encoder plus a scikit-learn head (skops) on its embeddings: the usual 'model we already have'.
+
+    The expensive part, the encoder, is labelled and stored under its own fingerprint, so a new head
+    never re-encodes the data.
+    """
+
+    provides = frozenset({"probs", "embedding"})
+
+    def __init__(self, folder: str | Path, head: str | Path, labels: list[str] | None = None, max_length: int | None = None):
+        self.encoder = SentenceEncoder(folder, max_length)
+        self.head_path = Path(head)
+        self.head = load_skops(self.head_path)
+        if not hasattr(self.head, "predict_proba"):
+            raise UserError(f"teacher head {self.head_path} has no predict_proba (use e.g. LogisticRegression)")
+        classes = [str(c) for c in getattr(self.head, "classes_", [])]
+        self.labels = list(labels) if labels else classes
+        if labels and classes and labels != classes:
+            raise UserError(f"teacher.labels {labels} differ from the head's classes {classes} in {self.head_path}")
+        self.fingerprint = fingerprint_files(self.encoder.folder, self.head_path, extra=f"head:{max_length}")
+        self.description = f"encoder {self.encoder.folder} + head {self.head_path.name}"
+        self.files = [self.encoder.folder, self.head_path]
+
+    def from_embeddings(self, emb: np.ndarray) -> np.ndarray:
+        return check_probs(self.head.predict_proba(emb), len(emb), self.labels, f"teacher head {self.head_path}")
+
+    def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        emb = self.encoder.predict(texts)["embedding"]
+        return {"probs": self.from_embeddings(emb), "embedding": emb}
+
+
+class HFClassifier:
+    """A transformers sequence-classification folder; its mean-pooled last hidden state is the embedding."""
+
+    provides = frozenset({"probs", "embedding"})
+
+    def __init__(self, folder: str | Path, labels: list[str] | None = None, max_length: int | None = None):
+        from transformers import AutoConfig
+
+        self.folder = Path(folder)
+        try:
+            config = AutoConfig.from_pretrained(self.folder, local_files_only=True)
+        except Exception as exc:
+            raise UserError(f"cannot read the classifier config in {self.folder}: {exc}") from None
+        own = [str(config.id2label[i]) for i in range(config.num_labels)]
+        if labels and len(labels) != len(own):
+            raise UserError(f"teacher.labels has {len(labels)} names; the model in {self.folder} has {len(own)} classes")
+        self.labels = list(labels) if labels else own
+        self.max_length = max_length or 512
+        self.fingerprint = fingerprint_files(self.folder, extra=f"hf:{self.max_length}")
+        self.description = f"transformers classifier {self.folder}"
+        self.files = [self.folder]
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+            self._tok = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
+            self._model = AutoModelForSequenceClassification.from_pretrained(self.folder, local_files_only=True).eval()
+        return self._model, self._tok
+
+    def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        import torch
+
+        model, tok = self._load()
+        enc = tok(list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            out = model(**enc, output_hidden_states=True)
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        emb = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1)
+        probs = torch.softmax(out.logits.float(), dim=-1).numpy()
+        return {"probs": check_probs(probs, len(texts), self.labels, self.description), "embedding": emb.numpy().astype(np.float32)}
