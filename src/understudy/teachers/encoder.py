@@ -12,6 +12,14 @@ from .base import check_probs, fingerprint_files
 from .python import load_skops
 
 
+def quiet_transformers() -> None:
+    """transformers prints load reports and weight-loading bars; our own progress bars say what matters."""
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
 class SentenceEncoder:
     """Sentence embeddings from a sentence-transformers folder (a plain transformers folder gets mean pooling)."""
 
@@ -32,6 +40,7 @@ class SentenceEncoder:
         if self._model is None:
             from sentence_transformers import SentenceTransformer
 
+            quiet_transformers()
             try:
                 self._model = SentenceTransformer(str(self.folder), device="cpu", local_files_only=True)
             except Exception as exc:  # a broken folder: say which and why
@@ -103,6 +112,7 @@ class HFClassifier:
         if self._model is None:
             from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+            quiet_transformers()
             self._tok = AutoTokenizer.from_pretrained(self.folder, local_files_only=True)
             self._model = AutoModelForSequenceClassification.from_pretrained(self.folder, local_files_only=True).eval()
         return self._model, self._tok

