@@ -90,7 +90,12 @@ def build_tiny_bert(folder: str | Path, labels=LABELS, seed: int = 0) -> Path:
 
 def build_tiny_sentence_transformer(folder: str | Path, bert_folder: str | Path) -> Path:
     """A sentence-transformers folder: the tiny BERT with mean pooling."""
-    from sentence_transformers import SentenceTransformer, models
+    from sentence_transformers import SentenceTransformer
+
+    try:  # sentence-transformers >= 6 moved the modules; the old path still works, with a warning
+        from sentence_transformers.sentence_transformer import modules as models
+    except ImportError:  # pragma: no cover
+        from sentence_transformers import models
 
     transformer = models.Transformer(str(bert_folder), max_seq_length=64)
     pooling = models.Pooling(32, "mean")

@@ -66,7 +66,7 @@ def test_embedding_cosine():
     a = torch.randn(5, 8, dtype=torch.float64)
     assert embedding_cosine(a, a).item() == pytest.approx(0.0, abs=1e-12)
     assert embedding_cosine(a * 7.5, a).item() == pytest.approx(0.0, abs=1e-12)  # scale-free
-    assert embedding_cosine(a, a * torch.rand(5, 1, dtype=torch.float64) + 1e-3).item() == pytest.approx(0.0, abs=1e-12)
+    assert embedding_cosine(a, a * (torch.rand(5, 1, dtype=torch.float64) + 1e-3)).item() == pytest.approx(0.0, abs=1e-12)
     assert embedding_cosine(-a, a).item() == pytest.approx(2.0, abs=1e-12)
     orthogonal = embedding_cosine(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]))
     assert orthogonal.item() == pytest.approx(1.0)

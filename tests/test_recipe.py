@@ -212,7 +212,9 @@ def test_to_yaml_round_trips_through_load(folder):
 
 
 def test_recipe_model_refuses_unknown_keys_directly():
-    with pytest.raises(Exception):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="extra"):
         Recipe.model_validate({"name": "x", "teacher": {"kind": "callable", "target": "m:f", "labels": ["a"]},
                                "data": {"transfer": {"path": "t.csv"}, "evaluation": {"path": "e.csv", "label_column": "l"}},
                                "extra": 1})

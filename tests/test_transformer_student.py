@@ -23,6 +23,15 @@ LABELS = ["neg", "pos"]
 HIDDEN = 32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """A tiny model trains far faster on one thread (and 2 threads crawl when the CPUs are shared)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A 2-layer BERT (hidden 32) and a WordLevel tokenizer over the test's words, saved like a model folder."""
@@ -127,3 +136,10 @@ def test_projection_starts_as_identity(base):
 
     student.fit(texts, teacher, settings=settings(epochs=1, embedding_loss="none"))
     assert student.net.project is None
+
+
+def test_same_seed_same_student(base):
+    texts, teacher = corpus(16)
+    a, b = (TransformerStudent.from_base(base, LABELS, spec()).fit(texts, teacher, settings=settings(epochs=2))
+            for _ in range(2))
+    np.testing.assert_allclose(a.predict_proba(texts), b.predict_proba(texts), atol=1e-6)

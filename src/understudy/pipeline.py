@@ -50,6 +50,17 @@ def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
     elif training.embedding_loss != "none" and not has_emb:
         raise UserError(f"training.embedding_loss is '{training.embedding_loss}', but the teacher ({teacher.description}) "
                         "gives no embeddings; set training.embedding_loss: none")
+    # The resolved recipe is read from the run folder: its paths must not depend on where it lies.
+    for section in (recipe.data.transfer, recipe.data.evaluation):
+        section.path = recipe.resolve(section.path)
+    for key in ("path", "head"):
+        if getattr(recipe.teacher, key):
+            setattr(recipe.teacher, key, recipe.resolve(getattr(recipe.teacher, key)))
+    if recipe.teacher.target and ".py:" in recipe.teacher.target:
+        file, name = recipe.teacher.target.rsplit(":", 1)
+        recipe.teacher.target = f"{recipe.resolve(file)}:{name}"
+    if recipe.student.base != "teacher":
+        recipe.student.base = recipe.resolve(recipe.student.base)
     if recipe.student.name is None:
         recipe.student.name = f"{recipe.name}-student"
     return recipe
@@ -75,7 +86,7 @@ def train_student(recipe: Recipe, teacher, texts, outputs, gold, out: Path, prog
     if spec.kind == "static":
         from .students.static import StaticStudent
 
-        student = StaticStudent.distil(encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress)
+        student = StaticStudent.distil(encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress, cache=out / "cache")
     else:
         from .students.transformer import TransformerStudent
 

@@ -161,6 +161,20 @@ class Recipe(Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
+def describe_keys(model: type[BaseModel] = None, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, help) for every recipe key, for `understudy keys`."""
+    rows = []
+    for name, field in (model or Recipe).model_fields.items():
+        key = f"{prefix}{name}"
+        sub = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        if sub is not None and sub is not Gate:
+            rows += describe_keys(sub, key + ".")
+        else:
+            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            rows.append((key, default, field.description or ""))
+    return rows
+
+
 def _line_index(node: yaml.Node, path: tuple = (), out: dict | None = None) -> dict[tuple, int]:
     """Map each key path in the YAML to its 1-based line number, so errors can point at a line."""
     out = {} if out is None else out
@@ -210,7 +224,7 @@ def load_recipe(path: str | Path) -> Recipe:
             where = f"{path}:{line}" if line else str(path)
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; `understudy recipe-help` lists the keys)"
+                msg = "unknown key (check the spelling; `understudy keys` lists every key)"
             problems.append(f"{where}: {key}: {msg}")
         raise UserError("recipe is not valid:\n  " + "\n  ".join(problems)) from None
     recipe._base_dir = path.resolve().parent

@@ -99,6 +99,22 @@ def report(run: Path = typer.Argument(..., help="A run folder made by `understud
     _finish(_run(go, console), json_mode, console)
 
 
+@app.command()
+def keys():
+    """List every recipe key with its default and meaning."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..recipe import describe_keys
+
+    table = Table(title="recipe keys")
+    for col in ("key", "default", "meaning"):
+        table.add_column(col)
+    for row in describe_keys():
+        table.add_row(*row)
+    Console().print(table)
+
+
 def main() -> None:
     app()
 

@@ -20,8 +20,20 @@ def main() -> None:
 
         teacher = build_teacher(TeacherSpec.model_validate(job["payload"]))
         teacher.predict(job["texts"])
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    print(json.dumps({"peak_mb": round(peak_kb / 1024, 1)}))
+    print(json.dumps({"peak_mb": round(peak_kb() / 1024, 1)}))
+
+
+def peak_kb() -> int:
+    """VmHWM, the high-water mark of this process's own memory. ru_maxrss is not used: on Linux it
+    carries the parent's peak across fork and exec, so every child would look as big as its parent."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 if __name__ == "__main__":

@@ -5,8 +5,11 @@ Training needs torch; inference needs only numpy and tokenizers (see `predict_pr
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import shutil
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -55,13 +58,15 @@ class StaticStudent:
     # --- building ----------------------------------------------------------------------------------
     @classmethod
     def distil(cls, encoder_folder: str | Path, texts: Sequence[str], labels: list[str], spec,
-               progress: Progress = QUIET) -> "StaticStudent":
-        """Static embeddings from the encoder (model2vec), with the transfer set's own words added."""
-        try:
-            from model2vec.distill import distill
-        except ImportError:
-            raise UserError("the static student needs model2vec[distill]: pip install -r requirements.txt") from None
+               progress: Progress = QUIET, cache: str | Path | None = None) -> "StaticStudent":
+        """Static embeddings from the encoder (model2vec), with the transfer set's own words added.
+
+        Distilling passes every vocabulary token through the encoder (minutes on a CPU), so the result
+        is cached under `cache`, keyed by the encoder's files, the vocabulary and the width.
+        """
         from tokenizers import Tokenizer
+
+        from ..teachers.base import fingerprint_files
 
         folder = Path(encoder_folder)
         vocabulary = None
@@ -69,17 +74,40 @@ class StaticStudent:
             tok_file = folder / "tokenizer.json"
             known = set(Tokenizer.from_file(str(tok_file)).get_vocab()) if tok_file.is_file() else set()
             vocabulary = transfer_vocabulary(texts, known, spec.vocabulary_size)
-        progress.note(f"distilling static embeddings from {folder.name} (+{len(vocabulary or [])} words of your own data)")
-        with progress.task("static embeddings (model2vec)", None):
-            try:
-                m2v = distill(model_name=str(folder), vocabulary=vocabulary, pca_dims=spec.pca_dims, device="cpu")
-            except Exception as exc:
-                raise UserError(f"model2vec could not distil {folder}: {exc}") from None
+        key = hashlib.sha256(json.dumps([fingerprint_files(folder), vocabulary, spec.pca_dims]).encode()).hexdigest()[:16]
+        cached = Path(cache) / f"static-base-{key}" if cache else None
+        if cached is not None and (cached / "embeddings.safetensors").is_file():
+            from safetensors.numpy import load_file
+
+            progress.note(f"reusing distilled static embeddings from {cached}")
+            meta = json.loads((cached / "meta.json").read_text())
+            emb = load_file(str(cached / "embeddings.safetensors"))["embeddings"]
+            return cls(Tokenizer.from_file(str(cached / "tokenizer.json")), emb, labels, normalize=meta["normalize"])
+        try:
+            from model2vec.distill import distill
+        except ImportError:
+            raise UserError("the static student needs model2vec[distill]: pip install -r requirements.txt") from None
+        progress.note(f"distilling static embeddings from {folder.name} (+{len(vocabulary or [])} words of your own data); "
+                      "this passes every token through the encoder once")
+        try:
+            m2v = distill(model_name=str(folder), vocabulary=vocabulary, pca_dims=spec.pca_dims, device="cpu")
+        except Exception as exc:
+            raise UserError(f"model2vec could not distil {folder}: {exc}") from None
         emb = np.asarray(m2v.embedding, dtype=np.float32)
         if m2v.token_mapping is not None:  # vocabulary quantisation: expand to one row per token
             emb = emb[np.asarray(m2v.token_mapping)]
         if m2v.weights is not None:
             emb = emb * np.asarray(m2v.weights, dtype=np.float32)[:, None]
+        if cached is not None:
+            from safetensors.numpy import save_file
+
+            tmp = cached.with_name(cached.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+            save_file({"embeddings": emb}, str(tmp / "embeddings.safetensors"))
+            m2v.tokenizer.save(str(tmp / "tokenizer.json"))
+            (tmp / "meta.json").write_text(json.dumps({"normalize": bool(m2v.normalize), "encoder": str(folder)}))
+            os.replace(tmp, cached)
         return cls(m2v.tokenizer, emb, labels, normalize=bool(m2v.normalize), max_length=512)
 
     # --- inference: numpy and tokenizers only ------------------------------------------------------

@@ -6,6 +6,7 @@ Saved in the model's own format (save_pretrained, safetensors) plus head.safeten
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
 
@@ -20,6 +21,36 @@ from ..progress import QUIET, Progress
 from ..train.loop import Trainer
 
 BATCH = 64
+
+
+@contextmanager
+def hf_quiet():
+    """transformers' load reports and progress bars off while we load or save (our own Progress reports instead)."""
+    from transformers.utils import logging as hf
+
+    level, bars = hf.get_verbosity(), hf.is_progress_bar_enabled()
+    hf.set_verbosity_error()
+    hf.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf.set_verbosity(level)
+        if bars:
+            hf.enable_progress_bar()
+
+
+def load_pretrained(folder: Path):
+    """AutoModel (float32) and AutoTokenizer from a local folder; never the network."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if not (Path(folder) / "config.json").is_file():
+        raise UserError(f"{folder} is not a transformers model folder (config.json missing)")
+    try:
+        with hf_quiet():
+            return (AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32),
+                    AutoTokenizer.from_pretrained(str(folder), local_files_only=True))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load a transformer from {folder}: {exc}") from None
 
 
 def model_folder(folder: str | Path) -> Path:
@@ -41,7 +72,7 @@ def drop_layers(model, keep: list[int], name: str) -> None:
         raise UserError(f"student.keep_layers: cannot find the {n} encoder layers of {name} ({model.config.model_type})")
     bad = [i for i in keep if not 0 <= i < n]
     if bad or not keep or len(set(keep)) != len(keep):
-        what = f"index {bad} is out of range" if bad else "needs distinct indices"
+        what = f"{bad} out of range" if bad else "needs at least one index, each at most once"
         raise UserError(f"student.keep_layers {keep}: {what}; {name} has {n} layers, valid indices are 0 to {n - 1}")
     layers = [stack[i] for i in keep]
     for new, layer in enumerate(layers):
@@ -64,13 +95,10 @@ class Net(nn.Module):
         self.head = nn.Linear(encoder.config.hidden_size, n_classes)
         self.project = None
 
-    def pooled(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        m = mask.unsqueeze(-1).to(h.dtype)
-        return (h * m).sum(1) / m.sum(1).clamp_min(1.0)
-
     def forward(self, batch: dict):
-        x = self.pooled(batch["ids"], batch["mask"])
+        h = self.encoder(input_ids=batch["ids"], attention_mask=batch["mask"]).last_hidden_state
+        m = batch["mask"].unsqueeze(-1).to(h.dtype)
+        x = (h * m).sum(1) / m.sum(1).clamp_min(1.0)
         return self.head(x), (self.project(x) if self.project is not None else None)
 
 
@@ -78,14 +106,11 @@ class Stepper:
     """Optimizer + linear warm-up/decay schedule + gradient clipping, behind the zero_grad/step the Trainer calls."""
 
     def __init__(self, params: list, lr: float, total: int, warmup: float = 0.1):
-        self.params = params
-        self.opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        self.params, self.opt = params, torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+        self.zero_grad = self.opt.zero_grad
         warm = max(1, int(total * warmup))
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-
-    def zero_grad(self) -> None:
-        self.opt.zero_grad()
 
     def step(self) -> None:
         nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -108,14 +133,7 @@ class TransformerStudent:
     # --- building ----------------------------------------------------------------------------------
     @classmethod
     def from_base(cls, folder: str | Path, labels: list[str], spec, progress: Progress = QUIET) -> "TransformerStudent":
-        from transformers import AutoModel, AutoTokenizer
-
-        src = model_folder(folder)
-        try:
-            encoder = AutoModel.from_pretrained(str(src), local_files_only=True, dtype=torch.float32)
-            tokenizer = AutoTokenizer.from_pretrained(str(src), local_files_only=True)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot load a transformer from {src}: {exc}") from None
+        encoder, tokenizer = load_pretrained(model_folder(folder))
         n = encoder.config.num_hidden_layers
         if spec.keep_layers is not None:
             drop_layers(encoder, list(spec.keep_layers), Path(folder).name)
@@ -124,6 +142,8 @@ class TransformerStudent:
 
     # --- inference ---------------------------------------------------------------------------------
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        if not len(texts):
+            return []
         enc = self.tokenizer(list(texts), truncation=True, max_length=self.max_length, return_attention_mask=False)
         return [list(ids) for ids in enc["input_ids"]]
 
@@ -148,8 +168,6 @@ class TransformerStudent:
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        if not len(texts):
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
         return torch.softmax(torch.from_numpy(self._logits(self.token_ids(texts))), dim=1).numpy()
 
     def predict(self, texts: Sequence[str]) -> list[str]:
@@ -176,16 +194,14 @@ class TransformerStudent:
         if settings.embedding_loss not in EMBEDDING_LOSSES and settings.embedding_loss != "none":  # "auto", unresolved
             settings = settings.model_copy(update={"embedding_loss": "cosine" if "embedding" in teacher else "none"})
         torch.manual_seed(settings.seed)
+        self.net.head.reset_parameters()  # a fresh head from the seed: the same run gives the same student
         rng = np.random.default_rng(settings.seed)
         ids = self.token_ids(texts)
         lengths = np.array([len(s) for s in ids])
         val_idx = np.asarray(val_idx if val_idx is not None else [], dtype=int)
         train_idx = np.setdiff1d(np.arange(len(ids)), val_idx)
         use_emb = "embedding" in teacher and settings.embedding_loss != "none" and settings.embedding_weight > 0
-        self.net.project = None
-        if use_emb:
-            self.build_projection(teacher["embedding"].shape[1])
-
+        self.net.project = self.build_projection(teacher["embedding"].shape[1]) if use_emb else None
         probs = torch.from_numpy(np.asarray(teacher["probs"], dtype=np.float32))
         emb = torch.from_numpy(np.asarray(teacher["embedding"], dtype=np.float32)) if use_emb else None
         gold_t = torch.from_numpy(np.asarray(gold, dtype=np.int64)) if gold is not None else None
@@ -228,23 +244,19 @@ class TransformerStudent:
 
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
-        self.net.encoder.save_pretrained(str(path))
-        self.tokenizer.save_pretrained(str(path))
-        head = self.net.head
-        save_file({"weight": head.weight.detach().contiguous(), "bias": head.bias.detach().contiguous()},
-                  str(path / "head.safetensors"))
+        with hf_quiet():
+            self.net.encoder.save_pretrained(str(path))
+            self.tokenizer.save_pretrained(str(path))
+        save_file({k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}, str(path / "head.safetensors"))
         (path / "student.json").write_text(json.dumps({"kind": self.kind, "labels": self.labels, "max_length": self.max_length,
                                                        "understudy_version": __version__}, indent=2))
 
     @classmethod
     def load(cls, path: str | Path) -> "TransformerStudent":
         from safetensors.torch import load_file
-        from transformers import AutoModel, AutoTokenizer
 
         path = Path(path)
         meta = json.loads((path / "student.json").read_text())
-        encoder = AutoModel.from_pretrained(str(path), local_files_only=True, dtype=torch.float32)
-        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-        student = cls(encoder, tokenizer, meta["labels"], max_length=meta["max_length"])
+        student = cls(*load_pretrained(path), meta["labels"], max_length=meta["max_length"])
         student.net.head.load_state_dict(load_file(str(path / "head.safetensors")))
         return student

@@ -25,7 +25,8 @@ def files_of(path: str | Path) -> list[Path]:
     path = Path(path)
     if path.is_file():
         return [path]
-    return sorted(p for p in path.rglob("*") if p.is_file() and ".cache" not in p.parts and ".git" not in p.parts)
+    # Skip tool caches inside the folder (e.g. .cache/huggingface), judged below the folder, not above it.
+    return sorted(p for p in path.rglob("*") if p.is_file() and not {".cache", ".git"} & set(p.relative_to(path).parts))
 
 
 def size_on_disk(*paths: str | Path) -> int:

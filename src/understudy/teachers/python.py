@@ -6,6 +6,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -63,10 +64,11 @@ def import_target(target: str) -> Callable:
     where, name = target.rsplit(":", 1)
     try:
         if where.endswith(".py"):
-            spec = importlib.util.spec_from_file_location(Path(where).stem, where)
-            if spec is None or not Path(where).is_file():
+            if not Path(where).is_file():
                 raise UserError(f"teacher.target file not found: {where}")
+            spec = importlib.util.spec_from_file_location(f"understudy_target_{Path(where).stem}", where)
             module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module  # dataclasses and pickling-free introspection look modules up here
             spec.loader.exec_module(module)
         else:
             module = importlib.import_module(where)
