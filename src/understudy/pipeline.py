@@ -143,7 +143,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET) -> d
         index = {name: i for i, name in enumerate(teacher.labels)}
         gold = None
         if transfer.labels is not None and resolved.training.gold_weight > 0:
-            gold = np.array([index[g] for g in transfer.labels])
+            gold = np.array([index[g] if g is not None else -1 for g in transfer.labels])
         with stage(timings, "train student"):
             training = train_student(resolved, teacher, transfer.texts, t_out, gold, out, progress)
         student = load_student(out / "student")  # measure what ships, as it ships

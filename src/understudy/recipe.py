@@ -94,8 +94,9 @@ class TrainingSpec(Strict):
     embedding_loss: Literal["auto", "cosine", "mse", "none"] = Field(
         "auto", description="Match the teacher's sentence embeddings; auto = cosine when the teacher gives embeddings.")
     embedding_weight: float = Field(1.0, ge=0)
-    gold_weight: float = Field(0.0, ge=0, description="Weight of cross-entropy on gold transfer labels, where given.")
+    gold_weight: float = Field(0.5, ge=0, description="Weight of cross-entropy on gold transfer labels, where the transfer set has them (rows without one are ignored).")
     validation_fraction: float = Field(0.1, ge=0, lt=0.5, description="Share of the transfer set held out to pick the best epoch (by agreement with the teacher).")
+    token_dropout: float = Field(0.0, ge=0, lt=1, description="static: share of each text's tokens dropped at random in each pass (augmentation).")
     patience: int = Field(5, ge=1, description="Stop after this many epochs without better held-out agreement.")
     seed: int = 0
 

@@ -54,8 +54,14 @@ def train_static(student, texts, teacher: dict[str, np.ndarray], *, gold=None, s
     emb = torch.from_numpy(teacher["embedding"].astype(np.float32)) if use_emb else None
     gold_t = torch.from_numpy(np.asarray(gold, dtype=np.int64)) if gold is not None else None
 
-    def batch_of(rows: np.ndarray) -> dict:
-        flat, offsets = pack([ids[i] for i in rows])
+    def dropped(row_ids: list[int]) -> list[int]:
+        if not settings.token_dropout or len(row_ids) < 2:
+            return row_ids
+        keep = rng.random(len(row_ids)) >= settings.token_dropout
+        return [t for t, k in zip(row_ids, keep) if k] or row_ids
+
+    def batch_of(rows: np.ndarray, train: bool = False) -> dict:
+        flat, offsets = pack([dropped(ids[i]) if train else ids[i] for i in rows])
         b = {"ids": flat, "offsets": offsets, "probs": probs[rows]}
         if emb is not None:
             b["embedding"] = emb[rows]
@@ -66,7 +72,7 @@ def train_static(student, texts, teacher: dict[str, np.ndarray], *, gold=None, s
     def make_batches(epoch: int):
         order = rng.permutation(train_idx)
         for i in range(0, len(order), settings.batch_size):
-            yield batch_of(order[i : i + settings.batch_size])
+            yield batch_of(order[i : i + settings.batch_size], train=True)
 
     teacher_pred = teacher["probs"].argmax(1)
 
