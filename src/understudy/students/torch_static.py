@@ -84,8 +84,11 @@ def train_static(student, texts, teacher: dict[str, np.ndarray], *, gold=None, s
         return float((logits.argmax(1).numpy() == teacher_pred[val_idx]).mean())
 
     dense = [p for name, p in net.named_parameters() if not name.startswith("bag.")]
-    optimizers = [torch.optim.Adam(dense, lr=settings.learning_rate),
-                  torch.optim.SparseAdam(list(net.bag.parameters()), lr=settings.learning_rate * settings.embedding_lr_scale)]
+    optimizers = [torch.optim.Adam(dense, lr=settings.learning_rate)]
+    if settings.embedding_lr_scale > 0:
+        optimizers.append(torch.optim.SparseAdam(list(net.bag.parameters()), lr=settings.learning_rate * settings.embedding_lr_scale))
+    else:  # frozen embeddings: only the head learns
+        net.bag.weight.requires_grad_(False)
     trainer = Trainer(net, lambda logits, e, b: distillation_loss(logits, e, b, settings), optimizers,
                       epochs=settings.epochs, patience=settings.patience if len(val_idx) else settings.epochs, progress=progress)
     n_batches = -(-len(train_idx) // settings.batch_size)
