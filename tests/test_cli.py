@@ -34,6 +34,7 @@ def recipe_lines(st: Path, head: Path, *, min_retention: float = 0.0, extra_top:
         "    label_column: label",
         "training:",
         "  epochs: 5",
+        "  embedding_loss: auto",
         "evaluation:",
         "  bootstrap: 50",
         "  speed_texts: 16",
