@@ -36,7 +36,7 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(width=140)  # the table stays readable when written to a file
     recipe = load_recipe(RECIPE)
     report = distill(recipe, args.out, progress=Progress(console))
     threads = recipe.evaluation.threads
