@@ -27,7 +27,7 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/reviews.py
+	$(BIN)/python benchmarks/reviews.py --out runs/demo  # reuses the demo run's stored teacher outputs
 
 clean:
 	rm -rf $(VENV) runs
