@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score
 
-from understudy.data.demo import RECIPE
+from understudy.data.demo import RECIPE, reviews_head
 from understudy.evaluate.speed import measure_speed
 from understudy.label import label
 from understudy.pipeline import distill
@@ -45,8 +45,7 @@ def main() -> None:
     from understudy.data.readers import load_texts
 
     store = TeacherStore(Path(args.out) / "teacher.sqlite")
-    teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda n, e: __import__(
-        "understudy.data.demo", fromlist=["x"]).reviews_head(n, e, store))
+    teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda n, e: reviews_head(n, e, store))
     transfer = load_texts(recipe.data.transfer, recipe.data.transfer.path, role="transfer")
     evaluation = load_texts(recipe.data.evaluation, recipe.data.evaluation.path, role="evaluation", require_labels=True)
     t_train = label(teacher, transfer.texts, store)[0]["probs"].argmax(1)
