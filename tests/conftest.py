@@ -85,6 +85,7 @@ def build_tiny_bert(folder: str | Path, labels=LABELS, seed: int = 0) -> Path:
                         id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
     torch.manual_seed(seed)
     BertForSequenceClassification(config).eval().save_pretrained(str(folder))
+    set_card_licence(folder, "apache-2.0")
     return folder
 
 
@@ -100,7 +101,18 @@ def build_tiny_sentence_transformer(folder: str | Path, bert_folder: str | Path)
     transformer = models.Transformer(str(bert_folder), max_seq_length=64)
     pooling = models.Pooling(32, "mean")
     SentenceTransformer(modules=[transformer, pooling], device="cpu").save(str(folder))
+    set_card_licence(folder, "apache-2.0")
     return Path(folder)
+
+
+def set_card_licence(folder: str | Path, licence: str | None, **extra) -> Path:
+    """Give a model folder a README whose YAML front matter says `license: ...` (as a hub model card does)."""
+    import yaml
+
+    readme = Path(folder) / "README.md"
+    meta = {**({"license": licence} if licence else {}), **extra}
+    readme.write_text("---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n\n# A test model\n", encoding="utf-8")
+    return readme
 
 
 def encode(st_folder: str | Path, texts: list[str]) -> np.ndarray:

@@ -108,7 +108,26 @@ def model_report(description, fingerprint, size, quality, speed, memory, price) 
             "cost_per_million_usd": cost_per_million(speed["batch_64"]["texts_per_s"], price)}
 
 
-def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET) -> dict:
+def licence_gate(recipe: Recipe, out: Path, accept_risk: str | None, progress: Progress) -> dict:
+    """The first stage: nothing is loaded or asked of the teacher before its terms allow it."""
+    from .licences import LicenceBlocked, gate_recipe, write_result
+
+    result = gate_recipe(recipe, accept_risk=accept_risk)
+    write_result(result, out)
+    progress.note(f"licence gate: {result['verdict']}" + (" (risk accepted)" if result["accepted_risk"] else ""))
+    if not result["proceed"]:
+        raise LicenceBlocked(result)
+    return result
+
+
+def ship_licence(licence: dict, folder: Path, teacher: str) -> None:
+    from .licences.ship import write_licence, write_notice
+
+    write_notice(licence, folder, teacher)
+    write_licence(licence, folder, teacher)
+
+
+def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, accept_licence_risk: str | None = None) -> dict:
     from .data.demo import reviews_head
     from .data.readers import load_texts
     from .evaluate.metrics import compare, quality
@@ -122,12 +141,17 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET) -> d
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    with stage(timings, "licence gate"):
+        licence = licence_gate(recipe, out, accept_licence_risk, progress)
     store = TeacherStore(out / "teacher.sqlite")
     try:
         with stage(timings, "teacher setup"):
             teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda name, enc: reviews_head(
                 name, enc, store, progress, recipe.labelling.batch_size))
             resolved = resolve_defaults(recipe, teacher)
+            from .licences.ship import prefixed_name
+
+            resolved.student.name = prefixed_name(resolved.student.name, licence)
             write_atomic(out / "recipe.yaml", resolved.to_yaml())
         with stage(timings, "read data"):
             d = resolved.data
@@ -146,6 +170,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET) -> d
             gold = np.array([index[g] if g is not None else -1 for g in transfer.labels])
         with stage(timings, "train student"):
             training = train_student(resolved, teacher, transfer.texts, t_out, gold, out, progress)
+            ship_licence(licence, out / "student", teacher.description)
         student = load_student(out / "student")  # measure what ships, as it ships
         ev = resolved.evaluation
         with stage(timings, "evaluate quality"):
@@ -179,6 +204,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET) -> d
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "run": {"name": resolved.name, "task": resolved.task, "out": str(out.resolve()),
                     "intended_use": resolved.intended_use.model_dump()},
+            "licence": licence,
             "labels": teacher.labels,
             "data": {"transfer": transfer.to_report(), "evaluation": evaluation.to_report()},
             "labelling": stats.to_report(teacher.fingerprint),

@@ -14,6 +14,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 EXIT_USER_ERROR, EXIT_BLOCKED = 2, 3
 
 
+def _licence_app():
+    from .licence import app as licence
+
+    return licence
+
+
+app.add_typer(_licence_app(), name="licence", help="Read a teacher's licence and terms: `understudy licence check TARGET`.")
+
+
 def _console(json_mode: bool):
     from rich.console import Console
 
@@ -34,9 +43,13 @@ def _finish(report: dict, json_mode: bool, console) -> None:
 
 def _run(fn, console):
     from ..errors import UserError
+    from ..licences import LicenceBlocked
 
     try:
         return fn()
+    except LicenceBlocked as exc:
+        console.print(str(exc), style="bold red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_BLOCKED) from None
     except UserError as exc:
         console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         raise typer.Exit(EXIT_USER_ERROR) from None
@@ -49,8 +62,10 @@ def _run(fn, console):
 def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
             out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
             json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
-            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")):
-    """Label the transfer set with the teacher, train the student, measure both side by side, apply the gates."""
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+            accept_licence_risk: str = typer.Option(None, "--accept-licence-risk", metavar="REASON",
+                                                    help="Go on when the licence gate says UNKNOWN; the reason is recorded.")):
+    """Check the teacher's licence, label the transfer set with the teacher, train the student, measure both side by side, apply the gates."""
     console = _console(json_mode)
 
     def go():
@@ -61,7 +76,7 @@ def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
         r = load_recipe(recipe)
         target = out or Path("runs") / r.name
         console.print(f"understudy distill: [bold]{r.name}[/] -> {target}")
-        return run(r, target, progress=Progress(console, enabled=not quiet))
+        return run(r, target, progress=Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk)
 
     _finish(_run(go, console), json_mode, console)
 
@@ -73,7 +88,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run fo
     """The built-in default: Amazon reviews, an mpnet teacher, a static student."""
     from ..data.demo import RECIPE
 
-    distill(RECIPE, out, json_mode, quiet)
+    distill(RECIPE, out, json_mode, quiet, None)
 
 
 @app.command()

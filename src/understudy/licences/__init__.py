@@ -1,0 +1,83 @@
+"""The licence gate: read the teacher's licence and terms before asking it anything, decide, and carry the obligations.
+
+    check(target, use)          one model, folder, GGUF file, package or API: the verdict dict
+    gate_recipe(recipe)         the first stage of `distill`: the teacher, its base model and the student's base
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import UserError
+from .catalogue import load_catalogue
+from .evidence import Findings, collect
+from .verdict import NOT_LEGAL_ADVICE, RANK, Use, decide  # noqa: F401
+
+
+class LicenceBlocked(UserError):
+    """The licence gate said BLOCK (or UNKNOWN with no accepted risk): nothing was asked of the teacher."""
+
+    def __init__(self, result: dict):
+        self.result = result
+        reasons = [r for lic in result["licences"] if lic["verdict"] in ("BLOCK", "UNKNOWN") for r in lic["reasons"]]
+        reasons += result["unknown"]
+        hint = ("" if result["verdict"] == "BLOCK" else
+                "\n  If you have read the terms and accept the risk, rerun with --accept-licence-risk \"your reason\".")
+        super().__init__(f"licence gate: {result['verdict']}; the teacher was not loaded or asked anything.\n  - "
+                         + "\n  - ".join(reasons or ["no reason recorded"]) + hint + f"\n  ({NOT_LEGAL_ADVICE})")
+
+
+def check(target: str, use: Use, *, declared: str | None = None, model: str | None = None,
+          student_base: str | None = None, accept_risk: str | None = None) -> dict:
+    catalogue = load_catalogue()
+    findings = [collect(target, catalogue, declared=declared, model=model)]
+    if student_base:
+        findings.append(collect(student_base, catalogue, role="student base"))
+    return decide(findings, catalogue, use, accept_risk=accept_risk)
+
+
+def recipe_use(recipe) -> Use:
+    iu = recipe.intended_use
+    return Use(commercial=iu.commercial, sector=iu.sector, description=iu.description,
+               student_from_teacher=getattr(recipe.student, "base", None) == "teacher")
+
+
+def teacher_target(spec, resolve) -> tuple[str | None, str | None]:
+    """(target, model id) of a recipe's teacher section, without loading anything."""
+    api = getattr(spec, "api", None)
+    if api is not None:
+        return api.base_url, api.model
+    if spec.kind == "callable":
+        target = spec.target or ""
+        return (resolve(target.rsplit(":", 1)[0]) if ".py:" in target else None), None
+    path = spec.path
+    return (path if path.startswith("builtin:") else resolve(path)), None
+
+
+def gate_recipe(recipe, *, accept_risk: str | None = None) -> dict:
+    """Findings for the teacher (and the base it names) and the student's base, decided for the recipe's use."""
+    catalogue = load_catalogue()
+    target, model = teacher_target(recipe.teacher, recipe.resolve)
+    declared = getattr(recipe.teacher, "licence", None)
+    if target is None:
+        found = Findings(recipe.teacher.target or "teacher")
+        if declared:
+            from .evidence import _tag
+
+            _tag(found, catalogue, declared, source="recipe", field="teacher.licence")
+        findings = [found]
+    else:
+        findings = [collect(target, catalogue, declared=declared, model=model)]
+    base = getattr(recipe.student, "base", "teacher")
+    if base and base != "teacher":
+        findings.append(collect(base if base.startswith("builtin:") else recipe.resolve(base), catalogue, role="student base"))
+    return decide(findings, catalogue, recipe_use(recipe), accept_risk=accept_risk)
+
+
+def write_result(result: dict, out: Path) -> Path:
+    path = Path(out) / "licence.json"
+    tmp = path.with_name("licence.json.tmp")
+    tmp.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+    return path
