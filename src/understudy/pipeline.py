@@ -180,6 +180,10 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             s_quality = quality(y, s_probs, teacher.labels, n_boot=ev.bootstrap, seed=resolved.training.seed)
             comparison = compare(y, e_probs, s_probs, evaluation.texts, teacher.labels, n_boot=ev.bootstrap,
                                  seed=resolved.training.seed, n_examples=ev.flip_examples)
+        from .evaluate.safety import safety_evaluations
+
+        safety = safety_evaluations(resolved, teacher, student, evaluation, y, e_probs, s_probs, store, out / "student",
+                                    progress, timings, stage)
         with stage(timings, "evaluate speed"):
             sample = evaluation.texts[: ev.speed_texts]
             progress.note(f"timing both models on {len(sample)} evaluation texts, {ev.threads} threads")
@@ -223,6 +227,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
             "cost_ratio": round(t_fast / s_fast, 6),
         }
+        report.update(safety)
         report["gates"] = check_gates(resolved.gates, report)
         report["timings"] = timings
         write_atomic(out / "report.json", json.dumps(report, indent=2, default=float))

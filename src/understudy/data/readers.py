@@ -37,9 +37,11 @@ class TextSet:
     rows_read: int
     skipped: dict[str, int] = field(default_factory=lambda: {"empty": 0, "duplicate": 0})
     skipped_examples: dict[str, list[int]] = field(default_factory=dict)
+    groups: dict[str, list] = field(default_factory=dict)  # sensitive-attribute column -> value per kept row
 
     def to_report(self) -> dict:
         out = {"source": self.source, "sha256": self.sha256, "rows_read": self.rows_read, "rows_used": len(self.texts),
+               "group_columns": list(self.groups),
                "skipped": dict(self.skipped), "skipped_examples": {k: list(v) for k, v in self.skipped_examples.items()},
                "gold_labels": self.labels is not None}
         if self.labels is not None:
@@ -221,10 +223,12 @@ def load_texts(spec: DataFile, path: str, *, role: str, known_labels: list[str] 
     if spec.limit is not None:  # a quick trial: the first N rows as written, before any cleaning
         df = df.iloc[: spec.limit]
     columns = ", ".join(repr(str(c)) for c in df.columns)
-    for key, col in (("text_column", spec.text_column), ("label_column", spec.label_column)):
+    wanted = [("text_column", spec.text_column), ("label_column", spec.label_column)]
+    wanted += [("group_columns", g) for g in spec.group_columns]
+    for key, col in wanted:
         if col is not None and col not in df.columns:
             raise UserError(f"{where_set}: no column '{col}'; the columns are {columns}. "
-                            f"Set data.{role}.{key} to one of them")
+                            f"Set data.{role}.{key} to {'one of them' if key != 'group_columns' else 'columns that exist'}")
     has_labels = spec.label_column is not None
     if require_labels and not has_labels:
         raise UserError(f"{where_set}: gold labels are needed; set data.{role}.label_column")
@@ -287,6 +291,14 @@ def load_texts(spec: DataFile, path: str, *, role: str, known_labels: list[str] 
         said = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
         raise UserError(f"{where_set}: no usable rows left ({len(df)} read; skipped {said or 'none'}); "
                         f"check that data.{role}.text_column ('{spec.text_column}') is the column holding the texts")
+    groups = {g: [_group_value(df[g].iloc[r - 1]) for r in row_of] for g in spec.group_columns}
     return TextSet(texts=texts, labels=labels if has_labels else None, source=path, sha256=file_sha256(path),
-                   rows_read=len(df), skipped=counts,
+                   rows_read=len(df), skipped=counts, groups=groups,
                    skipped_examples={k: sorted(v)[:EXAMPLES] for k, v in skipped.items() if v})
+
+
+def _group_value(value):
+    """A sensitive attribute as a plain value; a blank one is its own group, '(missing)'."""
+    if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
+        return "(missing)"
+    return str(value).strip()

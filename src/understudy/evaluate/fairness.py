@@ -1,0 +1,164 @@
+"""Group fairness of teacher and student, side by side: does the student treat groups less evenly?
+
+For each sensitive attribute (one group value per evaluation row) and each model, fairlearn's
+MetricFrame gives per-group accuracy, selection rate, false positive rate and false negative rate,
+and fairlearn's demographic-parity and equalised-odds differences summarise the largest gap between
+groups. ``widened_by`` is the student's gap minus the teacher's: above 0 the distillation made the
+model less even across groups.
+
+Selection rate, FPR, FNR and both gaps need a yes/no outcome; with more than two classes they are
+computed one-vs-rest on the ``positive`` class. Accuracy is the full multi-class accuracy.
+Groups with fewer than ``min_group_size`` rows are listed but marked too small to judge and left
+out of the gaps, since a gap between tiny groups is mostly noise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+from .calibration import checked_probs
+
+__all__ = ["fairness_report", "default_positive"]
+
+MISSING = "(missing)"  # the group name for rows whose attribute value is None or NaN
+
+
+def default_positive(y: np.ndarray, labels: Sequence[str]) -> int:
+    """Index of the least frequent gold class; a tie goes to the later label.
+
+    The outcome a fairness audit cares about (approved, flagged, escalated) is usually the rarer
+    one, and binary label lists usually put it second ([no, yes], [0, 1], [negative, positive]).
+    """
+    counts = np.bincount(y, minlength=len(labels))
+    return int(len(labels) - 1 - np.argmin(counts[::-1]))
+
+
+def _group_names(values, n: int, attribute: str) -> np.ndarray:
+    values = list(values)
+    if len(values) != n:
+        raise UserError(f"fairness attribute '{attribute}' has {len(values)} values but there are {n} evaluation "
+                        "rows: give one group value per row, in the same order")
+    out = []
+    for v in values:
+        missing = v is None or (isinstance(v, float) and math.isnan(v))
+        out.append(MISSING if missing else str(v))
+    return np.array(out, dtype=object)
+
+
+def _rate(num: int, den: int) -> float | None:
+    return float(num / den) if den else None
+
+
+def _clean(value) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _gaps(y_pos: np.ndarray, pred_pos: np.ndarray, groups: np.ndarray) -> dict:
+    from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
+
+    return {
+        "demographic_parity_difference": _clean(demographic_parity_difference(
+            y_pos, pred_pos, sensitive_features=groups)),
+        "equalized_odds_difference": _clean(equalized_odds_difference(
+            y_pos, pred_pos, sensitive_features=groups)),
+    }
+
+
+def _by_group(y: np.ndarray, pred: np.ndarray, positive: int, groups: np.ndarray) -> dict:
+    """Per-group accuracy, selection rate, FPR and FNR for one model (fairlearn MetricFrame)."""
+    from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
+    from sklearn.metrics import accuracy_score
+
+    y_pos, pred_pos = (y == positive).astype(int), (pred == positive).astype(int)
+    frame = MetricFrame(
+        metrics={"selection_rate": selection_rate, "false_positive_rate": false_positive_rate,
+                 "false_negative_rate": false_negative_rate},
+        y_true=y_pos, y_pred=pred_pos, sensitive_features=groups,
+    )
+    accuracy = MetricFrame(metrics=accuracy_score, y_true=y, y_pred=pred, sensitive_features=groups)
+    out = {}
+    for g in frame.by_group.index:
+        in_g = groups == g
+        negatives, positives = int(np.sum(y_pos[in_g] == 0)), int(np.sum(y_pos[in_g] == 1))
+        row = frame.by_group.loc[g]
+        out[str(g)] = {
+            "accuracy": float(accuracy.by_group.loc[g]),
+            "selection_rate": float(row["selection_rate"]),
+            # sklearn reports 0 for a rate whose denominator is empty: say "undefined" instead
+            "false_positive_rate": _clean(row["false_positive_rate"]) if negatives else None,
+            "false_negative_rate": _clean(row["false_negative_rate"]) if positives else None,
+        }
+    return out
+
+
+def fairness_report(
+    y: Sequence[int],
+    t_probs,
+    s_probs,
+    attributes: Mapping[str, Sequence],
+    labels: Sequence[str],
+    *,
+    positive: str | int | None = None,
+    min_group_size: int = 30,
+) -> dict:
+    """Per-group metrics and fairness gaps for teacher and student, for each sensitive attribute.
+
+    ``attributes`` maps an attribute name (e.g. "gender") to one group value per row of ``y``;
+    None or NaN values form a group of their own, "(missing)". ``positive`` is the label (name or
+    index) whose selection the gaps are about; by default the least frequent gold class (see
+    :func:`default_positive`). Returns a JSON-ready dict; a gap is None when fewer than two groups
+    are large enough to judge.
+    """
+    y_arr, t, labels = checked_probs(y, t_probs, labels, "t_probs")
+    _, s, _ = checked_probs(y_arr, s_probs, labels, "s_probs")
+    if isinstance(min_group_size, bool) or not isinstance(min_group_size, (int, np.integer)) or min_group_size < 1:
+        raise UserError(f"min_group_size must be a positive integer, got {min_group_size!r}")
+    if not attributes:
+        raise UserError("fairness needs at least one sensitive attribute: a name and one group value per row")
+    if positive is None:
+        pos, rule = default_positive(y_arr, labels), "least frequent gold class (default)"
+    elif isinstance(positive, (int, np.integer)) and not isinstance(positive, bool) and 0 <= positive < len(labels):
+        pos, rule = int(positive), "given"
+    elif isinstance(positive, str) and positive in labels:
+        pos, rule = labels.index(positive), "given"
+    else:
+        raise UserError(f"fairness positive class {positive!r} is not one of the labels {labels}: "
+                        "give a label name or its index")
+    preds = {"teacher": t.argmax(axis=1), "student": s.argmax(axis=1)}
+    y_pos = (y_arr == pos).astype(int)
+
+    report = {"positive": str(labels[pos]), "positive_rule": rule, "min_group_size": int(min_group_size),
+              "attributes": {}}
+    for name, values in attributes.items():
+        groups = _group_names(values, len(y_arr), name)
+        names, counts = np.unique(groups, return_counts=True)
+        size = {str(g): int(c) for g, c in zip(names, counts)}
+        judged = sorted(g for g, c in size.items() if c >= min_group_size)
+        per_model = {m: _by_group(y_arr, p, pos, groups) for m, p in preds.items()}
+        entry = {
+            "groups": {g: {"n": size[g], "too_small": size[g] < min_group_size,
+                           "teacher": per_model["teacher"][g], "student": per_model["student"][g]}
+                       for g in sorted(size)},
+            "judged_groups": judged,
+            "too_small_groups": sorted(g for g in size if size[g] < min_group_size),
+        }
+        if len(judged) >= 2:
+            keep = np.isin(groups, judged)
+            for m, p in preds.items():
+                entry[m] = _gaps(y_pos[keep], (p[keep] == pos).astype(int), groups[keep])
+            entry["widened_by"] = {k: (None if entry["student"][k] is None or entry["teacher"][k] is None
+                                       else entry["student"][k] - entry["teacher"][k])
+                                   for k in entry["student"]}
+            entry["note"] = None
+        else:
+            empty = {"demographic_parity_difference": None, "equalized_odds_difference": None}
+            entry.update(teacher=dict(empty), student=dict(empty), widened_by=dict(empty))
+            entry["note"] = (f"fewer than two groups have at least {min_group_size} rows: "
+                             "no gap can be judged; collect more labelled rows per group")
+        report["attributes"][str(name)] = entry
+    return report

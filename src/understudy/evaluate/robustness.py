@@ -1,0 +1,194 @@
+"""Robustness: how much each model loses on messy versions of the evaluation texts.
+
+Each perturbation is seeded, so the teacher and the student see exactly the same messy texts and a
+rerun gives the same figures:
+
+  typos           per letter, at ``typo_rate``: a neighbouring key on a QWERTY keyboard, a dropped
+                  letter or a doubled letter
+  upper, lower    the whole text in capitals / in lower case
+  no_punctuation  every punctuation character removed
+  truncated       only the first half of the words kept
+  noise           a random word, an emoji and a URL inserted at random places
+
+For each: both models' accuracy on the perturbed texts against their clean accuracy (the drop), their
+agreement with the teacher's clean predictions, and the share of rows whose prediction is unchanged.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import UserError
+
+__all__ = ["robustness_report", "perturb", "PERTURBATIONS"]
+
+Predict = Callable[[list[str]], np.ndarray]
+
+def _keyboard_neighbours(rows=("qwertyuiop", "asdfghjkl", "zxcvbnm")) -> dict[str, str]:
+    """Each letter's neighbours on a QWERTY keyboard: left, right, and the nearest keys above and below."""
+    out = {}
+    for r, row in enumerate(rows):
+        for c, ch in enumerate(row):
+            near = [row[j] for j in (c - 1, c + 1) if 0 <= j < len(row)]
+            for other in (r - 1, r + 1):
+                if 0 <= other < len(rows):
+                    near += [rows[other][j] for j in (c - 1, c, c + 1) if 0 <= j < len(rows[other])]
+            out[ch] = "".join(near)
+    return out
+
+
+_NEIGHBOURS = _keyboard_neighbours()
+_NOISE_WORDS = ["lol", "tbh", "anyway", "ok", "hmm", "btw", "so", "like", "actually", "whatever", "um", "yeah"]
+_EMOJI = ["😀", "😂", "👍", "🔥", "🙏", "😡", "❤️", "🤔", "🎉", "😅"]
+_URLS = ["https://example.com/p/123", "http://bit.ly/3xYz", "www.example.org/review?id=42", "https://t.co/a1b2c3"]
+
+PERTURBATIONS = {
+    "typos": "keyboard typos: neighbouring key, dropped or doubled letter",
+    "upper": "whole text in capitals",
+    "lower": "whole text in lower case",
+    "no_punctuation": "punctuation removed",
+    "truncated": "first half of the words only",
+    "noise": "a random word, an emoji and a URL inserted",
+}
+
+
+def _typos(text: str, rng: np.random.Generator, rate: float) -> str:
+    out = []
+    for ch in text:
+        low = ch.lower()
+        if low in _NEIGHBOURS and rng.random() < rate:
+            op = rng.integers(3)
+            if op == 0:  # a neighbouring key, in the same case
+                key = _NEIGHBOURS[low][rng.integers(len(_NEIGHBOURS[low]))]
+                out.append(key.upper() if ch.isupper() else key)
+            elif op == 1:  # dropped
+                continue
+            else:  # doubled
+                out.append(ch + ch)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _noise(text: str, rng: np.random.Generator) -> str:
+    words = text.split()
+    for extra in (_NOISE_WORDS[rng.integers(len(_NOISE_WORDS))], _EMOJI[rng.integers(len(_EMOJI))],
+                  _URLS[rng.integers(len(_URLS))]):
+        words.insert(int(rng.integers(len(words) + 1)), extra)
+    return " ".join(words)
+
+
+def perturb(text: str, kind: str, rng: np.random.Generator, typo_rate: float = 0.05) -> str:
+    """One perturbed version of ``text``; the original when the result would be empty."""
+    if kind == "typos":
+        out = _typos(text, rng, typo_rate)
+    elif kind == "upper":
+        out = text.upper()
+    elif kind == "lower":
+        out = text.lower()
+    elif kind == "no_punctuation":
+        out = "".join(c for c in text if not unicodedata.category(c).startswith("P"))
+    elif kind == "truncated":
+        words = text.split()
+        out = " ".join(words[: max(1, (len(words) + 1) // 2)])
+    elif kind == "noise":
+        out = _noise(text, rng)
+    else:
+        raise UserError(f"unknown perturbation '{kind}': choose from {', '.join(PERTURBATIONS)}")
+    return out if out.strip() else text
+
+
+def _classes(predict: Predict, texts: list[str], k: int, who: str) -> np.ndarray:
+    probs = np.asarray(predict(texts))
+    if probs.ndim != 2 or probs.shape != (len(texts), k):
+        raise UserError(f"the {who} prediction function returned shape {probs.shape} for {len(texts)} texts; "
+                        f"expected ({len(texts)}, {k}): one probability row per text, one column per label")
+    return probs.argmax(axis=1)
+
+
+def robustness_report(
+    texts: Sequence[str],
+    y: Sequence[int],
+    t_predict: Predict,
+    s_predict: Predict,
+    labels: Sequence[str],
+    *,
+    max_texts: int = 500,
+    seed: int = 0,
+    perturbations: Sequence[str] | None = None,
+    typo_rate: float = 0.05,
+    t_probs=None,
+    s_probs=None,
+) -> dict:
+    """Accuracy of teacher and student on perturbed texts against clean, per perturbation.
+
+    ``t_predict`` / ``s_predict`` map a list of texts to an (n, k) probability array. At most
+    ``max_texts`` rows are used (a seeded sample). ``t_probs`` / ``s_probs``, the models' clean
+    probabilities on all of ``texts`` when already known, save predicting the clean texts again
+    (the teacher is the slow one). ``perturbations`` picks a subset of :data:`PERTURBATIONS`.
+    """
+    texts = [str(t) for t in texts]
+    labels = [str(label) for label in labels]
+    k = len(labels)
+    y_arr = np.asarray(y)
+    if y_arr.ndim != 1 or len(y_arr) != len(texts):
+        raise UserError(f"robustness needs one gold label per text: {len(texts)} texts, y of shape {y_arr.shape}")
+    if not texts:
+        raise UserError("robustness needs at least one evaluation text")
+    if y_arr.dtype.kind not in "iu" or y_arr.min() < 0 or y_arr.max() >= k:
+        raise UserError(f"robustness y must hold class indices 0..{k - 1} (one per label in {labels})")
+    if isinstance(max_texts, bool) or not isinstance(max_texts, (int, np.integer)) or max_texts < 1:
+        raise UserError(f"robustness max_texts must be a positive integer, got {max_texts!r}")
+    if not 0 < typo_rate <= 1:
+        raise UserError(f"robustness typo_rate must be in (0, 1], got {typo_rate!r}")
+    kinds = list(PERTURBATIONS) if perturbations is None else list(perturbations)
+    for kind in kinds:
+        if kind not in PERTURBATIONS:
+            raise UserError(f"unknown perturbation '{kind}': choose from {', '.join(PERTURBATIONS)}")
+
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(texts))
+    if len(rows) > max_texts:
+        rows = np.sort(rng.choice(rows, size=max_texts, replace=False))
+    sample = [texts[i] for i in rows]
+    gold = y_arr[rows].astype(np.int64)
+
+    clean = {}
+    for who, fn, known in (("teacher", t_predict, t_probs), ("student", s_predict, s_probs)):
+        if known is not None:
+            known = np.asarray(known)
+            if known.shape != (len(texts), k):
+                raise UserError(f"robustness {who} clean probabilities have shape {known.shape}; "
+                                f"expected ({len(texts)}, {k}), one row per text")
+            clean[who] = known[rows].argmax(axis=1)
+        else:
+            clean[who] = _classes(fn, sample, k, who)
+    clean_acc = {who: float(np.mean(clean[who] == gold)) for who in clean}
+
+    report = {"n_texts": len(sample), "seed": int(seed), "typo_rate": float(typo_rate),
+              "clean_accuracy": clean_acc, "perturbations": {}}
+    for j, kind in enumerate(kinds):
+        kind_rng = np.random.default_rng([seed, j + 1])
+        messy = [perturb(t, kind, kind_rng, typo_rate) for t in sample]
+        entry = {"description": PERTURBATIONS[kind],
+                 "changed_share": float(np.mean([a != b for a, b in zip(sample, messy)]))}
+        for who, fn in (("teacher", t_predict), ("student", s_predict)):
+            pred = _classes(fn, messy, k, who)
+            acc = float(np.mean(pred == gold))
+            entry[who] = {
+                "accuracy": acc,
+                "drop": clean_acc[who] - acc,
+                "agreement_with_teacher_clean": float(np.mean(pred == clean["teacher"])),
+                "unchanged": float(np.mean(pred == clean[who])),
+            }
+        entry["student_extra_drop"] = entry["student"]["drop"] - entry["teacher"]["drop"]
+        report["perturbations"][kind] = entry
+    if report["perturbations"]:
+        report["worst_for_student"] = max(report["perturbations"],
+                                          key=lambda kd: report["perturbations"][kd]["student"]["drop"])
+    else:
+        report["worst_for_student"] = None
+    return report

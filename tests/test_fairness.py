@@ -1,0 +1,145 @@
+"""Group fairness, teacher vs student, on synthetic rows where the gap is planted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from understudy.errors import UserError
+from understudy.evaluate.fairness import MISSING, default_positive, fairness_report
+
+LABELS = ["no", "yes"]
+
+
+def plain(obj) -> None:
+    """Only JSON's own types all the way down (no numpy scalars)."""
+    if isinstance(obj, dict):
+        assert all(type(k) is str for k in obj)
+        for v in obj.values():
+            plain(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            plain(v)
+    else:
+        assert obj is None or type(obj) in (str, int, float, bool), (obj, type(obj))
+
+
+def onehot(pred, k=2, sure=0.9):
+    p = np.full((len(pred), k), (1 - sure) / (k - 1))
+    p[np.arange(len(pred)), pred] = sure
+    return p
+
+
+def planted(seed=0):
+    """Groups a and b (200 rows each) and a tiny group c (10 rows).
+
+    The teacher makes the same 5% of random mistakes everywhere (fair). The student copies the
+    teacher on a, but on b says "yes" to 40% of the true "no" rows: a selection-rate and FPR gap.
+    On the tiny group c the teacher is always wrong, so c would dominate any gap it entered.
+    """
+    rng = np.random.default_rng(seed)
+    groups = np.array(["a"] * 200 + ["b"] * 200 + ["c"] * 10)
+    y = rng.integers(0, 2, len(groups))
+    t_pred = np.where(rng.random(len(y)) < 0.05, 1 - y, y)
+    t_pred[groups == "c"] = 1 - y[groups == "c"]
+    s_pred = t_pred.copy()
+    unfair = (groups == "b") & (y == 0) & (rng.random(len(y)) < 0.4)
+    s_pred[unfair] = 1
+    return y, onehot(t_pred), onehot(s_pred), groups
+
+
+def test_planted_gap_is_widened_by_the_student_and_tiny_group_is_flagged():
+    y, t, s, groups = planted()
+    r = fairness_report(y, t, s, {"region": groups}, LABELS, positive="yes")
+    plain(r)
+    json.dumps(r)
+    a = r["attributes"]["region"]
+    assert r["positive"] == "yes" and r["positive_rule"] == "given"
+    assert a["judged_groups"] == ["a", "b"] and a["too_small_groups"] == ["c"]
+    assert a["groups"]["c"]["too_small"] is True and a["groups"]["c"]["n"] == 10
+    assert a["groups"]["a"]["too_small"] is False
+    # the teacher is fair on the judged groups; c (where it is always wrong) is left out of the gap
+    assert a["teacher"]["equalized_odds_difference"] < 0.08
+    assert a["teacher"]["demographic_parity_difference"] < 0.1
+    assert a["groups"]["c"]["teacher"]["accuracy"] == 0.0
+    # the student's planted gap shows in both gaps and in widened_by
+    assert a["widened_by"]["equalized_odds_difference"] > 0.25
+    assert a["widened_by"]["demographic_parity_difference"] > 0.1
+    assert a["widened_by"]["equalized_odds_difference"] == pytest.approx(
+        a["student"]["equalized_odds_difference"] - a["teacher"]["equalized_odds_difference"])
+    fpr = {g: a["groups"][g]["student"]["false_positive_rate"] for g in ("a", "b")}
+    assert fpr["b"] > fpr["a"] + 0.25
+    assert a["note"] is None
+
+
+def test_per_group_figures_match_hand_counts():
+    y, t, s, groups = planted(seed=3)
+    r = fairness_report(y, t, s, {"region": list(groups)}, LABELS, positive=1)
+    s_pred = s.argmax(axis=1)
+    for g in ("a", "b", "c"):
+        m = groups == g
+        row = r["attributes"]["region"]["groups"][g]["student"]
+        assert row["accuracy"] == pytest.approx(np.mean(s_pred[m] == y[m]))
+        assert row["selection_rate"] == pytest.approx(np.mean(s_pred[m] == 1))
+        neg, pos = m & (y == 0), m & (y == 1)
+        assert row["false_positive_rate"] == pytest.approx(np.mean(s_pred[neg] == 1))
+        assert row["false_negative_rate"] == pytest.approx(np.mean(s_pred[pos] == 0))
+    # the demographic-parity gap is the spread of the judged groups' selection rates
+    sel = [np.mean(s_pred[groups == g] == 1) for g in ("a", "b")]
+    dp = r["attributes"]["region"]["student"]["demographic_parity_difference"]
+    assert dp == pytest.approx(max(sel) - min(sel))
+
+
+def test_multiclass_is_one_vs_rest_on_the_positive_class():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 300)
+    groups = np.where(np.arange(300) % 2 == 0, "x", "y")
+    pred = rng.integers(0, 3, 300)
+    r = fairness_report(y, onehot(pred, 3), onehot(pred, 3), {"g": groups}, ["a", "b", "c"], positive="c")
+    row = r["attributes"]["g"]["groups"]["x"]["teacher"]
+    m = groups == "x"
+    assert row["selection_rate"] == pytest.approx(np.mean(pred[m] == 2))
+    assert row["accuracy"] == pytest.approx(np.mean(pred[m] == y[m]))
+    # identical models: nothing widened
+    widened = r["attributes"]["g"]["widened_by"]
+    assert widened == {"demographic_parity_difference": 0.0, "equalized_odds_difference": 0.0}
+
+
+def test_default_positive_is_the_rarer_class_and_ties_go_to_the_later_label():
+    assert default_positive(np.array([0, 0, 0, 1]), LABELS) == 1
+    assert default_positive(np.array([1, 1, 1, 0]), LABELS) == 0
+    assert default_positive(np.array([0, 1, 0, 1]), LABELS) == 1
+    y, t, s, groups = planted()
+    r = fairness_report(y, t, s, {"region": groups}, LABELS)
+    assert r["positive"] == LABELS[default_positive(y, LABELS)]
+    assert "default" in r["positive_rule"]
+
+
+def test_undefined_rates_missing_values_and_single_group():
+    y = np.array([1] * 40 + [0, 1] * 20)
+    groups = ["only_yes"] * 40 + [None] * 40
+    t = onehot(y)
+    r = fairness_report(y, t, t, {"g": groups, "same": ["all"] * 80}, LABELS, positive="yes")
+    g = r["attributes"]["g"]["groups"]
+    assert set(g) == {"only_yes", MISSING}
+    assert g["only_yes"]["teacher"]["false_positive_rate"] is None  # no true "no" rows in the group
+    assert g["only_yes"]["teacher"]["false_negative_rate"] == 0.0
+    same = r["attributes"]["same"]
+    assert same["widened_by"]["demographic_parity_difference"] is None
+    assert "fewer than two groups" in same["note"]
+
+
+def test_bad_input_is_a_user_error_naming_the_problem():
+    y, t, s, groups = planted()
+    with pytest.raises(UserError, match="region.*409 values.*410"):
+        fairness_report(y, t, s, {"region": groups[:-1]}, LABELS)
+    with pytest.raises(UserError, match="maybe"):
+        fairness_report(y, t, s, {"region": groups}, LABELS, positive="maybe")
+    with pytest.raises(UserError, match="at least one sensitive attribute"):
+        fairness_report(y, t, s, {}, LABELS)
+    with pytest.raises(UserError, match="s_probs"):
+        fairness_report(y, t, s[:5], {"region": groups}, LABELS)
+    with pytest.raises(UserError, match="min_group_size"):
+        fairness_report(y, t, s, {"region": groups}, LABELS, min_group_size=0)
