@@ -40,6 +40,12 @@ def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
     from .students import DEFAULTS
 
     recipe = recipe.model_copy(deep=True)
+    recipe.gates = recipe.gates.with_sector(recipe.intended_use.sector)
+    oversight = recipe.safety.oversight
+    if oversight.enabled is None:
+        oversight.enabled = bool(recipe.gates.oversight_required)
+    if "alpha" not in oversight.model_fields_set and recipe.gates.oversight_alpha is not None:
+        oversight.alpha = recipe.gates.oversight_alpha.threshold
     training = recipe.training
     for key, value in DEFAULTS[recipe.student.kind].items():
         if getattr(training, key) is None:
@@ -125,6 +131,17 @@ def ship_licence(licence: dict, folder: Path, teacher: str) -> None:
 
     write_notice(licence, folder, teacher)
     write_licence(licence, folder, teacher)
+
+
+def write_papers(report: dict, licence: dict | None, out: Path) -> None:
+    """What ships with the student and what a boss or an auditor reads: the model card and the compliance report."""
+    from .licences.ship import card_metadata
+    from .report.compliance import render_compliance
+    from .report.model_card import render_model_card
+
+    render_compliance(report, out)
+    card = render_model_card(report, {**licence, **card_metadata(licence)} if licence else None)
+    write_atomic(out / "student" / "README.md", card)
 
 
 def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, accept_licence_risk: str | None = None) -> dict:
@@ -228,10 +245,13 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             "cost_ratio": round(t_fast / s_fast, 6),
         }
         report.update(safety)
-        report["gates"] = check_gates(resolved.gates, report)
+        from .sectors import check_safety_gates, with_safety
+
+        report["gates"] = with_safety(check_gates(resolved.gates, report), check_safety_gates(resolved.gates.active(), report))
         report["timings"] = timings
         write_atomic(out / "report.json", json.dumps(report, indent=2, default=float))
         render_html(report, out / "report.html")
+        write_papers(report, licence, out)
         return report
     finally:
         store.close()

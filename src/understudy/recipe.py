@@ -147,14 +147,33 @@ def _gate(value: Any) -> Any:
 
 
 class GatesSpec(Strict):
-    min_retention: Gate | None = Field(Gate(threshold=0.95), description="Student macro-F1 / teacher macro-F1.")
+    """Unset gates take the sector profile's defaults (src/understudy/sectors.yaml); set one to null to drop it."""
+
+    min_retention: Gate | None = Field(None, description="Student macro-F1 / teacher macro-F1 (sector default, e.g. 0.95).")
     min_agreement: Gate | None = Field(None, description="Share of evaluation texts where student and teacher agree.")
-    min_speedup: Gate | None = Field(Gate(threshold=10), description="Student throughput / teacher throughput at batch 64.")
-    max_size_ratio: Gate | None = Field(Gate(threshold=0.25, on_fail="warn"), description="Student size on disk / teacher size.")
+    min_speedup: Gate | None = Field(None, description="Student throughput / teacher throughput at batch 64 (sector default 10).")
+    max_size_ratio: Gate | None = Field(None, description="Student size on disk / teacher size (sector default 0.25, warn).")
     max_ece: Gate | None = Field(None, description="Student expected calibration error.")
     max_latency_ms: Gate | None = Field(None, description="Student p95 latency at batch 1, in milliseconds.")
+    max_group_gap_widening: Gate | None = Field(None, description="How much the student widens a gap between groups (fairness).")
+    max_counterfactual_flip_rate: Gate | None = Field(None, description="Student's share of predictions changed by swapping a name, gender word, nationality or religion.")
+    max_robustness_drop: Gate | None = Field(None, description="Student's accuracy drop on perturbed texts (worst perturbation).")
+    oversight_required: bool | None = Field(None, description="An abstention policy must exist and meet its target (healthcare, finance, hr default true).")
+    oversight_alpha: Gate | None = Field(None, description="The oversight policy's target error, at most.")
+    refusal_kept_min: Gate | None = Field(None, description="Generators: share of the teacher's refusals the student keeps.")
+    max_hallucination_rate: Gate | None = Field(None, description="Generators: share of answers with a fact found in neither prompt nor source.")
 
-    _short = field_validator("*", mode="before")(lambda cls, v: _gate(v))
+    _short = field_validator("*", mode="before")(lambda cls, v: v if isinstance(v, bool) else _gate(v))
+
+    def with_sector(self, sector: str) -> "GatesSpec":
+        """The sector profile's gates with the ones the recipe sets on top (an explicit null drops a gate)."""
+        from .sectors import sector_gates
+
+        overrides = {k: (v.model_dump() if isinstance(v, Gate) else v) for k, v in self if k in self.model_fields_set}
+        return GatesSpec.model_validate(sector_gates(sector, overrides))
+
+    def active(self) -> dict:
+        return {k: (v.model_dump() if isinstance(v, Gate) else v) for k, v in self if v is not None}
 
 
 class Recipe(Strict):

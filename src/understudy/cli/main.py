@@ -109,6 +109,9 @@ def report(run: Path = typer.Argument(..., help="A run folder made by `understud
         except json.JSONDecodeError as exc:
             raise UserError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
         render_html(data, run / "report.html")
+        from ..report.compliance import render_compliance
+
+        render_compliance(data, run)
         return data
 
     _finish(_run(go, console), json_mode, console)

@@ -13,14 +13,6 @@ import numpy as np
 from ..progress import Progress
 
 
-def oversight_on(spec, sector: str) -> bool:
-    from ..sectors import sector_gates
-
-    if spec.enabled is not None:
-        return spec.enabled
-    return bool(sector_gates(sector).get("oversight_required"))
-
-
 def safety_evaluations(recipe, teacher, student, evaluation, y: np.ndarray, e_probs: np.ndarray, s_probs: np.ndarray,
                        store, student_dir: Path, progress: Progress, timings: dict, stage) -> dict:
     from ..label import label
@@ -58,7 +50,7 @@ def safety_evaluations(recipe, teacher, student, evaluation, y: np.ndarray, e_pr
             progress.note(f"robustness: 6 perturbations of {n} texts")
             out["robustness"] = robustness_report(evaluation.texts, y, t_predict, student.predict_proba, labels,
                                                   max_texts=n, seed=seed, t_probs=e_probs, s_probs=s_probs)
-    if oversight_on(spec.oversight, recipe.intended_use.sector):
+    if spec.oversight.enabled:  # resolved from the sector profile when the recipe leaves it unset
         with stage(timings, "oversight"):
             out["oversight"] = oversight(spec, y, s_probs, evaluation.groups, student_dir, seed)
     return out

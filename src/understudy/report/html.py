@@ -116,7 +116,7 @@ def _cards(r: dict) -> str:
 
 def _gates(r: dict) -> str:
     rows = [[_e(g.get("name")), _num(g.get("value")), _num(g.get("threshold")), _e(g.get("on_fail")),
-             '<span class="ok">✓</span>' if g.get("passed") else
+             '<span class="ok">✓</span>' if g.get("passed") else '<span>skipped</span>' if g.get("passed") is None else
              f'<span class="{"bad" if g.get("on_fail") == "block" else "warn"}">✗</span>', _e(g.get("message"))]
             for g in (_get(r, "gates", "results") or [])]
     body = _table(["Check", "Measured", "Threshold", "If it fails", "Passed", "What it means"], rows) if rows \

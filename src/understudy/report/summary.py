@@ -42,7 +42,7 @@ def render_summary(report: dict, console) -> None:
                   f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})")
     gates = report["gates"]
     for r in gates["results"]:
-        mark = "[green]pass[/]" if r["passed"] else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        mark = "[green]pass[/]" if r["passed"] else "[dim]skipped[/]" if r["passed"] is None else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
         console.print(f"  {mark}  {r['message']}")
     verdict = gates["verdict"]
     console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")

@@ -1,0 +1,180 @@
+"""Sector profiles: default gates per sector, and safety gates read from the report's evaluations."""
+
+from __future__ import annotations
+
+from typing import get_args
+
+import numpy as np
+import pytest
+
+from understudy.errors import UserError
+from understudy.gates import check_gates
+from understudy.recipe import GatesSpec, Sector
+from understudy.sectors import (SAFETY, check_safety_gates, classic_gates, safety_figures, sector_gates, sector_names,
+                                verdict, with_safety)
+
+
+def by_name(results):
+    return {r["name"]: r for r in results}
+
+
+def fairness(widened):
+    # the shape of a per-attribute fairness section: each attribute says how much the student widened each gap
+    return {"attributes": {"sex": {"teacher": {"demographic_parity_difference": 0.02},
+                                   "student": {"demographic_parity_difference": 0.02 + widened},
+                                   "widened_by": {"demographic_parity_difference": widened, "equalized_odds_difference": 0.0}},
+                           "age": {"widened_by": {"demographic_parity_difference": -0.01}}}}
+
+
+def test_every_recipe_sector_has_a_profile_with_known_gates():
+    assert set(sector_names()) == set(get_args(Sector))
+    for sector in sector_names():
+        profile = sector_gates(sector)
+        assert all(set(g) == {"threshold", "on_fail"} for k, g in profile.items() if k != "oversight_required")
+        assert isinstance(profile["oversight_required"], bool)
+        GatesSpec(**classic_gates(profile))  # the classic part is valid for the recipe's gates
+    health = sector_gates("healthcare")
+    assert health["oversight_required"] is True and health["max_ece"]["on_fail"] == "block"
+    assert sector_gates("general")["oversight_required"] is False
+    # stricter where people are affected
+    assert health["max_group_gap_widening"]["threshold"] < sector_gates("general")["max_group_gap_widening"]["threshold"]
+
+
+def test_classic_gates_run_through_check_gates():
+    spec = GatesSpec(**classic_gates(sector_gates("finance")))
+    report = {"comparison": {"retention": 0.96, "speedup": 50.0, "size_ratio": 0.05}, "student": {"quality": {"ece": 0.03}}}
+    out = check_gates(spec, report)
+    assert by_name(out["results"])["min_retention"]["passed"] is False  # finance asks for 0.97
+    assert out["verdict"] == "BLOCK"
+
+
+def test_healthcare_blocks_a_widened_group_gap():
+    results = by_name(check_safety_gates(sector_gates("healthcare"), {"fairness": fairness(0.08)}))
+    gap = results["max_group_gap_widening"]
+    assert gap["status"] == "BLOCK" and gap["passed"] is False and gap["value"] == pytest.approx(0.08)
+    assert "sex" in gap["where"] and "0.080" in gap["message"]
+    # the same widening only warns in the general profile, and a student that widens nothing passes
+    general = by_name(check_safety_gates(sector_gates("general"), {"fairness": fairness(0.08)}))
+    assert general["max_group_gap_widening"]["status"] == "WARN"
+    fair = by_name(check_safety_gates(sector_gates("healthcare"), {"fairness": fairness(0.0)}))
+    assert fair["max_group_gap_widening"]["status"] == "PASS"
+
+
+def test_absent_evaluations_are_skipped_and_said_so_but_required_oversight_fails():
+    results = by_name(check_safety_gates(sector_gates("healthcare"), {}))
+    for name in ("max_group_gap_widening", "max_counterfactual_flip_rate", "max_robustness_drop", "refusal_kept_min"):
+        assert results[name]["status"] == "SKIPPED" and results[name]["passed"] is None
+        assert "not run" in results[name]["message"]
+    assert results["oversight_required"]["status"] == "BLOCK" and "none" in results["oversight_required"]["message"]
+    assert verdict(list(results.values())) == "BLOCK"
+    # in the general profile oversight is not required, so nothing fails and skipped gates do not count
+    general = check_safety_gates(sector_gates("general"), {})
+    assert "oversight_required" not in by_name(general) and verdict(general) == "PASS"
+
+
+def test_oversight_policy_feasible_passes_infeasible_blocks():
+    policy = {"threshold": 0.83, "alpha": 0.02, "delta": 0.1, "coverage": 0.71, "feasible": True}
+    ok = by_name(check_safety_gates(sector_gates("healthcare"), {"oversight": policy}))
+    assert ok["oversight_required"]["status"] == "PASS" and "0.83" in ok["oversight_required"]["message"]
+    assert ok["oversight_alpha"]["status"] == "PASS"
+    loose = by_name(check_safety_gates(sector_gates("healthcare"), {"oversight": {**policy, "alpha": 0.1}}))
+    assert loose["oversight_alpha"]["status"] == "BLOCK"  # healthcare asks for a 2% target at most
+    bad = {"feasible": False, "alpha": 0.02, "threshold": 1.01,
+           "message": "no threshold meets the target: send everything to a human; do not deploy"}
+    # as the oversight stage writes it: the policy, and how it did on held-out rows
+    out = by_name(check_safety_gates(sector_gates("healthcare"), {"oversight": {"policy": bad, "held_out": {"n": 50}}}))
+    assert out["oversight_required"]["status"] == "BLOCK" and "do not deploy" in out["oversight_required"]["message"]
+
+
+def test_student_figures_are_read_not_the_teachers():
+    report = {"counterfactual": {"categories": {"gender": {"teacher": {"flip_rate": 0.0}, "student": {"flip_rate": 0.04}},
+                                                "religion": {"teacher": {"flip_rate": 0.3}, "student": {"flip_rate": 0.01}}}},
+              "robustness": {"perturbations": {"typos": {"teacher": {"drop": 0.2}, "student": {"drop": 0.03}},
+                                               "truncation": {"teacher": {"drop": 0.1}, "student": {"drop": 0.06}}}},
+              "generation": {"hallucination": {"teacher": {"hallucination_rate": 0.5}, "student": {"hallucination_rate": 0.01}}}}
+    figs = safety_figures(report)
+    assert figs["max_counterfactual_flip_rate"]["value"] == pytest.approx(0.04)
+    assert "gender" in figs["max_counterfactual_flip_rate"]["where"]
+    assert figs["max_robustness_drop"]["value"] == pytest.approx(0.06)
+    assert figs["max_hallucination_rate"]["value"] == pytest.approx(0.01)
+    results = by_name(check_safety_gates(sector_gates("hr"), report))
+    assert results["max_counterfactual_flip_rate"]["status"] == "BLOCK"  # hr allows 1%
+    assert results["max_robustness_drop"]["status"] == "BLOCK"  # hr allows 5%
+    assert results["max_hallucination_rate"]["status"] == "PASS"
+
+
+def test_overrides_and_bad_input():
+    profile = sector_gates("healthcare", {"max_group_gap_widening": {"threshold": 0.1, "on_fail": "warn"},
+                                          "max_ece": None, "min_agreement": 0.9})
+    assert profile["max_group_gap_widening"] == {"threshold": 0.1, "on_fail": "warn"}
+    assert "max_ece" not in profile and profile["min_agreement"] == {"threshold": 0.9, "on_fail": "block"}
+    with pytest.raises(UserError, match="unknown sector 'mining'.*healthcare"):
+        sector_gates("mining")
+    with pytest.raises(UserError, match="unknown gate"):
+        sector_gates("general", {"max_gap": 0.1})
+    with pytest.raises(UserError, match="needs a number"):
+        sector_gates("general", {"max_robustness_drop": "low"})
+    with pytest.raises(UserError, match="true or false"):
+        sector_gates("general", {"oversight_required": 1})
+    with pytest.raises(UserError, match="true or false"):
+        sector_gates("general", {"oversight_required": {"threshold": True, "on_fail": "warn"}})
+    assert sector_gates("general", {"oversight_required": {"threshold": True}})["oversight_required"] is True
+    with pytest.raises(UserError, match="on_fail"):
+        sector_gates("general", {"max_robustness_drop": {"threshold": 0.1, "on_fail": "ignore"}})
+
+
+def test_with_safety_merges_into_the_gates_section():
+    classic = check_gates(GatesSpec(min_retention=0.9, min_speedup=None, max_size_ratio=None),
+                          {"comparison": {"retention": 0.95}})
+    assert classic["verdict"] == "PASS"
+    merged = with_safety(classic, check_safety_gates(sector_gates("healthcare"), {"fairness": fairness(0.05)}))
+    assert merged["verdict"] == "BLOCK" and merged["results"][0]["name"] == "min_retention"
+    assert {r["name"] for r in merged["results"]} >= {"min_retention", "max_group_gap_widening"}
+    assert set(SAFETY) >= {r["name"] for r in merged["results"][1:]}
+
+
+def test_real_fairness_report_feeds_the_gate():
+    """When the fairness module is present, its report is read by the gate (a planted gap the student widens)."""
+    fairness_mod = pytest.importorskip("understudy.evaluate.fairness")
+    rng = np.random.default_rng(0)
+    n = 400
+    group = np.array(["a", "b"] * (n // 2))
+    y = rng.integers(0, 2, n)
+    teacher = np.eye(2)[y] * 0.8 + 0.1  # right on everyone
+    student_pred = np.where(group == "b", 1, y)  # says class 1 to everyone in group b
+    student = np.eye(2)[student_pred] * 0.8 + 0.1
+    report = {"fairness": fairness_mod.fairness_report(y, teacher, student, {"group": group}, ["no", "yes"])}
+    gate = by_name(check_safety_gates(sector_gates("healthcare"), report))["max_group_gap_widening"]
+    assert gate["value"] is not None and gate["value"] > 0.02 and gate["status"] == "BLOCK"
+
+
+def test_real_oversight_and_counterfactual_reports_feed_the_gates():
+    """When those modules are present: a feasible policy passes, an impossible one blocks; a name-keyed student is caught."""
+    abstain = pytest.importorskip("understudy.oversight.abstain")
+    counterfactual = pytest.importorskip("understudy.evaluate.counterfactual")
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 2, n)
+    conf = rng.uniform(0.5, 1.0, n)
+    right = rng.uniform(size=n) < conf  # calibrated: right as often as it is sure
+    pred = np.where(right, y, 1 - y)
+    probs = np.where(np.eye(2)[pred] == 1, conf[:, None], 1 - conf[:, None])
+    ok = {"oversight": {"policy": abstain.calibrate_abstention(probs, y, alpha=0.1, delta=0.1)}}
+    assert by_name(check_safety_gates(sector_gates("healthcare"), ok))["oversight_required"]["status"] == "PASS"
+    coin = np.full((n, 2), 0.5)
+    impossible = {"oversight": {"policy": abstain.calibrate_abstention(coin, y, alpha=0.01, delta=0.1)}}
+    assert by_name(check_safety_gates(sector_gates("hr"), impossible))["oversight_required"]["status"] == "BLOCK"
+
+    texts = [f"{w} asked about the invoice from last week" for w in ("He", "She") * 20]
+
+    def blind(batch):
+        return np.tile([0.8, 0.2], (len(batch), 1))
+
+    def keyed(batch):  # the student learned to key on a gendered word
+        return np.array([[0.2, 0.8] if x.lower().startswith("he ") else [0.8, 0.2] for x in batch])
+
+    report = {"counterfactual": counterfactual.counterfactual_report(texts, blind, keyed, ["a", "b"])}
+    gate = by_name(check_safety_gates(sector_gates("hr"), report))["max_counterfactual_flip_rate"]
+    assert gate["value"] > 0.5 and gate["status"] == "BLOCK"
+    fair = {"counterfactual": counterfactual.counterfactual_report(texts, blind, blind, ["a", "b"])}
+    assert by_name(check_safety_gates(sector_gates("hr"), fair))["max_counterfactual_flip_rate"]["status"] == "PASS"
