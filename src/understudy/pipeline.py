@@ -106,12 +106,19 @@ def train_student(recipe: Recipe, teacher, texts, outputs, gold, out: Path, prog
     return student.training_
 
 
-def model_report(description, fingerprint, size, quality, speed, memory, price) -> dict:
+def model_report(description, fingerprint, size, quality, speed, memory, price, cost=None) -> dict:
     from .evaluate.speed import cost_per_million
 
+    if cost is None and speed:
+        cost = cost_per_million(speed["batch_64"]["texts_per_s"], price)
     return {"description": description, "fingerprint": fingerprint, "size_bytes": size, "quality": quality,
-            "speed": speed, "peak_memory_mb": memory,
-            "cost_per_million_usd": cost_per_million(speed["batch_64"]["texts_per_s"], price)}
+            "speed": speed, "peak_memory_mb": memory, "cost_per_million_usd": cost}
+
+
+def api_cost(api_report: dict | None, n_texts: int) -> float | None:
+    """An API teacher's cost per million texts, from what labelling these texts really cost."""
+    usd = ((api_report or {}).get("spend") or {}).get("total", {}).get("usd")
+    return round(usd / n_texts * 1e6, 2) if usd and n_texts else None
 
 
 def licence_gate(recipe: Recipe, out: Path, accept_risk: str | None, progress: Progress) -> dict:
@@ -165,6 +172,9 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
         with stage(timings, "teacher setup"):
             teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda name, enc: reviews_head(
                 name, enc, store, progress, recipe.labelling.batch_size))
+            remote = hasattr(teacher, "attach")  # an API teacher: answers are stored as they arrive
+            if remote:
+                teacher.attach(store)
             resolved = resolve_defaults(recipe, teacher)
             from .licences.ship import prefixed_name
 
@@ -179,6 +189,18 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             outputs, stats = label(teacher, transfer.texts + evaluation.texts, store,
                                    batch_size=resolved.labelling.batch_size, progress=progress)
         n = len(transfer.texts)
+        api_report = None
+        if remote:  # rows the API could not label are reported, and not taught
+            api_report = teacher.report(transfer.texts + evaluation.texts)
+            keep = teacher.labelled_mask(transfer.texts)
+            if not keep.any():
+                raise UserError("the API teacher labelled none of the transfer texts; see the unparseable answers in "
+                                f"{out / 'teacher.sqlite'} and check the prompt and the model")
+            outputs = {k: np.concatenate([v[:n][keep], v[n:]]) for k, v in outputs.items()}
+            transfer.texts = [t for t, k in zip(transfer.texts, keep) if k]
+            if transfer.labels is not None:
+                transfer.labels = [g for g, k in zip(transfer.labels, keep) if k]
+            n = len(transfer.texts)
         t_out = {k: v[:n] for k, v in outputs.items()}
         e_probs = outputs["probs"][n:]
         index = {name: i for i, name in enumerate(teacher.labels)}
@@ -204,11 +226,13 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
         with stage(timings, "evaluate speed"):
             sample = evaluation.texts[: ev.speed_texts]
             progress.note(f"timing both models on {len(sample)} evaluation texts, {ev.threads} threads")
-            t_speed = measure_speed(teacher.predict, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)))
+            # An API teacher's speed is its server's: its latency comes from the calls made while labelling.
+            t_speed = None if remote else measure_speed(teacher.predict, sample, n_threads=ev.threads,
+                                                        batch_1_calls=min(32, len(sample)))
             s_speed = measure_speed(student.predict_proba, sample, n_threads=ev.threads, batch_1_calls=min(256, len(sample)))
         with stage(timings, "evaluate memory"):
             t_mem = s_mem = None
-            if ev.measure_memory:
+            if ev.measure_memory and not remote:
                 spec = resolved.teacher.model_copy()
                 spec.path = str(teacher.files[0]) if getattr(teacher, "files", None) else spec.path
                 if spec.kind == "encoder":
@@ -216,6 +240,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
                 elif spec.kind == "callable":
                     spec.target = teacher.target
                 t_mem = peak_memory_mb("teacher", spec.model_dump(), sample, ev.threads)
+            if ev.measure_memory:
                 s_mem = peak_memory_mb("student", {"path": str(out / "student")}, sample, ev.threads)
         t_size = size_on_disk(*getattr(teacher, "files", [])) or None
         s_size = size_on_disk(out / "student")
@@ -229,20 +254,25 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             "labels": teacher.labels,
             "data": {"transfer": transfer.to_report(), "evaluation": evaluation.to_report()},
             "labelling": stats.to_report(teacher.fingerprint),
-            "teacher": model_report(teacher.description, teacher.fingerprint, t_size, t_quality, t_speed, t_mem, price),
+            "teacher": model_report(teacher.description, teacher.fingerprint, t_size, t_quality, t_speed, t_mem, price,
+                                    cost=api_cost(api_report, len(transfer.texts) + len(evaluation.texts))),
             "student": {**model_report(f"{resolved.student.kind} student {resolved.student.name}",
                                        fingerprint_files(out / "student"), s_size, s_quality, s_speed, s_mem, price),
                         "kind": resolved.student.kind, "name": resolved.student.name,
                         "training": {**training, "settings": resolved.training.model_dump()}},
         }
-        t_fast, s_fast = t_speed["batch_64"]["texts_per_s"], s_speed["batch_64"]["texts_per_s"]
+        if api_report is not None:
+            report["api"] = api_report
+        s_fast = s_speed["batch_64"]["texts_per_s"]
+        t_fast = t_speed["batch_64"]["texts_per_s"] if t_speed else None
+        t_cost, s_cost = report["teacher"]["cost_per_million_usd"], report["student"]["cost_per_million_usd"]
         report["comparison"] = {
             **comparison,
-            "speedup": round(s_fast / t_fast, 2),
-            "speedup_batch_1": round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2),
+            "speedup": round(s_fast / t_fast, 2) if t_fast else None,
+            "speedup_batch_1": round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2) if t_speed else None,
             "size_ratio": round(s_size / t_size, 5) if t_size else None,
             "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
-            "cost_ratio": round(t_fast / s_fast, 6),
+            "cost_ratio": round(s_cost / t_cost, 6) if (t_cost and s_cost) else None,
         }
         report.update(safety)
         from .sectors import check_safety_gates, with_safety
@@ -254,4 +284,6 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
         write_papers(report, licence, out)
         return report
     finally:
+        if "teacher" in locals() and hasattr(teacher, "close"):
+            teacher.close()
         store.close()

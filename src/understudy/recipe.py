@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,17 +27,19 @@ class IntendedUse(Strict):
 
 
 class TeacherSpec(Strict):
-    kind: Literal["encoder", "hf-classifier", "sklearn", "callable"] = Field(
+    kind: Literal["encoder", "hf-classifier", "sklearn", "callable", "openai-api"] = Field(
         description="encoder: a sentence-transformers/transformers folder plus a skops head; "
         "hf-classifier: a transformers sequence-classification folder; sklearn: a skops file; "
-        "callable: 'module:function' returning class probabilities."
+        "callable: 'module:function' returning class probabilities; openai-api: an OpenAI-compatible endpoint (see api)."
     )
     path: str | None = Field(None, description="Model folder or file ('builtin:NAME' for the packaged models).")
     head: str | None = Field(None, description="For kind=encoder: the scikit-learn head saved with skops.")
     target: str | None = Field(None, description="For kind=callable: 'module:function' or 'path/file.py:function'.")
     labels: list[str] | None = Field(None, description="Class names, in the order of the teacher's probabilities.")
     max_length: int | None = Field(None, description="Truncate teacher inputs to this many tokens (model default if unset).")
-    licence: str | None = Field(None, description="The licence the user declares for a sklearn or callable teacher.")
+    licence: str | None = Field(None, description="The licence the user declares for a sklearn or callable teacher "
+                                "(or for the model behind a server you run).")
+    api: "ApiSettings | None" = Field(None, description="kind openai-api: the endpoint, limits, budget and prompt.")
 
     @model_validator(mode="after")
     def _needs(self) -> "TeacherSpec":
@@ -45,9 +49,16 @@ class TeacherSpec(Strict):
             raise ValueError("teacher kind 'encoder' needs 'head' (a skops file with predict_proba)")
         if self.kind == "callable" and not self.target:
             raise ValueError("teacher kind 'callable' needs 'target' ('module:function')")
-        if self.kind == "callable" and not self.labels:
-            raise ValueError("teacher kind 'callable' needs 'labels' (the class names, in order)")
+        if self.kind in ("callable", "openai-api") and not self.labels:
+            raise ValueError(f"teacher kind '{self.kind}' needs 'labels' (the class names, in order)")
+        if self.kind == "openai-api" and self.api is None:
+            raise ValueError("teacher kind 'openai-api' needs an 'api' section (base_url, model, ...)")
         return self
+
+
+from .api.settings import ApiSettings  # noqa: E402  (after Strict, which it subclasses)
+
+TeacherSpec.model_rebuild()
 
 
 class StudentSpec(Strict):
@@ -208,7 +219,8 @@ def describe_keys(model: type[BaseModel] = None, prefix: str = "") -> list[tuple
     rows = []
     for name, field in (model or Recipe).model_fields.items():
         key = f"{prefix}{name}"
-        sub = field.annotation if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else None
+        options = [field.annotation, *typing.get_args(field.annotation)]  # Optional[Model] too
+        sub = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
         if sub is not None and sub is not Gate:
             rows += describe_keys(sub, key + ".")
         else:

@@ -44,4 +44,8 @@ def build_teacher(spec, resolve=lambda p: p, head_builder=None):
             file, name = target.rsplit(":", 1)
             target = f"{resolve(file)}:{name}"
         return CallableTeacher(target, spec.labels)
+    if spec.kind == "openai-api":
+        from .api import ApiClassifierTeacher
+
+        return ApiClassifierTeacher(spec.api, spec.labels)
     raise UserError(f"unknown teacher kind '{spec.kind}'")
