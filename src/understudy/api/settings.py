@@ -8,7 +8,7 @@ from urllib.parse import urlparse
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from ..recipe import Strict
+from ..strict import Strict
 
 DEFAULT_TASK = "Classify the text the user sends."
 DEFAULT_PROMPT = """{task}
