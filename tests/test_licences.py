@@ -18,13 +18,15 @@ from understudy.licences.ship import card_metadata, prefixed_name, write_licence
 
 from conftest import set_card_licence
 
-FIXTURES = Path(__file__).parent / "fixtures" / "licences"
+FIXTURES = Path(__file__).parent / "fixtures" / "licences"  # excerpts; the full texts ship in the package
+TEXTS = Path(__file__).parents[1] / "src" / "understudy" / "licences" / "texts"
 COMMERCIAL = Use(commercial=True, sector="retail")
 RESEARCH = Use(commercial=False, sector="general")
 
 
 def text_of(licence_id: str) -> str:
-    raw = (FIXTURES / f"{licence_id}.txt").read_text(encoding="utf-8")
+    path = TEXTS / f"{licence_id}.txt"
+    raw = (path if path.is_file() else FIXTURES / f"{licence_id}.txt").read_text(encoding="utf-8")
     return "\n".join(ln for ln in raw.splitlines() if not ln.startswith("# "))
 
 
@@ -250,6 +252,27 @@ def test_obligations_written_into_what_ships(tmp_path):
     assert copies and copies[0].read_text() == text_of("llama-3.1")
     meta = card_metadata(r)
     assert meta["license"] == "llama3.1" and meta["license_link"].startswith("http")
+
+
+def test_a_licence_copy_ships_even_when_the_teacher_has_no_text(tmp_path):
+    d = folder(tmp_path, "tag-only", tag="apache-2.0")
+    r = check(d, COMMERCIAL)
+    ship = tmp_path / "student"
+    ship.mkdir()
+    licence = write_licence(r, ship, "teacher Y").read_text()
+    copy = ship / "licences" / "apache-2.0.txt"
+    assert copy.is_file() and "Apache License" in copy.read_text() and not copy.read_text().startswith("# ")
+    assert "licences/apache-2.0.txt" in licence
+
+
+def test_every_catalogued_text_identifies_its_own_entry():
+    from understudy.licences.catalogue import load_catalogue
+    from understudy.licences.textmatch import Text
+
+    cat = load_catalogue()
+    for path in sorted(TEXTS.glob("*.txt")) + sorted(FIXTURES.glob("*.txt")):
+        hits = cat.identify(Text.of(text_of(path.stem)))
+        assert hits and hits[0][0].id == path.stem, (path.name, [(h[0].id, h[1]) for h in hits[:3]])
 
 
 # ----------------------------------------------------------------------------------- CLI

@@ -49,6 +49,7 @@ def check(target: str = typer.Argument(..., help="A model folder, a .gguf file, 
 
 
 def render(result: dict, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     v = result["verdict"]
@@ -58,19 +59,20 @@ def render(result: dict, console) -> None:
     for col in ("terms", "whose", "verdict", "why"):
         table.add_column(col, overflow="fold")
     for lic in result["licences"]:
-        table.add_row(lic["name"], lic["role"], f"[{COLOUR[lic['verdict']]}]{lic['verdict']}[/]", "\n".join(lic["reasons"]))
+        table.add_row(escape(lic["name"]), lic["role"], f"[{COLOUR[lic['verdict']]}]{lic['verdict']}[/]",
+                      escape("\n".join(lic["reasons"])))
     for reason in result["unknown"]:
-        table.add_row("?", "", "[magenta]UNKNOWN[/]", reason)
+        table.add_row("?", "", "[magenta]UNKNOWN[/]", escape(reason))
     console.print(table)
     ev = Table(title="evidence", show_lines=False)
     for col in ("where", "read", "means"):
         ev.add_column(col, overflow="fold")
     for e in result["evidence"]:
         where = ":".join(str(x) for x in (e.get("file") or e.get("source"), e.get("line")) if x) + (f" [{e['field']}]" if e.get("field") else "")
-        ev.add_row(where, str(e.get("clause") or e["value"])[:200], e.get("licence") or "not recognised")
+        ev.add_row(escape(where), escape(str(e.get("clause") or e["value"])[:200]), e.get("licence") or "not recognised")
     console.print(ev)
     for note in result["notes"]:
-        console.print(f"[yellow]note:[/] {note}", highlight=False)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
     o = result["obligations"]
     duties = ([f"name the student starting with '{o['name_prefix']}'"] if o["name_prefix"] else []) + \
         [f"show '{a}'" for a in o["attribution"]] + [f"ship a copy of {c['name']}" for c in o["licence_copies"]] + \
@@ -78,5 +80,5 @@ def render(result: dict, console) -> None:
     if duties:
         console.print("obligations (understudy writes them into the student's NOTICE, LICENSE and model card):")
         for d in duties:
-            console.print(f"  - {d}", highlight=False)
+            console.print(f"  - {escape(d)}", highlight=False)
     console.print(f"[dim]{result['not_legal_advice']}[/]")

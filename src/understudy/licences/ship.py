@@ -8,6 +8,8 @@ from pathlib import Path
 
 from .verdict import NOT_LEGAL_ADVICE
 
+TEXTS = Path(__file__).with_name("texts")  # full licence texts understudy ships copies of
+
 # Licence ids the Hugging Face hub accepts in a card's `license:` field (the rest are 'other' + license_name).
 HF_TAGS = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "unlicense", "cc-by-4.0", "cc-by-sa-4.0",
            "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "cc-by-nd-4.0", "gpl-3.0", "agpl-3.0", "lgpl-3.0",
@@ -69,11 +71,27 @@ def write_licence(result: dict, folder: Path, teacher: str) -> Path:
     if copies:
         out += ["", "Copies of the licence texts are in: " + ", ".join(copies)]
     missing = [c for c in o["licence_copies"] if not any(c["id"] in x for x in copies)]
-    out += [f"The full text of {c['name']} is at {c['source']}." for c in missing]
+    for c in missing:  # the teacher came without the text: ship understudy's own copy, or say where it is
+        text = TEXTS / f"{c['id']}.txt"
+        if text.is_file():
+            dest = folder / "licences" / f"{c['id']}.txt"
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(_strip_header(text.read_text(encoding="utf-8")), encoding="utf-8")
+            out.append(f"The text of {c['name']} is in {dest.relative_to(folder)} (source: {c['source']}).")
+        else:
+            out.append(f"The full text of {c['name']} is at {c['source']}; ship a copy with the model.")
     out += ["", NOT_LEGAL_ADVICE]
     path = folder / "LICENSE"
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
     return path
+
+
+def _strip_header(text: str) -> str:
+    """The packaged texts start with '# source: ...' lines; the copy that ships is the licence alone."""
+    lines = text.splitlines()
+    while lines and lines[0].startswith("# "):
+        lines.pop(0)
+    return "\n".join(lines).lstrip("\n") + "\n"
 
 
 def _copy_texts(result: dict, folder: Path) -> list[str]:
