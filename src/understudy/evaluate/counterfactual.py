@@ -123,7 +123,8 @@ def counterfactuals(text: str, cat: Category, rng: np.random.Generator, max_vari
     return [t for t in dict.fromkeys(twins) if t != text]
 
 
-def _predict_classes(predict: Predict, texts: list[str], k: int, who: str) -> np.ndarray:
+def predict_classes(predict: Predict, texts: list[str], k: int, who: str) -> np.ndarray:
+    """Class indices from a probabilities function, with a clear error when it returns the wrong shape."""
     probs = np.asarray(predict(texts))
     if probs.ndim != 2 or probs.shape != (len(texts), k):
         raise UserError(f"the {who} prediction function returned shape {probs.shape} for {len(texts)} texts; "
@@ -175,7 +176,7 @@ def counterfactual_report(
     if needed:
         where = {t: i for i, t in enumerate(needed)}
         for who, fn in (("teacher", t_predict), ("student", s_predict)):
-            classes = _predict_classes(fn, needed, len(labels), who)
+            classes = predict_classes(fn, needed, len(labels), who)
             pred[who] = lambda t, c=classes: int(c[where[t]])
 
     report = {"n_texts": len(texts), "max_texts": int(max_texts), "seed": int(seed), "categories": {}}

@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import UserError
+from .counterfactual import predict_classes
 
 __all__ = ["robustness_report", "perturb", "PERTURBATIONS"]
 
@@ -101,14 +102,6 @@ def perturb(text: str, kind: str, rng: np.random.Generator, typo_rate: float = 0
     return out if out.strip() else text
 
 
-def _classes(predict: Predict, texts: list[str], k: int, who: str) -> np.ndarray:
-    probs = np.asarray(predict(texts))
-    if probs.ndim != 2 or probs.shape != (len(texts), k):
-        raise UserError(f"the {who} prediction function returned shape {probs.shape} for {len(texts)} texts; "
-                        f"expected ({len(texts)}, {k}): one probability row per text, one column per label")
-    return probs.argmax(axis=1)
-
-
 def robustness_report(
     texts: Sequence[str],
     y: Sequence[int],
@@ -165,7 +158,7 @@ def robustness_report(
                                 f"expected ({len(texts)}, {k}), one row per text")
             clean[who] = known[rows].argmax(axis=1)
         else:
-            clean[who] = _classes(fn, sample, k, who)
+            clean[who] = predict_classes(fn, sample, k, who)
     clean_acc = {who: float(np.mean(clean[who] == gold)) for who in clean}
 
     report = {"n_texts": len(sample), "seed": int(seed), "typo_rate": float(typo_rate),
@@ -176,7 +169,7 @@ def robustness_report(
         entry = {"description": PERTURBATIONS[kind],
                  "changed_share": float(np.mean([a != b for a, b in zip(sample, messy)]))}
         for who, fn in (("teacher", t_predict), ("student", s_predict)):
-            pred = _classes(fn, messy, k, who)
+            pred = predict_classes(fn, messy, k, who)
             acc = float(np.mean(pred == gold))
             entry[who] = {
                 "accuracy": acc,
