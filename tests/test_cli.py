@@ -110,6 +110,18 @@ def test_distill_writes_the_run_folder(work):
     assert "<html" in html.lower() and "tiny" in html
     assert "verdict" in result.output.lower()
 
+    # Safe to ship? measured side by side, and the papers written from the measurements.
+    assert report["calibration"]["student"]["temperature"] > 0
+    assert set(report["robustness"]["perturbations"]) >= {"typos", "truncated"}
+    assert "categories" in report["counterfactual"]
+    assert "oversight" not in report  # the general sector does not ask for it
+    names = {g["name"] for g in report["gates"]["results"]}
+    assert {"licence", "max_robustness_drop", "max_counterfactual_flip_rate"} <= names
+    for paper in ("compliance.html", "compliance.md", "licence.json", "student/README.md", "student/NOTICE",
+                  "student/LICENSE", "student/calibration.json"):
+        assert (run / paper).is_file(), paper
+    assert "not legal advice" in (run / "compliance.md").read_text().lower()
+
 
 def test_json_rerun_reuses_the_store(work):
     result = CliRunner().invoke(app, ["distill", str(work["recipe"]), "--out", str(work["run"]), "--json", "--quiet"])
