@@ -129,3 +129,21 @@ def test_render_html_with_a_bare_report(tmp_path):
     render_html({"gates": {"verdict": "BLOCK"}}, str(out))
     page = out.read_text(encoding="utf-8")
     assert "BLOCK" in page and "n/a" in page
+
+
+def test_safe_to_ship_section_shows_safety_figures_side_by_side():
+    from understudy.report.safety_html import safety_section
+
+    report = {
+        "counterfactual": {"categories": {"nationalities": {"tested": 56, "teacher": {"flip_rate": 0.018},
+                                                            "student": {"flip_rate": 0.054}}}},
+        "fairness": {"attributes": {"region": {"teacher": {"demographic_parity_difference": 0.02},
+                                               "student": {"demographic_parity_difference": 0.11},
+                                               "widened_by": {"demographic_parity_difference": 0.09},
+                                               "too_small_groups": ["islands"]}}},
+        "oversight": {"policy": {"feasible": False, "message": "no threshold meets the target: send everything to a human; do not deploy"}},
+    }
+    html = safety_section(report)
+    assert "5.4%" in html and "1.8%" in html and "0.09" in html and "islands" in html
+    assert "do not deploy" in html and "compliance.html" in html
+    assert safety_section({}) == ""  # nothing measured: no section, rather than an empty one

@@ -266,6 +266,12 @@ section,.card,header,tr{page-break-inside:avoid}.badge{-webkit-print-color-adjus
 """
 
 
+def _safety(report: dict) -> str:
+    from .safety_html import safety_section  # it imports this module's helpers
+
+    return safety_section(report)
+
+
 def render_html(report: dict, path: str | pathlib.Path) -> None:
     """Write `report` (a parsed report.json) to `path` as a single self-contained HTML file."""
     title = escape(f"understudy report: {_get(report, 'run', 'name') or 'run'}")
@@ -273,7 +279,7 @@ def render_html(report: dict, path: str | pathlib.Path) -> None:
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
             f"<style>{_STYLE}</style></head><body><main>"
             + _header(report) + _cards(report) + _gates(report) + _side_by_side(report) + _plots(report)
-            + _flips(report) + _data(report) + _training(report) + _footer(report) + "</main></body></html>\n")
+            + _flips(report) + _safety(report) + _data(report) + _training(report) + _footer(report) + "</main></body></html>\n")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")
