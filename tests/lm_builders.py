@@ -63,6 +63,7 @@ def build_tiny_llama(folder: str | Path, *, layers: int = 4, vocab_size: int = 3
                          pad_token_id=tok.pad_token_id)
     torch.manual_seed(seed)
     LlamaForCausalLM(config).eval().save_pretrained(str(folder))
+    _card(folder)
     return folder
 
 
@@ -77,7 +78,13 @@ def build_tiny_gpt2(folder: str | Path, *, vocab_size: int = 280, seed: int = 1)
                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
     torch.manual_seed(seed)
     GPT2LMHeadModel(config).eval().save_pretrained(str(folder))
+    _card(folder)
     return folder
+
+
+def _card(folder) -> None:
+    """A model card saying MIT, as a model from a hub would carry: the licence gate reads it."""
+    (Path(folder) / "README.md").write_text("---\nlicense: mit\n---\n# a tiny test model\n", encoding="utf-8")
 
 
 def lm_recipe_text(teacher: Path, prompts: Path, **over) -> str:
@@ -86,11 +93,12 @@ def lm_recipe_text(teacher: Path, prompts: Path, **over) -> str:
 
     recipe = {
         "name": "tiny-replies", "task": "text-generation",
-        "teacher": {"path": str(teacher), "max_new_tokens": 8, "top_logprobs": 5, "batch_size": 8},
+        "teacher": {"path": str(teacher), "max_new_tokens": 8, "top_logprobs": 5, "batch_size": 8, "licence": "apache-2.0"},
         "student": {"base": "teacher", "layers": 2},
         "prompts": {"path": str(prompts)},
         "training": {"method": "sequence", "epochs": 2, "batch_size": 4, "learning_rate": 3e-3},
-        "evaluation": {"speed_prompts": 1, "speed_tokens": 4, "judge_prompts": 2, "examples": 2, "measure_memory": False},
+        "evaluation": {"speed_prompts": 1, "speed_tokens": 4, "judge_prompts": 2, "examples": 2, "measure_memory": False,
+                       "refusal_prompts": 6},
     }
     recipe.update(over)
     return yaml.safe_dump(recipe, sort_keys=False)

@@ -50,3 +50,23 @@ def test_healthcare_run_measures_groups_and_stores_an_oversight_policy(tmp_path,
         assert report["gates"]["verdict"] == "BLOCK" and result.exit_code == 3
     compliance = (run / "compliance.md").read_text()
     assert "high-risk" in compliance.lower() or "healthcare" in compliance.lower()
+
+    # The server applies the stored policy: what the student may not answer alone waits in the review queue.
+    from fastapi.testclient import TestClient
+
+    from understudy.serve.app import create_app
+
+    client = TestClient(create_app(str(run)))
+    texts = [t for t, _ in evaluation[:12]]
+    answer = client.post("/v1/classify", json={"texts": texts}).json()
+    assert len(answer["defer_to_human"]) == 12 and answer["labels"][0] in ("great", "other")
+    deferred = [i for i, d in zip(answer["review_ids"], answer["defer_to_human"]) if d]
+    queue = client.get("/v1/review").json()
+    assert queue["pending"] == len(deferred) == len(queue["items"])
+    if deferred:
+        done = client.post(f"/v1/review/{deferred[0]}", json={"label": "great", "reviewer": "dr who"})
+        assert done.status_code == 200 and done.json()["label"] == "great"
+        assert client.post(f"/v1/review/{deferred[0]}", json={"label": "great"}).status_code == 404  # decided already
+        assert client.post(f"/v1/review/{deferred[-1]}", json={"label": "maybe"}).status_code in (400, 404)
+    if not oversight["policy"]["feasible"]:
+        assert all(answer["defer_to_human"])  # an infeasible policy sends everything to a person

@@ -31,10 +31,12 @@ def _console(json_mode: bool):
 
 
 def _finish(report: dict, json_mode: bool, console) -> None:
-    from .. report.summary import render_summary
+    from ..report.summary import render_lm_summary, render_summary
 
     if json_mode:
         sys.stdout.write(json.dumps(report, indent=2, default=float) + "\n")
+    elif report["run"].get("task") == "text-generation":
+        render_lm_summary(report, console)
     else:
         render_summary(report, console)
     if report["gates"]["verdict"] == "BLOCK":
@@ -69,13 +71,19 @@ def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
     console = _console(json_mode)
 
     def go():
+        from ..lm.recipe import is_lm_recipe, load_lm_recipe
         from ..pipeline import distill as run
         from ..progress import Progress
         from ..recipe import load_recipe
 
-        r = load_recipe(recipe)
+        lm = is_lm_recipe(recipe)
+        r = load_lm_recipe(recipe) if lm else load_recipe(recipe)
         target = out or Path("runs") / r.name
-        console.print(f"understudy distill: [bold]{r.name}[/] -> {target}")
+        console.print(f"understudy distill: [bold]{r.name}[/] ({r.task}) -> {target}")
+        if lm:
+            from ..lm.pipeline import distill_lm
+
+            return distill_lm(r, target, Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk)
         return run(r, target, progress=Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk)
 
     _finish(_run(go, console), json_mode, console)
@@ -108,13 +116,34 @@ def report(run: Path = typer.Argument(..., help="A run folder made by `understud
             data = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise UserError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
-        render_html(data, run / "report.html")
+        if data["run"].get("task") == "text-generation":
+            from ..lm.report_html import render_lm_html
+
+            render_lm_html(data, run / "report.html")
+        else:
+            render_html(data, run / "report.html")
         from ..report.compliance import render_compliance
 
         render_compliance(data, run)
         return data
 
     _finish(_run(go, console), json_mode, console)
+
+
+@app.command()
+def serve(target: str = typer.Argument(..., help="A run folder (its student), a model folder, a .gguf file or builtin:NAME."),
+          host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to serve your network)."),
+          port: int = typer.Option(8000, "--port", help="Port.")):
+    """Serve a student (or a teacher) over HTTP: OpenAI-style /v1/chat/completions and /v1/completions for language
+    models, /v1/classify for classifiers. The official openai client works against it: change the base URL only."""
+    console = _console(False)
+
+    def go():
+        from ..serve.cli import serve as run
+
+        run(target, host=host, port=port)
+
+    _run(go, console)
 
 
 @app.command()

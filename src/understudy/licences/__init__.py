@@ -48,7 +48,7 @@ def teacher_target(spec, resolve) -> tuple[str | None, str | None]:
     api = getattr(spec, "api", None)
     if api is not None:
         return api.base_url, api.model
-    if spec.kind == "callable":
+    if getattr(spec, "kind", None) == "callable":
         target = spec.target or ""
         return (resolve(target.rsplit(":", 1)[0]) if ".py:" in target else None), None
     path = spec.path

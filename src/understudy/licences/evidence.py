@@ -72,10 +72,15 @@ def collect(target: str, catalogue: Catalogue, *, role: str = "teacher", declare
     elif target.startswith("package:"):
         _package(found, catalogue, target.removeprefix("package:"), role)
     elif target.startswith("builtin:"):
-        from ..data.builtin import builtin_model
+        from ..data.builtin import BUILTIN_MODELS, builtin_model
 
         key = target.removeprefix("builtin:")
-        path = builtin_model(target)  # unpacks files only; no weights are loaded
+        if key in BUILTIN_MODELS:
+            path = builtin_model(target)  # unpacks files only; no weights are loaded
+        else:
+            from ..lm.models import builtin_lm
+
+            path = builtin_lm(target)
         _path(found, catalogue, Path(path), role)
         for pkg in BUILTIN_PACKAGES.get(key, []):
             _package(found, catalogue, pkg, role)

@@ -46,3 +46,26 @@ def render_summary(report: dict, console) -> None:
         console.print(f"  {mark}  {r['message']}")
     verdict = gates["verdict"]
     console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")
+
+
+def render_lm_summary(report: dict, console) -> None:
+    """A language-model run in a few lines: agreement with the teacher before and after, speed, size, gates."""
+    c, s = report["comparison"], report["student"]
+
+    def num(v, fmt="{:.3f}"):
+        return "n/a" if v is None else fmt.format(v)
+
+    console.print(f"student [bold]{s['name']}[/]: ROUGE-L against the teacher's answers "
+                  f"{num(c.get('rouge_l_before'))} before -> [bold]{num(c.get('rouge_l_after'))}[/] after; "
+                  f"embedding similarity {num(c.get('embedding_similarity_before'))} -> {num(c.get('embedding_similarity_after'))}")
+    console.print(f"speed-up [bold]{num(c.get('speedup'), '{:.2f}x')}[/] tokens/s, size [bold]{_pct(c.get('size_ratio'))}[/] "
+                  f"of the teacher, memory {_pct(c.get('memory_ratio'))}")
+    refusal = (report.get("generation") or {}).get("refusal")
+    if refusal:
+        console.print(f"refusals kept: [bold]{_pct(refusal.get('kept'))}[/] of the teacher's")
+    gates = report.get("gates") or {"results": [], "verdict": "PASS"}
+    for r in gates["results"]:
+        mark = "[green]pass[/]" if r["passed"] else "[dim]skipped[/]" if r["passed"] is None else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        console.print(f"  {mark}  {r['message']}")
+    verdict = gates["verdict"]
+    console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")
