@@ -189,7 +189,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             outputs, stats = label(teacher, transfer.texts + evaluation.texts, store,
                                    batch_size=resolved.labelling.batch_size, progress=progress)
         n = len(transfer.texts)
-        api_report = None
+        api_report, n_unlabelled = None, 0
         if remote:  # rows the API could not label are reported, and not taught
             api_report = teacher.report(transfer.texts + evaluation.texts)
             keep = teacher.labelled_mask(transfer.texts)
@@ -200,6 +200,7 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
             transfer.texts = [t for t, k in zip(transfer.texts, keep) if k]
             if transfer.labels is not None:
                 transfer.labels = [g for g, k in zip(transfer.labels, keep) if k]
+            n_unlabelled = n - len(transfer.texts)
             n = len(transfer.texts)
         t_out = {k: v[:n] for k, v in outputs.items()}
         e_probs = outputs["probs"][n:]
@@ -252,7 +253,8 @@ def distill(recipe: Recipe, out: str | Path, *, progress: Progress = QUIET, acce
                     "intended_use": resolved.intended_use.model_dump()},
             "licence": licence,
             "labels": teacher.labels,
-            "data": {"transfer": transfer.to_report(), "evaluation": evaluation.to_report()},
+            "data": {"transfer": {**transfer.to_report(), "unlabelled_by_teacher": n_unlabelled},
+                     "evaluation": evaluation.to_report()},
             "labelling": stats.to_report(teacher.fingerprint),
             "teacher": model_report(teacher.description, teacher.fingerprint, t_size, t_quality, t_speed, t_mem, price,
                                     cost=api_cost(api_report, len(transfer.texts) + len(evaluation.texts))),
