@@ -147,17 +147,24 @@ def serve(target: str = typer.Argument(..., help="A run folder (its student), a 
 
 
 @app.command()
-def keys():
+def keys(task: str = typer.Option("text-classification", "--task", help="text-classification or text-generation.")):
     """List every recipe key with its default and meaning."""
     from rich.console import Console
     from rich.table import Table
 
-    from ..recipe import describe_keys
+    from ..recipe import Recipe, describe_keys
 
-    table = Table(title="recipe keys")
+    if task not in ("text-classification", "text-generation"):
+        Console(stderr=True).print(f"error: --task is text-classification or text-generation, not '{task}'")
+        raise typer.Exit(EXIT_USER_ERROR)
+    if task == "text-generation":
+        from ..lm.recipe import LMRecipe as model
+    else:
+        model = Recipe
+    table = Table(title=f"recipe keys ({task})")
     for col in ("key", "default", "meaning"):
         table.add_column(col)
-    for row in describe_keys():
+    for row in describe_keys(model):
         table.add_row(*row)
     Console().print(table)
 
