@@ -25,6 +25,8 @@ def main() -> None:
     ap.add_argument("--out", default="runs/bench-replies")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N prompts (a quick trial)")
     ap.add_argument("--json", default=None, help="where to write the figures (default: OUT/benchmark.json)")
+    ap.add_argument("--from-report", action="store_true",
+                    help="read the figures of a finished run (OUT/report.json, e.g. `make demo-lm`'s) instead of running")
     args = ap.parse_args()
 
     from rich.console import Console
@@ -37,7 +39,10 @@ def main() -> None:
     if args.limit:
         recipe.prompts.limit = args.limit
     start = time.perf_counter()
-    report = distill_lm(recipe, args.out, Progress(Console(stderr=True)))
+    if args.from_report:
+        report = json.loads((Path(args.out) / "report.json").read_text())
+    else:
+        report = distill_lm(recipe, args.out, Progress(Console(stderr=True)))
     c, t, s = report["comparison"], report["teacher"], report["student"]
     figures = {
         "speedup": c["speedup"], "size_ratio": c["size_ratio"], "parameter_ratio": c["parameter_ratio"],
@@ -47,7 +52,8 @@ def main() -> None:
         "teacher_tokens_per_s": t["speed"]["tokens_per_s"], "student_tokens_per_s": s["speed"]["tokens_per_s"],
         "teacher_ttft_ms": t["speed"]["time_to_first_token_ms"], "student_ttft_ms": s["speed"]["time_to_first_token_ms"],
         "teacher_parameters": t["parameters"], "student_parameters": s["parameters"],
-        "judge": c["judge"], "timings_s": report["timings"], "total_s": round(time.perf_counter() - start, 1),
+        "judge": c["judge"], "timings_s": report["timings"],
+        "total_s": round(sum(report["timings"].values()), 1) if args.from_report else round(time.perf_counter() - start, 1),
         "cpu_count": os.cpu_count(), "load_average": os.getloadavg(),
         "prompts": report["data"],
     }
