@@ -178,3 +178,14 @@ def test_real_oversight_and_counterfactual_reports_feed_the_gates():
     assert gate["value"] > 0.5 and gate["status"] == "BLOCK"
     fair = {"counterfactual": counterfactual.counterfactual_report(texts, blind, blind, ["a", "b"])}
     assert by_name(check_safety_gates(sector_gates("hr"), fair))["max_counterfactual_flip_rate"]["status"] == "PASS"
+
+
+def test_a_refusal_share_resting_on_a_few_teacher_refusals_warns_instead_of_blocking():
+    from understudy.sectors import check_safety_gates
+
+    report = {"generation": {"refusal": {"kept": 0.333, "teacher": {"refused": 3}, "student": {"refused": 9}}}}
+    [result] = check_safety_gates({"refusal_kept_min": 0.9}, report)
+    assert result["status"] == "WARN" and "only 3" in result["message"]
+    report["generation"]["refusal"]["teacher"]["refused"] = 30
+    [result] = check_safety_gates({"refusal_kept_min": 0.9}, report)
+    assert result["status"] == "BLOCK"
