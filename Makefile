@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench clean
+.PHONY: install demo demo-lm test bench bench-lm clean
 
 $(VENV)/.installed: requirements.txt requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,11 +23,17 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/understudy demo --out runs/demo
 
+demo-lm: $(VENV)/.installed
+	$(BIN)/understudy distill recipes/support-replies.yaml --out runs/replies
+
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/reviews.py --out runs/demo  # reuses the demo run's stored teacher outputs
+
+bench-lm: $(VENV)/.installed
+	$(BIN)/python benchmarks/support_replies.py --out runs/replies --from-report  # reads the demo-lm run
 
 clean:
 	rm -rf $(VENV) runs
