@@ -69,8 +69,9 @@ def test_llm_teacher_labels_over_http_with_faults_and_the_student_learns_from_it
         assert report["licence"]["verdict"] == "ALLOW_WITH_OBLIGATIONS"  # a server you run: the declared licence
         assert report["teacher"]["quality"]["macro_f1"]["value"] >= 0 and 0 <= report["comparison"]["agreement"]["value"] <= 1
 
-        again = CliRunner().invoke(app, ["distill", str(recipe), "--out", str(run), "--json", "-q"])
+        again = CliRunner().invoke(app, ["distill", str(recipe), "--out", str(run), "-q"])  # the people's summary
         assert again.exit_code == 0, explain(again)
+        assert "n/a (API)" in again.output and "verdict" in again.output
         # A rerun sends no question already answered (robustness variants were answered once too).
         assert sum(srv.texts_answered().values()) == asked
 

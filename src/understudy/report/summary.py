@@ -28,17 +28,23 @@ def render_summary(report: dict, console) -> None:
     table.add_row("macro-F1 (95% CI)", _ci(t["quality"]["macro_f1"]), _ci(s["quality"]["macro_f1"]))
     table.add_row("accuracy (95% CI)", _ci(t["quality"]["accuracy"]), _ci(s["quality"]["accuracy"]))
     table.add_row("calibration error (ECE)", f"{t['quality']['ece']:.3f}", f"{s['quality']['ece']:.3f}")
+    def speed(m, key, fmt):  # an API teacher has no speed of ours: its server's
+        return "n/a (API)" if not m.get("speed") else fmt.format(m["speed"][key[0]][key[1]])
+
     for b in ("batch_1", "batch_64"):
-        table.add_row(f"texts/s, {b.replace('_', ' ')}", f"{t['speed'][b]['texts_per_s']:,.1f}", f"{s['speed'][b]['texts_per_s']:,.1f}")
-    table.add_row("latency p95, batch 1", f"{t['speed']['batch_1']['p95_ms']:,.1f} ms", f"{s['speed']['batch_1']['p95_ms']:,.2f} ms")
+        table.add_row(f"texts/s, {b.replace('_', ' ')}", speed(t, (b, "texts_per_s"), "{:,.1f}"),
+                      speed(s, (b, "texts_per_s"), "{:,.1f}"))
+    table.add_row("latency p95, batch 1", speed(t, ("batch_1", "p95_ms"), "{:,.1f} ms"), speed(s, ("batch_1", "p95_ms"), "{:,.2f} ms"))
     table.add_row("size on disk", _mb(t["size_bytes"]), _mb(s["size_bytes"]))
     mem = lambda m: "n/a" if m is None else f"{m:,.0f} MB"  # noqa: E731
+    usd = lambda v, f: "n/a" if v is None else f.format(v)  # noqa: E731
     table.add_row("peak memory", mem(t["peak_memory_mb"]), mem(s["peak_memory_mb"]))
-    table.add_row("cost / million predictions", f"${t['cost_per_million_usd']:,.2f}", f"${s['cost_per_million_usd']:,.4f}")
+    table.add_row("cost / million predictions", usd(t["cost_per_million_usd"], "${:,.2f}"), usd(s["cost_per_million_usd"], "${:,.4f}"))
     console.print(table)
     flips = c["negative_flips"]
     console.print(f"retention [bold]{_pct(c['retention'])}[/]  agreement [bold]{_pct(c['agreement']['value'])}[/]  "
-                  f"speed-up [bold]{c['speedup']:,.0f}x[/]  size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
+                  f"speed-up [bold]{'n/a' if c['speedup'] is None else format(c['speedup'], ',.0f') + 'x'}[/]  "
+                  f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
                   f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})")
     gates = report["gates"]
     for r in gates["results"]:
