@@ -250,8 +250,11 @@ def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
     return None
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a recipe; every problem names the key and its line."""
+def parse_recipe(path: str | Path, model: type[BaseModel]) -> tuple[Any, dict]:
+    """Read and validate a recipe file against `model`; every problem names the key and its line.
+
+    Returns the recipe (its relative paths resolve against the file's folder) and the key -> line index.
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"recipe not found: {path}")
@@ -267,7 +270,7 @@ def load_recipe(path: str | Path) -> Recipe:
         raise UserError(f"{path}: a recipe is a YAML mapping (key: value lines); got {type(raw).__name__}")
     lines = _line_index(node) if node is not None else {}
     try:
-        recipe = Recipe.model_validate(raw)
+        recipe = model.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -281,7 +284,13 @@ def load_recipe(path: str | Path) -> Recipe:
             problems.append(f"{where}: {key}: {msg}")
         raise UserError("recipe is not valid:\n  " + "\n  ".join(problems)) from None
     recipe._base_dir = path.resolve().parent
-    _check_files(recipe, lines, path)
+    return recipe, lines
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read and validate a classification recipe; every problem names the key and its line."""
+    recipe, lines = parse_recipe(path, Recipe)
+    _check_files(recipe, lines, Path(path))
     return recipe
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
 from ..errors import UserError
-from ..recipe import GatesSpec, IntendedUse, Strict, _line_index, _nearest_line
+from ..recipe import GatesSpec, IntendedUse, Strict, _nearest_line, parse_recipe
 
 METHODS = ("sequence", "token", "topk", "on-policy")
 
@@ -148,32 +148,7 @@ def is_lm_recipe(path: str | Path) -> bool:
 def load_lm_recipe(path: str | Path) -> LMRecipe:
     """Read and validate a text-generation recipe; every problem names the key and its line."""
     path = Path(path)
-    if not path.is_file():
-        raise UserError(f"recipe not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    try:
-        node = yaml.compose(text)
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path}: a recipe is a YAML mapping (key: value lines); got {type(raw).__name__}")
-    lines = _line_index(node) if node is not None else {}
-    try:
-        recipe = LMRecipe.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _nearest_line(lines, loc)
-            msg = "unknown key (check the spelling; `understudy keys` lists every key)" \
-                if err["type"] == "extra_forbidden" else err["msg"]
-            problems.append(f"{path.parent / path.name if not line else f'{path}:{line}'}: {key}: {msg}")
-        raise UserError("recipe is not valid:\n  " + "\n  ".join(problems)) from None
-    recipe._base_dir = path.resolve().parent
+    recipe, lines = parse_recipe(path, LMRecipe)
     for loc, value in ((("teacher", "path"), recipe.teacher.path), (("student", "base"), recipe.student.base),
                        (("prompts", "path"), recipe.prompts.path)):
         if value.startswith("builtin:") or value == "teacher":
