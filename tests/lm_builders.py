@@ -102,3 +102,55 @@ def lm_recipe_text(teacher: Path, prompts: Path, **over) -> str:
     }
     recipe.update(over)
     return yaml.safe_dump(recipe, sort_keys=False)
+
+
+def build_tiny_gguf(path: str | Path, hf_folder: str | Path, licence: str | None = "mit") -> Path:
+    """The tiny Llama written as a GGUF file the way llama.cpp converts one (q/k rows permuted, BPE tokenizer)."""
+    import gguf
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tok = AutoModelForCausalLM.from_pretrained(hf_folder), AutoTokenizer.from_pretrained(hf_folder)
+    cfg = model.config
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_name("tiny-llama")
+    if licence:
+        w.add_license(licence)
+    w.add_block_count(cfg.num_hidden_layers)
+    w.add_context_length(cfg.max_position_embeddings)
+    w.add_embedding_length(cfg.hidden_size)
+    w.add_feed_forward_length(cfg.intermediate_size)
+    w.add_head_count(cfg.num_attention_heads)
+    w.add_head_count_kv(cfg.num_key_value_heads)
+    w.add_rope_freq_base(getattr(cfg, "rope_theta", None) or 10000.0)
+    w.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    w.add_vocab_size(cfg.vocab_size)
+    w.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
+    spec = json.loads((Path(hf_folder) / "tokenizer.json").read_text())
+    tokens = [t for t, _ in sorted(spec["model"]["vocab"].items(), key=lambda kv: kv[1])]
+    w.add_tokenizer_model("gpt2")
+    w.add_tokenizer_pre("default")
+    w.add_token_list(tokens)
+    w.add_token_types([3 if t in ("<pad>", "<s>", "</s>") else 1 for t in tokens])
+    w.add_token_merges([" ".join(m) if isinstance(m, list) else m for m in spec["model"]["merges"]])
+    w.add_bos_token_id(tok.bos_token_id)
+    w.add_eos_token_id(tok.eos_token_id)
+    w.add_pad_token_id(tok.pad_token_id)
+    if tok.chat_template:
+        w.add_chat_template(tok.chat_template)
+    names = gguf.get_tensor_name_map(gguf.MODEL_ARCH.LLAMA, cfg.num_hidden_layers)
+
+    def permute(x, heads):  # llama.cpp's row order for q and k; transformers undoes it on load
+        return x.reshape(heads, 2, x.shape[0] // heads // 2, *x.shape[1:]).swapaxes(1, 2).reshape(x.shape)
+
+    for name, tensor in model.state_dict().items():
+        arr = tensor.float().numpy()
+        if name.endswith("q_proj.weight"):
+            arr = permute(arr, cfg.num_attention_heads)
+        elif name.endswith("k_proj.weight"):
+            arr = permute(arr, cfg.num_key_value_heads)
+        w.add_tensor(names.get_name(name, try_suffixes=(".weight", ".bias")), arr)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return Path(path)
