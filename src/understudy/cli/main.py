@@ -134,8 +134,8 @@ def report(run: Path = typer.Argument(..., help="A run folder made by `understud
 def serve(target: str = typer.Argument(..., help="A run folder (its student), a model folder, a .gguf file or builtin:NAME."),
           host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to serve your network)."),
           port: int = typer.Option(8000, "--port", help="Port.")):
-    """Serve a student (or a teacher) over HTTP: OpenAI-style /v1/chat/completions and /v1/completions for language
-    models, /v1/classify for classifiers. The official openai client works against it: change the base URL only."""
+    """Serve a student (or a teacher) over HTTP: OpenAI-style chat and completions for language models, /v1/classify
+    (with the oversight policy and review queue) for classifiers."""
     console = _console(False)
 
     def go():
