@@ -91,3 +91,4 @@ def test_obligations_reach_the_student_folder(tmp_path, tiny_st, tiny_head):
     assert "Llama 3.1" in licence and "Apache" in licence
     card = (run / "student" / "README.md").read_text()
     assert card.startswith("---") and "license:" in card and "base_model: meta-llama/Llama-3.1-8B" in card
+    assert "license_name:" in card and "license_link:" in card

@@ -119,8 +119,8 @@ def card_metadata(result: dict) -> dict:
     meta = {}
     if len(lics) == 1:
         tag = next((t for t in [lics[0].id, *lics[0].aliases] if t in HF_TAGS), None)
-        meta.update({"license": tag} if tag else {"license": "other", "license_name": lics[0].id})
-        meta["license_link"] = lics[0].source
+        meta.update({"license": tag or "other", "license_name": lics[0].id if not tag else lics[0].name,
+                     "license_link": lics[0].source})
     elif lics:
         meta.update(license="other", license_name=" AND ".join(e.id for e in lics), license_link="LICENSE")
     else:

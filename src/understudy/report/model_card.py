@@ -117,9 +117,14 @@ def front_matter(report: dict, licence: dict | None = None) -> str:
     if sector:
         tags.append(f"sector-{sector}")
     results = _eval_results(report, task, model_name)
+    fields = {k: v for k, v in hub_licence(lic).items() if v}
+    # The gate's name and link travel too, even for a Hub id: a reader of the card sees which text binds the model.
+    for key in ("license_name", "license_link"):
+        if not fields.get(key) and lic.get(key):
+            fields[key] = lic[key]
     data = ModelCardData(base_model=(bases[0] if len(bases) == 1 else bases or None), tags=tags,
                          pipeline_tag=task, model_name=model_name if results else None,
-                         eval_results=results or None, **{k: v for k, v in hub_licence(lic).items() if v})
+                         eval_results=results or None, **fields)
     return data.to_yaml()
 
 
