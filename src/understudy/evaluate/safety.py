@@ -6,6 +6,7 @@ never asked twice, and a rerun reuses them.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,9 @@ def safety_evaluations(recipe, teacher, student, evaluation, y: np.ndarray, e_pr
     with stage(timings, "evaluate calibration"):
         out["calibration"] = calibration_report(y, e_probs, s_probs, labels, calibration_fraction=spec.calibration_fraction,
                                                 seed=seed)
-        (student_dir / "calibration.json").write_text(
-            '{"temperature": %r, "note": "divide log-probabilities by it to make confidence honest"}\n'
-            % out["calibration"]["student"]["temperature"])
+        (student_dir / "calibration.json").write_text(json.dumps(
+            {"temperature": out["calibration"]["student"]["temperature"],
+             "note": "divide log-probabilities by it to make confidence honest"}) + "\n")
     if evaluation.groups:
         with stage(timings, "evaluate fairness"):
             out["fairness"] = fairness_report(y, e_probs, s_probs, evaluation.groups, labels,

@@ -9,7 +9,7 @@ import json
 import pathlib
 from html import escape
 
-from ..report.html import _STYLE, NA, _auto, _date, _e, _fix, _get, _mb, _num, _pct, _plot, _table
+from ..report.html import NA, write_page, _auto, _date, _e, _fix, _get, _mb, _num, _pct, _plot, _table
 
 
 def _header(r: dict) -> str:
@@ -124,14 +124,5 @@ def _footer(r: dict) -> str:
 
 def render_lm_html(report: dict, path: str | pathlib.Path) -> None:
     """Write a language-model report.json as one self-contained HTML file."""
-    title = escape(f"understudy report: {_get(report, 'run', 'name') or 'run'}")
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
-            f"<style>{_STYLE}</style></head><body><main>"
-            + _header(report) + _cards(report) + _side_by_side(report) + _judge(report) + _examples(report)
-            + _training(report) + _data(report) + _footer(report) + "</main></body></html>\n")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_page(report, _header(report) + _cards(report) + _side_by_side(report) + _judge(report) + _examples(report)
+               + _training(report) + _data(report) + _footer(report), path)

@@ -272,14 +272,20 @@ def _safety(report: dict) -> str:
     return safety_section(report)
 
 
-def render_html(report: dict, path: str | pathlib.Path) -> None:
-    """Write `report` (a parsed report.json) to `path` as a single self-contained HTML file."""
+def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
+    """One self-contained HTML page around `sections`, written atomically (a reader never sees half a page)."""
     title = escape(f"understudy report: {_get(report, 'run', 'name') or 'run'}")
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
-            f"<style>{_STYLE}</style></head><body><main>"
-            + _header(report) + _cards(report) + _gates(report) + _side_by_side(report) + _plots(report)
-            + _flips(report) + _safety(report) + _data(report) + _training(report) + _footer(report) + "</main></body></html>\n")
+            f"<style>{_STYLE}</style></head><body><main>" + sections + "</main></body></html>\n")
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(page, encoding="utf-8")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(path)
+
+
+def render_html(report: dict, path: str | pathlib.Path) -> None:
+    """Write `report` (a parsed report.json) to `path` as a single self-contained HTML file."""
+    write_page(report, _header(report) + _cards(report) + _gates(report) + _side_by_side(report) + _plots(report)
+               + _flips(report) + _safety(report) + _data(report) + _training(report) + _footer(report), path)
