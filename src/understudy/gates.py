@@ -22,6 +22,15 @@ def _figure(report: dict, path: tuple):
     return node
 
 
+def licence_result(lic: dict) -> dict:
+    """The licence gate as a gate result. A BLOCK never gets here (it stops the run first); an accepted UNKNOWN
+    is a warning to read."""
+    ok = lic["verdict"] in ("ALLOW", "ALLOW_WITH_OBLIGATIONS")
+    message = f"licence gate: {lic['verdict']}" + ("" if ok else f", risk accepted: \"{(lic.get('accepted_risk') or {}).get('reason')}\"")
+    return {"name": "licence", "value": lic["verdict"], "threshold": None, "on_fail": "warn", "passed": ok,
+            "message": message}
+
+
 def check_gates(gates, report: dict) -> dict:
     results = []
     for name, (path, kind, words) in FIGURES.items():
@@ -37,12 +46,8 @@ def check_gates(gates, report: dict) -> dict:
             message = words.format(v=value) + f" ({bound} {gate.threshold} required)"
         results.append({"name": name, "value": value, "threshold": gate.threshold, "on_fail": gate.on_fail,
                         "passed": bool(passed), "message": message})
-    lic = report.get("licence")
-    if lic:  # a BLOCK never gets here (the gate stops the run first); an accepted UNKNOWN is a warning to read
-        ok = lic["verdict"] in ("ALLOW", "ALLOW_WITH_OBLIGATIONS")
-        message = f"licence gate: {lic['verdict']}" + ("" if ok else f", risk accepted: \"{(lic.get('accepted_risk') or {}).get('reason')}\"")
-        results.insert(0, {"name": "licence", "value": lic["verdict"], "threshold": None, "on_fail": "warn",
-                           "passed": ok, "message": message})
+    if report.get("licence"):
+        results.insert(0, licence_result(report["licence"]))
     failed = {r["on_fail"] for r in results if not r["passed"]}
     verdict = "BLOCK" if "block" in failed else "WARN" if "warn" in failed else "PASS"
     return {"verdict": verdict, "results": results}

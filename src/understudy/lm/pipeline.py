@@ -230,12 +230,12 @@ def generation_safety(r, teacher, student, s_tok, test, teacher_texts, student_t
 
 def lm_gates(r, report: dict) -> dict:
     """The sector profile's gates that speak to generators (refusal kept, hallucination), plus the licence."""
-    from ..gates import check_gates
+    from ..gates import licence_result
     from ..sectors import check_safety_gates, with_safety
 
     profile = {k: v for k, v in r.gates.active().items() if k in ("refusal_kept_min", "max_hallucination_rate")}
-    licence_only = check_gates(type(r.gates)(), {"licence": report.get("licence")})
-    return with_safety(licence_only, check_safety_gates(profile, report))
+    licence = [licence_result(report["licence"])] if report.get("licence") else []
+    return with_safety({"results": licence}, check_safety_gates(profile, report))
 
 
 def main(argv: list[str] | None = None) -> int:
