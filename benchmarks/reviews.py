@@ -22,7 +22,7 @@ from sklearn.metrics import f1_score
 from understudy.data.demo import RECIPE, reviews_head
 from understudy.evaluate.speed import measure_speed
 from understudy.label import label
-from understudy.pipeline import distill
+from understudy.run import distill
 from understudy.progress import Progress
 from understudy.recipe import load_recipe
 from understudy.store import TeacherStore

@@ -31,7 +31,7 @@ def main() -> None:
 
     from rich.console import Console
 
-    from understudy.lm.pipeline import distill_lm
+    from understudy.run import distill
     from understudy.lm.recipe import load_lm_recipe
     from understudy.progress import Progress
 
@@ -42,7 +42,7 @@ def main() -> None:
     if args.from_report:
         report = json.loads((Path(args.out) / "report.json").read_text())
     else:
-        report = distill_lm(recipe, args.out, Progress(Console(stderr=True)))
+        report = distill(recipe, args.out, progress=Progress(Console(stderr=True)))
     c, t, s = report["comparison"], report["teacher"], report["student"]
     figures = {
         "speedup": c["speedup"], "size_ratio": c["size_ratio"], "parameter_ratio": c["parameter_ratio"],

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from lm_builders import build_tiny_llama, lm_recipe_text, write_prompts
-from understudy.lm.pipeline import distill_lm
+from understudy.run import distill
 from understudy.lm.recipe import load_lm_recipe
 
 
@@ -18,7 +18,7 @@ def test_two_cpu_processes(tmp_path):
     (tmp_path / "r.yaml").write_text(lm_recipe_text(teacher, prompts, training={
         "method": "topk", "epochs": 1, "batch_size": 2, "learning_rate": 3e-3}))
     run = tmp_path / "run"
-    distill_lm(load_lm_recipe(tmp_path / "r.yaml"), run, stages=("teach",))
+    distill(load_lm_recipe(tmp_path / "r.yaml"), run, stop="teach")
     # --multi_gpu picks accelerate's torchrun launcher; with no GPU the processes train on CPU over gloo
     # (`--cpu` would start a single process)
     accelerate = shutil.which("accelerate", path=str(Path(sys.executable).parent)) or "accelerate"
@@ -32,5 +32,5 @@ def test_two_cpu_processes(tmp_path):
     assert summary["steps"] == 5  # 20 examples / (2 per process x 2 processes)
     assert (run / "student" / "model.safetensors").is_file()
     # and the evaluation stage reads what the processes wrote
-    report = distill_lm(load_lm_recipe(tmp_path / "r.yaml"), run, stages=("evaluate",))
+    report = distill(load_lm_recipe(tmp_path / "r.yaml"), run, start="evaluate")
     assert report["student"]["training"]["world_size"] == 2

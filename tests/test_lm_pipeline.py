@@ -7,7 +7,7 @@ import pytest
 
 from lm_builders import build_tiny_gpt2, build_tiny_llama, lm_recipe_text, write_prompts
 from understudy.errors import UserError
-from understudy.lm.pipeline import distill_lm
+from understudy.run import distill
 from understudy.lm.recipe import is_lm_recipe, load_lm_recipe
 from understudy.store import TeacherStore
 
@@ -37,7 +37,7 @@ def test_recipe_errors_name_the_line(setup, tmp_path):
 def test_distill_writes_the_run_folder_and_resumes(setup):
     d, teacher, prompts = setup
     out = d / "run"
-    report = distill_lm(recipe(d, teacher, prompts), out)
+    report = distill(recipe(d, teacher, prompts), out)
     for name in ("recipe.yaml", "teacher.sqlite", "student/config.json", "student/model.safetensors", "report.json",
                  "report.html", "training.json"):
         assert (out / name).is_file(), name
@@ -65,7 +65,7 @@ def test_distill_writes_the_run_folder_and_resumes(setup):
         stored = store.count(kind="text")
     assert stored == 24
     # a rerun asks the teacher nothing
-    again = distill_lm(recipe(d, teacher, prompts), out, stages=("teach",))
+    again = distill(recipe(d, teacher, prompts), out, stop="teach")
     assert again == {} and json.loads((out / "teaching.json").read_text())["asked"] == 0
 
 
@@ -76,7 +76,7 @@ def test_token_level_methods_train(setup, method):
                training={"method": method, "divergence": "jsd", "beta": 0.5, "epochs": 1, "batch_size": 4,
                          "learning_rate": 3e-3, "on_policy_fraction": 1.0})
     out = d / f"run-{method}"
-    distill_lm(r, out, stages=("teach", "train"))
+    distill(r, out, stop="train")
     summary = json.loads((out / "training.json").read_text())
     assert summary["method"] == method and summary["steps"] == 5
     assert all("kd" in h for h in summary["history"])
@@ -90,10 +90,10 @@ def test_different_tokenizer_is_refused_before_training(setup):
     r = recipe(d, teacher, prompts, name="mismatch.yaml", student={"base": str(gpt2)},
                training={"method": "topk", "epochs": 1, "batch_size": 4})
     with pytest.raises(UserError, match="tokenizers differ"):
-        distill_lm(r, d / "run-mismatch")
+        distill(r, d / "run-mismatch")
     assert not (d / "run-mismatch" / "teacher.sqlite").exists()  # refused before the teacher was asked anything
     # sequence-level works across tokenizers (the GPT-2 has no chat template: the plain format is used)
     r = recipe(d, teacher, prompts, name="seq.yaml", student={"base": str(gpt2)},
                training={"method": "sequence", "epochs": 1, "batch_size": 4, "learning_rate": 3e-3})
-    distill_lm(r, d / "run-seq", stages=("teach", "train"))
+    distill(r, d / "run-seq", stop="train")
     assert (d / "run-seq" / "student" / "config.json").is_file()

@@ -92,8 +92,8 @@ def test_classifier_run_folder_is_served(tmp_path, tiny_bert):
     from understudy.students.transformer import TransformerStudent
 
     student = TransformerStudent.from_base(tiny_bert, ["great", "other"], StudentSpec(kind="transformer", base=str(tiny_bert)))
-    student.save(tmp_path / "run" / "student")
-    api = TestClient(create_app(str(tmp_path / "run")))
+    student.save(tmp_path / "model")
+    api = TestClient(create_app(str(tmp_path / "model")))
     body = api.post("/v1/classify", json={"texts": ["great coffee", "awful tea"]}).json()
     assert body["classes"] == ["great", "other"] and len(body["labels"]) == 2
     assert all(abs(sum(p) - 1) < 1e-4 for p in body["probs"])

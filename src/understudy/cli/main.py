@@ -53,10 +53,13 @@ def _run(fn, console):
         console.print(str(exc), style="bold red", markup=False, highlight=False)
         raise typer.Exit(EXIT_BLOCKED) from None
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        from rich.text import Text
+
+        # The message may quote the user's files: plain text, never markup.
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)))
         raise typer.Exit(EXIT_USER_ERROR) from None
     except KeyboardInterrupt:
-        console.print("[yellow]stopped; teacher outputs stored so far are kept, rerun to resume[/]")
+        console.print("stopped; teacher outputs stored so far are kept, rerun to resume", style="yellow")
         raise typer.Exit(130) from None
 
 
@@ -65,28 +68,32 @@ def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
             out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
             json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+            start: str = typer.Option("teach", "--from", metavar="STAGE",
+                                      help="Start at this stage (teach, train, evaluate, gate, package), reusing what "
+                                      "the earlier stages left in the run folder; the licence gate always runs first."),
+            stop: str = typer.Option("package", "--to", metavar="STAGE", help="Stop after this stage."),
             accept_licence_risk: str = typer.Option(None, "--accept-licence-risk", metavar="REASON",
                                                     help="Go on when the licence gate says UNKNOWN; the reason is recorded.")):
-    """Check the teacher's licence, label the transfer set with the teacher, train the student, measure both side by side, apply the gates."""
+    """Check the teacher's licence, have the teacher answer the transfer set, train the student, measure both side by
+    side, apply the gates and write what ships."""
     console = _console(json_mode)
 
     def go():
-        from ..lm.recipe import is_lm_recipe, load_lm_recipe
-        from ..pipeline import distill as run
         from ..progress import Progress
         from ..recipe import load_recipe
+        from ..run import distill as run
 
-        lm = is_lm_recipe(recipe)
-        r = load_lm_recipe(recipe) if lm else load_recipe(recipe)
+        r = load_recipe(recipe)
         target = out or Path("runs") / r.name
-        console.print(f"understudy distill: [bold]{r.name}[/] ({r.task}) -> {target}")
-        if lm:
-            from ..lm.pipeline import distill_lm
+        console.print(f"understudy distill: {r.name} ({r.task}) -> {target}", markup=False, highlight=False)
+        return run(r, target, progress=Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk,
+                   start=start, stop=stop)
 
-            return distill_lm(r, target, Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk)
-        return run(r, target, progress=Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk)
-
-    _finish(_run(go, console), json_mode, console)
+    report = _run(go, console)
+    if report:
+        _finish(report, json_mode, console)
+    else:
+        console.print(f"stopped after the {stop} stage; continue with --from", markup=False, highlight=False)
 
 
 @app.command()
@@ -96,7 +103,7 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run fo
     """The built-in default: Amazon reviews, an mpnet teacher, a static student."""
     from ..data.demo import RECIPE
 
-    distill(RECIPE, out, json_mode, quiet, None)
+    distill(RECIPE, out, json_mode, quiet, "teach", "package", None)
 
 
 @app.command()
@@ -107,23 +114,20 @@ def report(run: Path = typer.Argument(..., help="A run folder made by `understud
 
     def go():
         from ..errors import UserError
-        from ..report.html import render_html
-
-        path = run / "report.json"
-        if not path.is_file():
-            raise UserError(f"{path} not found: is {run} a run folder made by `understudy distill`?")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
-        if data["run"].get("task") == "text-generation":
-            from ..lm.report_html import render_lm_html
-
-            render_lm_html(data, run / "report.html")
-        else:
-            render_html(data, run / "report.html")
         from ..report.compliance import render_compliance
+        from ..run import RunFolder
+        from ..run.engine import task_for
 
+        folder = RunFolder(run)
+        if not (run / "report.json").is_file():
+            raise UserError(f"{run / 'report.json'} not found: is {run} a run folder made by `understudy distill`?")
+        folder.require_evaluated("understudy report")
+        data = folder.read_json("report.json")
+
+        class _Task:  # the task's page writer, found the same way the engine finds it
+            task = data["run"].get("task", "text-classification")
+
+        task_for(_Task).render_html(data, run / "report.html")
         render_compliance(data, run)
         return data
 
@@ -147,20 +151,22 @@ def serve(target: str = typer.Argument(..., help="A run folder (its student), a 
 
 
 @app.command()
-def keys(task: str = typer.Option("text-classification", "--task", help="text-classification or text-generation.")):
-    """List every recipe key with its default and meaning."""
+def keys(task: str = typer.Option("text-classification", "--task",
+                                  help="A registered task: text-classification, text-generation, or one a plug-in adds.")):
+    """List every recipe key of a task with its default and meaning."""
     from rich.console import Console
     from rich.table import Table
 
-    from ..recipe import Recipe, describe_keys
+    from ..errors import UserError
+    from ..recipe import describe_keys, recipe_model
 
-    if task not in ("text-classification", "text-generation"):
-        Console(stderr=True).print(f"error: --task is text-classification or text-generation, not '{task}'")
-        raise typer.Exit(EXIT_USER_ERROR)
-    if task == "text-generation":
-        from ..lm.recipe import LMRecipe as model
-    else:
-        model = Recipe
+    try:
+        model = recipe_model(task)
+    except UserError as exc:
+        from rich.markup import escape
+
+        Console(stderr=True).print(f"[bold red]error:[/] --task: {escape(str(exc))}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_USER_ERROR) from None
     table = Table(title=f"recipe keys ({task})")
     for col in ("key", "default", "meaning"):
         table.add_column(col)

@@ -6,7 +6,6 @@ training labels and cached; the encoder's embeddings go through the run's store,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +35,7 @@ def reviews_head(name: str, encoder, store, progress: Progress = QUIET, batch_si
     progress.note("fitting the demo teacher's head on the gold training labels (once; cached)")
     out, _ = label(encoder, texts, store, batch_size=batch_size, progress=progress)
     head = LogisticRegression(C=1.0, max_iter=2000).fit(out["embedding"], gold)
-    tmp = path.with_suffix(".tmp")
-    sio.dump(head, tmp)
-    os.replace(tmp, path)
+    from ..run.folder import write_atomic
+
+    write_atomic(path, sio.dumps(head))
     return str(path)

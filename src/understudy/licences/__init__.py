@@ -76,8 +76,8 @@ def gate_recipe(recipe, *, accept_risk: str | None = None) -> dict:
 
 
 def write_result(result: dict, out: Path) -> Path:
+    from ..run.folder import write_atomic
+
     path = Path(out) / "licence.json"
-    tmp = path.with_name("licence.json.tmp")
-    tmp.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(result, indent=2, default=str))
     return path

@@ -211,7 +211,7 @@ def save_causal_lm(model, tokenizer, path: str | Path, meta: dict | None = None)
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
     info = {"kind": "causal-lm", "understudy_version": __version__, "parameters": n_params(model), **(meta or {})}
-    (tmp / "student.json").write_text(json.dumps(info, indent=2))
+    (tmp / "student.json").write_text(json.dumps(info, indent=2))  # inside the folder swapped in whole below
     shutil.rmtree(path, ignore_errors=True)
     os.replace(tmp, path)
     return path

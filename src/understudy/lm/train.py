@@ -43,6 +43,35 @@ def check_vocabularies(method: str, student_tokenizer, teacher_tokenizer, teache
             "the teacher's tokenizer (student.base: teacher).")
 
 
+def plan_training(recipe, teacher, student_tokenizer=None) -> None:
+    """Plan before work: refuse a training method the teacher cannot serve, before any teacher call or training.
+
+    topk needs top log-probs (a local teacher with top_logprobs 0 gives none; an API teacher must ask for them, and
+    `teach(needs={"top_logprobs"})` stops after the first batch if the server gives none); token and on-policy need
+    the teacher's model in the loop (an API cannot score the student's tokens); a student built from the teacher
+    needs the teacher's layers. With `student_tokenizer`, a local teacher's tokenizer is checked against it
+    (check_vocabularies; this loads the teacher)."""
+    method = recipe.training.method
+    in_process = getattr(teacher, "in_process", True)
+    spec = recipe.teacher
+    kind = getattr(spec, "kind", "local")
+    if not in_process and getattr(recipe.student, "base", None) == "teacher":
+        raise UserError(f"student.base 'teacher' keeps some of the teacher's layers, but the teacher ({teacher.description}) "
+                        "is behind an API and has no layers here; set student.base to a small causal LM (a transformers "
+                        "folder, a .gguf file or 'builtin:NAME') that the API teacher's answers fine-tune")
+    if method in TEACHER_METHODS and not in_process:
+        raise UserError(f"training.method '{method}' needs the teacher's full next-token distributions on every "
+                        f"training step, but the teacher ({teacher.description}, teacher.kind {kind}) is behind an API and "
+                        "cannot score the student's tokens; use training.method: sequence (learn from its answer texts) "
+                        "or topk (its top log-probs, where the server gives them)")
+    if method == "topk" and "top_logprobs" not in teacher.provides:
+        raise UserError(f"training.method 'topk' needs the teacher's top log-probs, and teacher.top_logprobs is 0, so "
+                        f"{teacher.description} is asked for none; set teacher.top_logprobs above 0 (e.g. 20) or use "
+                        "training.method: sequence")
+    if student_tokenizer is not None and in_process:
+        check_vocabularies(method, student_tokenizer, teacher.tokenizer, teacher.description)
+
+
 def build_examples(prompts, answers: dict, tokenizer, method: str, max_length: int) -> tuple[list[dict], list[dict]]:
     """Tokenised (prompt, teacher answer) pairs; pairs longer than max_length are reported, not cut."""
     examples, too_long = [], []
@@ -288,11 +317,22 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     from .teacher import LocalTeacher, stored_answers
 
     run = Path(run)
+    import os
+
     import yaml
 
+    from ..run import RunFolder
+
+    folder = RunFolder(run)
+    # Under `accelerate launch` every process runs this; the first one keeps the books of the run folder.
+    first = os.environ.get("RANK", "0") == "0"
     if not (run / "recipe.yaml").is_file():
         raise UserError(f"{run} holds no recipe.yaml; run the teaching stage first (understudy distill)")
-    recipe = LMRecipe.model_validate(yaml.safe_load((run / "recipe.yaml").read_text()))
+    recipe_yaml = (run / "recipe.yaml").read_text()
+    recipe = LMRecipe.model_validate(yaml.safe_load(recipe_yaml))
+    folder.require("teach", "the training stage")
+    if first:
+        folder.start("train", recipe_yaml)
     p = recipe.prompts
     prompts = [x for x in load_prompts(p.path, system=p.system, test_split=p.test_split, test_fraction=p.test_fraction,
                                        limit=p.limit, seed=recipe.training.seed) if x.split == "train"]
@@ -309,7 +349,8 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     summary["too_long"] = too_long
     if trainer.args.process_index == 0:
         save_causal_lm(model, tokenizer, run / "student", {"name": recipe.student.name, "training_method": recipe.training.method})
-        (run / "training.json").write_text(json.dumps(summary, indent=2))
+        folder.write_json("training.json", summary)
+        folder.finish("train", launched_by="accelerate")
     trainer.accelerator.wait_for_everyone()
     return summary
 

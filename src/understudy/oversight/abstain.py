@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -207,10 +206,10 @@ def save_policy(policy: Mapping, folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"cannot save the oversight policy: {folder} is not a folder")
+    from ..run.folder import write_atomic
+
     path = folder / POLICY_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(dict(policy), indent=2, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(dict(policy), indent=2, allow_nan=False))
     return path
 
 

@@ -14,7 +14,6 @@ needs nothing from the network.
 
 from __future__ import annotations
 
-import os
 import pathlib
 from html import escape
 from .html import _get
@@ -631,9 +630,9 @@ def render_html_page(report: dict, sections: list[dict] | None = None) -> str:
 
 
 def _write(path: pathlib.Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    from ..run.folder import write_atomic
+
+    write_atomic(path, text)
 
 
 def render_compliance(report: dict, out_dir) -> tuple[pathlib.Path, pathlib.Path]:

@@ -278,11 +278,9 @@ def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
             f"<style>{_STYLE}</style></head><body><main>" + sections + "</main></body></html>\n")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    from ..run.folder import write_atomic
+
+    write_atomic(path, page)
 
 
 def render_html(report: dict, path: str | pathlib.Path) -> None:

@@ -67,7 +67,12 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
     if not path.exists():
         raise UserError(f"nothing to serve at {path}: give a run folder, a model folder or a .gguf file")
     student = path / "student"
+    if path.name == "student" and (path.parent / "stages.json").is_file():
+        path, student = path.parent, path  # a run's student folder: served only as that run evaluated it
     if student.is_dir():
+        from ..run import RunFolder
+
+        RunFolder(path).require_evaluated("understudy serve")
         meta = json.loads((student / "student.json").read_text()) if (student / "student.json").is_file() else {}
         if (student / "config.json").is_file() and meta.get("kind", "causal-lm") == "causal-lm":
             return "lm", student

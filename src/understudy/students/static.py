@@ -57,6 +57,11 @@ class StaticStudent:
 
     # --- building ----------------------------------------------------------------------------------
     @classmethod
+    def for_teacher(cls, base_folder, texts, labels, spec, progress, cache=None) -> "StaticStudent":
+        """The engine's one way to start a student: from the base encoder, the transfer texts and the labels."""
+        return cls.distil(base_folder, texts, labels, spec, progress, cache=cache)
+
+    @classmethod
     def distil(cls, encoder_folder: str | Path, texts: Sequence[str], labels: list[str], spec,
                progress: Progress = QUIET, cache: str | Path | None = None) -> "StaticStudent":
         """Static embeddings from the encoder (model2vec), with the transfer set's own words added.

@@ -132,6 +132,11 @@ class TransformerStudent:
 
     # --- building ----------------------------------------------------------------------------------
     @classmethod
+    def for_teacher(cls, base_folder, texts, labels, spec, progress, cache=None) -> "TransformerStudent":
+        """The engine's one way to start a student (the texts and cache are the static student's concern)."""
+        return cls.from_base(base_folder, labels, spec, progress)
+
+    @classmethod
     def from_base(cls, folder: str | Path, labels: list[str], spec, progress: Progress = QUIET) -> "TransformerStudent":
         encoder, tokenizer = load_pretrained(model_folder(folder))
         n = encoder.config.num_hidden_layers

@@ -1,0 +1,303 @@
+"""text-classification on the shared engine: the teacher labels texts, a student learns its soft labels.
+
+teach: the teacher answers every transfer and evaluation text once (stored, resumable).
+train: the student learns from the stored outputs and is swapped into student/ whole.
+evaluate: the student as it ships beside the teacher: quality, agreement, speed, size, memory, then every
+registered evaluation for this task (calibration, fairness, counterfactuals, robustness, oversight).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from ..recipe import Recipe
+
+
+class ClassificationTask:
+    name = "text-classification"
+    recipe_model = Recipe
+
+    # --- shared set-up: files, not weights; no teacher call ---------------------------------------------
+
+    def prepare(self, run) -> dict:
+        if "teacher" in run.state:
+            return run.state
+        from ..data.demo import reviews_head
+        from ..data.readers import load_texts
+        from ..licences.ship import prefixed_name
+        from ..teachers import build_teacher
+
+        recipe, state = run.recipe, run.state
+        store = state["store"] = run.folder.open_store()
+        teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda name, enc: reviews_head(
+            name, enc, store, run.progress, recipe.labelling.batch_size))
+        state["teacher"] = teacher
+        state["remote"] = hasattr(teacher, "attach")  # an API teacher: answers are stored as they arrive
+        if state["remote"]:
+            teacher.attach(store)
+        resolved = resolve_defaults(recipe, teacher)
+        resolved.student.name = prefixed_name(resolved.student.name, run.licence)
+        check_losses(resolved, teacher)
+        run.resolved = resolved
+        run.folder.write_text("recipe.yaml", resolved.to_yaml())
+        d = resolved.data
+        state["transfer"] = load_texts(d.transfer, resolved.resolve(d.transfer.path), role="transfer",
+                                       known_labels=teacher.labels)
+        state["evaluation"] = load_texts(d.evaluation, resolved.resolve(d.evaluation.path), role="evaluation",
+                                         known_labels=teacher.labels, require_labels=True)
+        return state
+
+    def close(self, run) -> None:
+        teacher, store = run.state.get("teacher"), run.state.get("store")
+        if teacher is not None and hasattr(teacher, "close"):
+            teacher.close()
+        if store is not None:
+            store.close()
+
+    def _outputs(self, run) -> dict:
+        """The teacher's outputs on transfer + evaluation texts, from the store (asking only what is missing)."""
+        from ..label import label
+
+        s = self.prepare(run)
+        if "outputs" not in s:
+            texts = s["transfer"].texts + s["evaluation"].texts
+            s["outputs"], s["label_stats"] = label(s["teacher"], texts, s["store"],
+                                                   batch_size=run.resolved.labelling.batch_size, progress=run.progress)
+            self._drop_unlabelled(run)
+        return s["outputs"]
+
+    def _drop_unlabelled(self, run) -> None:
+        """Rows an API teacher could not label are reported, and not taught."""
+        s = self.prepare(run)
+        transfer, n = s["transfer"], len(s["transfer"].texts)
+        s["api_report"], s["n_unlabelled"] = None, 0
+        if not s["remote"]:
+            return
+        teacher, outputs = s["teacher"], s["outputs"]
+        s["api_report"] = teacher.report(transfer.texts + s["evaluation"].texts)
+        keep = teacher.labelled_mask(transfer.texts)
+        if not keep.any():
+            raise UserError("the API teacher labelled none of the transfer texts; see the unparseable answers in "
+                            f"{s['store'].path} and check the prompt and the model")
+        s["outputs"] = {k: np.concatenate([v[:n][keep], v[n:]]) for k, v in outputs.items()}
+        transfer.texts = [t for t, k in zip(transfer.texts, keep) if k]
+        if transfer.labels is not None:
+            transfer.labels = [g for g, k in zip(transfer.labels, keep) if k]
+        s["n_unlabelled"] = n - len(transfer.texts)
+
+    # --- stages -----------------------------------------------------------------------------------------
+
+    def teach(self, run) -> dict:
+        with run.timed("teacher labelling"):
+            self._outputs(run)
+        s = run.state
+        teaching = {**s["label_stats"].to_report(s["teacher"].fingerprint), "unlabelled_by_teacher": s["n_unlabelled"]}
+        run.folder.write_json("teaching.json", teaching)
+        return {"asked": teaching["asked"], "reused": teaching["reused"]}
+
+    def train(self, run) -> dict:
+        outputs = self._outputs(run)
+        s, r = run.state, run.resolved
+        n = len(s["transfer"].texts)
+        index = {name: i for i, name in enumerate(s["teacher"].labels)}
+        gold = None
+        if s["transfer"].labels is not None and r.training.gold_weight > 0:
+            gold = np.array([index[g] if g is not None else -1 for g in s["transfer"].labels])
+        with run.timed("train student"):
+            training = train_student(r, s["teacher"], s["transfer"].texts, {k: v[:n] for k, v in outputs.items()},
+                                     gold, run.folder, run.progress)
+        run.folder.write_json("training.json", training)
+        return {}
+
+    def evaluate(self, run) -> dict:
+        from ..evaluate import run_evaluations
+        from ..evaluate.metrics import compare, quality
+        from ..evaluate.speed import measure_speed, peak_memory_mb
+        from ..label import label
+        from ..protocols import EvalContext
+        from ..students import load_student
+        from ..teachers import size_on_disk
+
+        outputs = self._outputs(run)
+        s, r, folder, progress = run.state, run.resolved, run.folder, run.progress
+        teacher, transfer, evaluation = s["teacher"], s["transfer"], s["evaluation"]
+        n = len(transfer.texts)
+        e_probs = outputs["probs"][n:]
+        labels = teacher.labels
+        index = {name: i for i, name in enumerate(labels)}
+        student = load_student(folder / "student")  # measure what ships, as it ships
+        ev, seed = r.evaluation, r.training.seed
+        with run.timed("evaluate quality"):
+            s_probs = student.predict_proba(evaluation.texts)
+            y = np.array([index[g] for g in evaluation.labels])
+            t_quality = quality(y, e_probs, labels, n_boot=ev.bootstrap, seed=seed)
+            s_quality = quality(y, s_probs, labels, n_boot=ev.bootstrap, seed=seed)
+            comparison = compare(y, e_probs, s_probs, evaluation.texts, labels, n_boot=ev.bootstrap, seed=seed,
+                                 n_examples=ev.flip_examples)
+
+        def t_predict(texts):
+            found, _ = label(teacher, list(texts), s["store"], batch_size=r.labelling.batch_size, progress=progress)
+            return found["probs"]
+
+        ctx = EvalContext(task=self.name, recipe=r, teacher=teacher, student=student, inputs=evaluation.texts,
+                          student_dir=folder / "student", progress=progress, labels=labels, y=y, teacher_probs=e_probs,
+                          student_probs=s_probs, groups=evaluation.groups or {}, teacher_predict=t_predict,
+                          student_predict=student.predict_proba)
+        sections, skipped = run_evaluations(ctx, timed=run.timed)
+        remote = s["remote"]
+        with run.timed("evaluate speed"):
+            sample = evaluation.texts[: ev.speed_texts]
+            progress.note(f"timing both models on {len(sample)} evaluation texts, {ev.threads} threads")
+            # An API teacher's speed is its server's: its latency comes from the calls made while labelling.
+            t_speed = None if remote else measure_speed(teacher.predict, sample, n_threads=ev.threads,
+                                                        batch_1_calls=min(32, len(sample)))
+            s_speed = measure_speed(student.predict_proba, sample, n_threads=ev.threads,
+                                    batch_1_calls=min(256, len(sample)))
+        with run.timed("evaluate memory"):
+            t_mem = s_mem = None
+            if ev.measure_memory and not remote:
+                spec = r.teacher.model_copy()
+                spec.path = str(teacher.files[0]) if getattr(teacher, "files", None) else spec.path
+                if spec.kind == "encoder":
+                    spec.head = str(teacher.head_path)
+                elif spec.kind == "callable":
+                    spec.target = teacher.target
+                t_mem = peak_memory_mb("teacher", spec.model_dump(), sample, ev.threads)
+            if ev.measure_memory:
+                s_mem = peak_memory_mb("student", {"path": str(folder / "student")}, sample, ev.threads)
+        t_size = size_on_disk(*getattr(teacher, "files", [])) or None
+        s_size = size_on_disk(folder / "student")
+        price = ev.cpu_price_per_hour
+        teaching = folder.read_json("teaching.json") or s["label_stats"].to_report(teacher.fingerprint)
+        training = folder.read_json("training.json") or {}
+        report = {
+            "labels": labels,
+            "data": {"transfer": {**transfer.to_report(), "unlabelled_by_teacher": s["n_unlabelled"]},
+                     "evaluation": evaluation.to_report()},
+            "labelling": teaching,
+            "teacher": model_report(teacher.description, teacher.fingerprint, t_size, t_quality, t_speed, t_mem, price,
+                                    cost=api_cost(s["api_report"], len(transfer.texts) + len(evaluation.texts))),
+            "student": {**model_report(f"{r.student.kind} student {r.student.name}", None, s_size, s_quality, s_speed,
+                                       s_mem, price),
+                        "kind": r.student.kind, "name": r.student.name,
+                        "training": {**training, "settings": r.training.model_dump()}},
+        }
+        if s["api_report"] is not None:
+            report["api"] = s["api_report"]
+        s_fast = s_speed["batch_64"]["texts_per_s"]
+        t_fast = t_speed["batch_64"]["texts_per_s"] if t_speed else None
+        t_cost, s_cost = report["teacher"]["cost_per_million_usd"], report["student"]["cost_per_million_usd"]
+        report["comparison"] = {
+            **comparison,
+            "speedup": round(s_fast / t_fast, 2) if t_fast else None,
+            "speedup_batch_1": (round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2)
+                                if t_speed else None),
+            "size_ratio": round(s_size / t_size, 5) if t_size else None,
+            "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
+            "cost_ratio": round(s_cost / t_cost, 6) if (t_cost and s_cost) else None,
+        }
+        report.update(sections)
+        report["skipped_evaluations"] = skipped
+        return report
+
+    def render_html(self, report: dict, path: Path) -> None:
+        from ..report.html import render_html
+
+        render_html(report, path)
+
+
+# --- helpers of the stages ------------------------------------------------------------------------------
+
+def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
+    """Fill in the defaults that depend on the student or the teacher, and refuse impossible pairings now."""
+    from ..students import DEFAULTS
+
+    recipe = recipe.model_copy(deep=True)
+    recipe.gates = recipe.gates.with_sector(recipe.intended_use.sector)
+    oversight = recipe.safety.oversight
+    if oversight.enabled is None:
+        oversight.enabled = bool(recipe.gates.oversight_required)
+    if "alpha" not in oversight.model_fields_set and recipe.gates.oversight_alpha is not None:
+        oversight.alpha = recipe.gates.oversight_alpha.threshold
+    training = recipe.training
+    for key, value in DEFAULTS[recipe.student.kind].items():
+        if getattr(training, key) is None:
+            setattr(training, key, value)
+    if training.embedding_loss == "auto":
+        training.embedding_loss = "cosine" if "embedding" in teacher.provides else "none"
+    # The resolved recipe is read from the run folder: its paths must not depend on where it lies.
+    for section in (recipe.data.transfer, recipe.data.evaluation):
+        section.path = recipe.resolve(section.path)
+    for key in ("path", "head"):
+        if getattr(recipe.teacher, key):
+            setattr(recipe.teacher, key, recipe.resolve(getattr(recipe.teacher, key)))
+    if recipe.teacher.target and ".py:" in recipe.teacher.target:
+        file, name = recipe.teacher.target.rsplit(":", 1)
+        recipe.teacher.target = f"{recipe.resolve(file)}:{name}"
+    if recipe.student.base != "teacher":
+        recipe.student.base = recipe.resolve(recipe.student.base)
+    if recipe.student.name is None:
+        recipe.student.name = f"{recipe.name}-student"
+    return recipe
+
+
+def check_losses(recipe: Recipe, teacher) -> None:
+    """Each loss the recipe turns on against what the teacher provides: before the teacher is asked anything."""
+    from ..losses import EMBEDDING_LOSSES, kd_kl
+
+    training = recipe.training
+    losses = {"training.kd_weight": kd_kl} if training.kd_weight > 0 else {}
+    if training.embedding_loss != "none":
+        losses["training.embedding_loss"] = EMBEDDING_LOSSES[training.embedding_loss]
+    for key, loss in losses.items():
+        missing = set(loss.requires) - set(teacher.provides)
+        if missing:
+            fix = "set training.embedding_loss: none" if key == "training.embedding_loss" else f"set {key}: 0"
+            raise UserError(f"{key} turns on the loss {loss.__name__}, which needs the teacher's "
+                            f"{', '.join(sorted(missing))}; the teacher ({teacher.description}) gives "
+                            f"{', '.join(sorted(teacher.provides)) or 'nothing'}; {fix}")
+
+
+def encoder_folder(recipe: Recipe, teacher) -> str:
+    base = recipe.student.base
+    if base != "teacher":
+        from ..data.builtin import builtin_model
+
+        return str(builtin_model(base)) if base.startswith("builtin:") else recipe.resolve(base)
+    folder = getattr(getattr(teacher, "encoder", None), "folder", None) or getattr(teacher, "folder", None)
+    if folder is None:
+        raise UserError(f"student.base is 'teacher', but the teacher ({teacher.description}) has no encoder to start "
+                        "from; set student.base to an encoder folder, e.g. builtin:all-MiniLM-L6-v2")
+    return str(folder)
+
+
+def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progress) -> dict:
+    from .. import registry
+
+    spec, settings = recipe.student, recipe.training
+    rng = np.random.default_rng(settings.seed)
+    val_idx = rng.choice(len(texts), size=int(len(texts) * settings.validation_fraction), replace=False)
+    cls = registry.load("understudy.students", spec.kind)
+    student = cls.for_teacher(encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress, cache=folder / "cache")
+    student.fit(texts, outputs, gold=gold, settings=settings, val_idx=val_idx, progress=progress)
+    with folder.staging("student") as tmp:
+        student.save(tmp)
+    return student.training_
+
+
+def model_report(description, fingerprint, size, quality, speed, memory, price, cost=None) -> dict:
+    from ..evaluate.speed import cost_per_million
+
+    if cost is None and speed:
+        cost = cost_per_million(speed["batch_64"]["texts_per_s"], price)
+    return {"description": description, "fingerprint": fingerprint, "size_bytes": size, "quality": quality,
+            "speed": speed, "peak_memory_mb": memory, "cost_per_million_usd": cost}
+
+
+def api_cost(api_report: dict | None, n_texts: int) -> float | None:
+    """An API teacher's cost per million texts, from what labelling these texts really cost."""
+    usd = ((api_report or {}).get("spend") or {}).get("total", {}).get("usd")
+    return round(usd / n_texts * 1e6, 2) if usd and n_texts else None
