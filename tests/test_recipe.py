@@ -218,3 +218,104 @@ def test_recipe_model_refuses_unknown_keys_directly():
         Recipe.model_validate({"name": "x", "teacher": {"kind": "callable", "target": "m:f", "labels": ["a"]},
                                "data": {"transfer": {"path": "t.csv"}, "evaluation": {"path": "e.csv", "label_column": "l"}},
                                "extra": 1})
+
+
+# --- one parser for every task: the tagged union on `task` ---
+
+LM = [
+    "name: replies",                    # 1
+    "task: text-generation",            # 2
+    "teacher:",                         # 3
+    "  path: teacher-lm",               # 4
+    "  max_new_tokens: 8",              # 5
+    "student:",                         # 6
+    "  base: teacher",                  # 7
+    "  layers: 2",                      # 8
+    "prompts:",                         # 9
+    "  path: prompts.jsonl",            # 10
+    "training:",                        # 11
+    "  method: sequence",               # 12
+    "gates:",                           # 13
+    "  min_speedup: 2",                 # 14
+]
+
+
+@pytest.fixture
+def lm_folder(tmp_path) -> Path:
+    (tmp_path / "teacher-lm").mkdir()
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "hello"}\n', encoding="utf-8")
+    return tmp_path
+
+
+def test_generation_recipe_loads_through_the_same_parser(lm_folder):
+    from understudy.lm.recipe import LMRecipe, load_lm_recipe
+
+    r = load_recipe(write(lm_folder, LM))
+    assert isinstance(r, LMRecipe) and r.task == "text-generation"
+    assert r.teacher.max_new_tokens == 8 and r.student.layers == 2
+    assert r.gates.min_speedup == Gate(threshold=2, on_fail="block")  # the shared sections
+    assert r.resolve(r.prompts.path) == str((lm_folder / "prompts.jsonl").resolve())
+    assert isinstance(load_lm_recipe(write(lm_folder, LM)), LMRecipe)  # the old entry point still works
+    assert "task: text-generation" in r.to_yaml() and r.to_yaml().rstrip().splitlines()[-1].startswith("  ")
+
+
+def test_classification_recipe_with_explicit_task(folder):
+    r = load_recipe(write(folder, insert(BASE, 2, "task: text-classification")))
+    assert type(r) is Recipe and r.task == "text-classification"
+
+
+def test_union_errors_name_key_and_line_without_the_tag(lm_folder):
+    msg = error_of(write(lm_folder, replace(LM, 12, "  method: magic")))
+    assert "recipe.yaml:12: training.method" in msg
+    assert "text-generation." not in msg  # the union's tag is not a key people wrote
+    msg = error_of(write(lm_folder, insert(LM, 6, "  max_new_token: 8")))
+    assert "recipe.yaml:6: teacher.max_new_token: unknown key" in msg
+    assert "understudy keys --task text-generation" in msg
+    msg = error_of(write(lm_folder, replace(LM, 14, "  min_speedup: fast")))
+    assert "recipe.yaml:14: gates.min_speedup" in msg
+
+
+def test_generation_file_checks_run_for_generation(lm_folder):
+    msg = error_of(write(lm_folder, replace(LM, 10, "  path: missing.jsonl")))
+    assert "recipe.yaml:10: prompts.path: file not found" in msg
+
+
+def test_a_generation_recipe_without_task_is_read_as_classification(lm_folder):
+    msg = error_of(write(lm_folder, LM[:1] + LM[2:]))
+    assert "prompts: unknown key" in msg and "data: Field required" in msg
+
+
+def test_unknown_task_lists_the_registered_tasks(folder):
+    msg = error_of(write(folder, insert(BASE, 2, "task: text-summarisation")))
+    assert "recipe.yaml:2: task: unknown task 'text-summarisation'" in msg
+    assert "text-classification, text-generation" in msg
+    assert "plug-in" in msg and "pip install" in msg
+
+
+def test_unknown_teacher_kind_lists_the_known_kinds(folder):
+    msg = error_of(write(folder, replace(BASE, 3, "  kind: magic")))
+    assert "recipe.yaml:3: teacher.kind: " in msg and "unknown teacher kind 'magic'" in msg
+    assert "callable, encoder, hf-classifier, openai-api, sklearn" in msg
+    assert "pip install" in msg
+
+
+def test_teacher_options_are_kept_for_plug_in_kinds(folder):
+    r = load_recipe(write(folder, BASE[:5] + ["  options: {words: [great], weight: 2}"] + BASE[5:]))
+    assert r.teacher.options == {"words": ["great"], "weight": 2}
+    from understudy.recipe import describe_keys
+
+    assert "teacher.options" in {k for k, _, _ in describe_keys()}
+
+
+def test_keys_lists_any_registered_task():
+    from typer.testing import CliRunner
+
+    from understudy.cli.main import app
+
+    result = CliRunner().invoke(app, ["keys", "--task", "text-generation"], terminal_width=250)
+    assert result.exit_code == 0, result.output
+    assert "prompts.path" in result.output and "training.method" in result.output and "gates.min_speedup" in result.output
+    result = CliRunner().invoke(app, ["keys", "--task", "nope"], terminal_width=250)
+    assert result.exit_code == 2
+    out = result.output.replace("\n", "")  # rich wraps stderr at 80 columns under CliRunner
+    assert "unknown task 'nope'" in out and "text-classification, text-generation" in out

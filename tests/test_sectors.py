@@ -8,10 +8,29 @@ import numpy as np
 import pytest
 
 from understudy.errors import UserError
-from understudy.gates import check_gates
-from understudy.recipe import GatesSpec, Sector
-from understudy.sectors import (SAFETY, check_safety_gates, classic_gates, safety_figures, sector_gates, sector_names,
-                                verdict, with_safety)
+from understudy.gates import check, gate_table, verdict
+from understudy.recipe import GatesSpec, Recipe, Sector
+from understudy.sectors import (
+    check_safety_gates,
+    sector_description,
+    sector_gates,
+    sector_names,
+)
+
+
+def recipe(sector: str, gates: dict | None = None):
+    """A resolved classification recipe of that sector (its gates merged with the profile), groups measured."""
+    r = Recipe.model_validate({
+        "name": "t", "intended_use": {"sector": sector}, "teacher": {"kind": "sklearn", "path": "m.skops"},
+        "data": {"transfer": {"path": "t.csv"},
+                 "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": ["sex"]}},
+        "gates": gates or {}})
+    r.gates = r.gates.with_sector(sector)
+    return r
+
+
+def figure(name: str, report: dict):
+    return gate_table()[name].read(report)
 
 
 def by_name(results):
@@ -32,7 +51,8 @@ def test_every_recipe_sector_has_a_profile_with_known_gates():
         profile = sector_gates(sector)
         assert all(set(g) == {"threshold", "on_fail"} for k, g in profile.items() if k != "oversight_required")
         assert isinstance(profile["oversight_required"], bool)
-        GatesSpec(**classic_gates(profile))  # the classic part is valid for the recipe's gates
+        GatesSpec.model_validate(profile)  # every profile is valid as the recipe's gates
+        assert sector_description(sector)
     health = sector_gates("healthcare")
     assert health["oversight_required"] is True and health["max_ece"]["on_fail"] == "block"
     assert sector_gates("general")["oversight_required"] is False
@@ -40,11 +60,11 @@ def test_every_recipe_sector_has_a_profile_with_known_gates():
     assert health["max_group_gap_widening"]["threshold"] < sector_gates("general")["max_group_gap_widening"]["threshold"]
 
 
-def test_classic_gates_run_through_check_gates():
-    spec = GatesSpec(**classic_gates(sector_gates("finance")))
+def test_core_gates_of_the_profile_run_through_the_one_engine():
     report = {"comparison": {"retention": 0.96, "speedup": 50.0, "size_ratio": 0.05}, "student": {"quality": {"ece": 0.03}}}
-    out = check_gates(spec, report)
+    out = check(recipe("finance"), report)
     assert by_name(out["results"])["min_retention"]["passed"] is False  # finance asks for 0.97
+    assert by_name(out["results"])["max_ece"]["passed"] is True
     assert out["verdict"] == "BLOCK"
 
 
@@ -60,7 +80,7 @@ def test_healthcare_blocks_a_widened_group_gap():
     assert fair["max_group_gap_widening"]["status"] == "PASS"
 
 
-def test_absent_evaluations_are_skipped_and_said_so_but_required_oversight_fails():
+def test_read_without_a_recipe_absent_evaluations_are_skipped_and_said_so_but_required_oversight_fails():
     results = by_name(check_safety_gates(sector_gates("healthcare"), {}))
     for name in ("max_group_gap_widening", "max_counterfactual_flip_rate", "max_robustness_drop", "refusal_kept_min"):
         assert results[name]["status"] == "SKIPPED" and results[name]["passed"] is None
@@ -92,11 +112,10 @@ def test_student_figures_are_read_not_the_teachers():
               "robustness": {"perturbations": {"typos": {"teacher": {"drop": 0.2}, "student": {"drop": 0.03}},
                                                "truncation": {"teacher": {"drop": 0.1}, "student": {"drop": 0.06}}}},
               "generation": {"hallucination": {"teacher": {"hallucination_rate": 0.5}, "student": {"hallucination_rate": 0.01}}}}
-    figs = safety_figures(report)
-    assert figs["max_counterfactual_flip_rate"]["value"] == pytest.approx(0.04)
-    assert "gender" in figs["max_counterfactual_flip_rate"]["where"]
-    assert figs["max_robustness_drop"]["value"] == pytest.approx(0.06)
-    assert figs["max_hallucination_rate"]["value"] == pytest.approx(0.01)
+    value, where = figure("max_counterfactual_flip_rate", report)
+    assert value == pytest.approx(0.04) and "gender" in where
+    assert figure("max_robustness_drop", report)[0] == pytest.approx(0.06)
+    assert figure("max_hallucination_rate", report)[0] == pytest.approx(0.01)
     results = by_name(check_safety_gates(sector_gates("hr"), report))
     assert results["max_counterfactual_flip_rate"]["status"] == "BLOCK"  # hr allows 1%
     assert results["max_robustness_drop"]["status"] == "BLOCK"  # hr allows 5%
@@ -123,14 +142,20 @@ def test_overrides_and_bad_input():
         sector_gates("general", {"max_robustness_drop": {"threshold": 0.1, "on_fail": "ignore"}})
 
 
-def test_with_safety_merges_into_the_gates_section():
-    classic = check_gates(GatesSpec(min_retention=0.9, min_speedup=None, max_size_ratio=None),
-                          {"comparison": {"retention": 0.95}})
-    assert classic["verdict"] == "PASS"
-    merged = with_safety(classic, check_safety_gates(sector_gates("healthcare"), {"fairness": fairness(0.05)}))
-    assert merged["verdict"] == "BLOCK" and merged["results"][0]["name"] == "min_retention"
-    assert {r["name"] for r in merged["results"]} >= {"min_retention", "max_group_gap_widening"}
-    assert set(SAFETY) >= {r["name"] for r in merged["results"][1:]}
+def test_core_and_evaluation_gates_come_out_in_one_section():
+    report = {"comparison": {"retention": 0.99, "speedup": 50.0, "size_ratio": 0.05, "agreement": {"value": 0.95}},
+              "student": {"quality": {"ece": 0.01}}, "fairness": fairness(0.05),
+              "counterfactual": {"c": {"student": {"flip_rate": 0.0}}}, "robustness": {"p": {"student": {"drop": 0.0}}},
+              "oversight": {"policy": {"feasible": True, "alpha": 0.02, "threshold": 0.8, "coverage": 0.7}}}
+    out = check(recipe("healthcare", {"min_agreement": 0.9}), report)
+    results = by_name(out["results"])
+    assert out["verdict"] == "BLOCK" and results["max_group_gap_widening"]["status"] == "BLOCK"
+    assert [r["name"] for r in out["results"]][:3] == ["min_retention", "min_agreement", "min_speedup"]
+    assert results["min_agreement"]["status"] == "PASS" and results["oversight_required"]["status"] == "PASS"
+    # a classifier neither refuses nor invents facts: the profile's generator gates are listed, not judged
+    assert results["refusal_kept_min"]["status"] == "SKIPPED"
+    assert "not measured for task text-classification" in results["refusal_kept_min"]["message"]
+    assert verdict([r for r in out["results"] if r["name"] != "max_group_gap_widening"]) == "PASS"
 
 
 def test_real_fairness_report_feeds_the_gate():
@@ -181,8 +206,6 @@ def test_real_oversight_and_counterfactual_reports_feed_the_gates():
 
 
 def test_a_refusal_share_resting_on_a_few_teacher_refusals_warns_instead_of_blocking():
-    from understudy.sectors import check_safety_gates
-
     report = {"generation": {"refusal": {"kept": 0.333, "teacher": {"refused": 3}, "student": {"refused": 9}}}}
     [result] = check_safety_gates({"refusal_kept_min": 0.9}, report)
     assert result["status"] == "WARN" and "only 3" in result["message"]

@@ -1,19 +1,68 @@
-"""Gates turn measured figures into PASS / WARN / BLOCK."""
+"""The one gate engine: measured figures in report.json against the recipe's thresholds -> PASS / WARN / BLOCK.
+
+Every gate is declared once, as a `GateDef`: whether its figure must reach a minimum, stay under a maximum, or
+be present ('required'), where the figure is read in report.json, what it is in plain words, which evaluation
+writes it and for which tasks. The figures every run of a task produces (retention, speed-up, size, ...) are
+declared here (`CORE`); an evaluation declares the gates that read its own section on its class
+(`gates = (GateDef(...),)`, see understudy.evaluate), and `gate_table()` gathers both into one table.
+
+Two calls for the engine:
+  plan(recipe)          before any model loads: a gate the recipe sets that its task can never measure is a
+                        UserError naming gate and task; returns the gates that will be SKIPPED, with the reason
+                        (the sector profile's gates that do not apply to the task, and the gates whose
+                        evaluation the recipe switched off, naming the key that did).
+  check(recipe, report) after the evaluations: one result per gate, the licence first, and the verdict.
+
+A gate whose figure is missing although its evaluation was on fails (it is never a silent PASS); SKIPPED is kept
+for gates whose evaluation was switched off or that the task never measures, and it never counts in the verdict.
+"""
 
 from __future__ import annotations
 
-# gate name -> (where its figure lives in report.json, 'min' or 'max', how to say it)
-FIGURES = {
-    "min_retention": (("comparison", "retention"), "min", "student keeps {v:.1%} of the teacher's macro-F1"),
-    "min_agreement": (("comparison", "agreement", "value"), "min", "student agrees with the teacher on {v:.1%} of texts"),
-    "min_speedup": (("comparison", "speedup"), "min", "student is {v:,.0f}x faster than the teacher"),
-    "max_size_ratio": (("comparison", "size_ratio"), "max", "student is {v:.1%} of the teacher's size on disk"),
-    "max_ece": (("student", "quality", "ece"), "max", "student's expected calibration error is {v:.3f}"),
-    "max_latency_ms": (("student", "speed", "batch_1", "p95_ms"), "max", "student's p95 latency at batch 1 is {v:.2f} ms"),
-}
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+from .errors import UserError
+
+CLASSIFICATION = "text-classification"
+GENERATION = "text-generation"
+
+Reader = Callable[[dict], tuple[Any, "str | None"]]  # report -> (value or None, where it was read)
 
 
-def _figure(report: dict, path: tuple):
+@dataclass(frozen=True)
+class GateDef:
+    """One gate: how to read its figure and what it means.
+
+    kind       'min' (the figure must be at least the threshold), 'max' (at most) or 'required' (a true/false gate:
+               the figure must exist and be true; a missing or false one blocks)
+    read       report -> (value, where); `at(...)` for a fixed path, `largest_in(...)` for the key search
+    what       the figure in plain words ("the student's accuracy drop on perturbed texts")
+    fmt        how its value is written in messages (a format spec)
+    evaluation the evaluation whose section holds the figure (None: a core figure every run of the task writes);
+               filled in from the class when an evaluation declares the gate
+    tasks      the tasks that can ever measure it (an evaluation's gates default to the evaluation's tasks)
+    how        how to get it measured, for messages
+    thin       report -> why the figure rests on too few cases to block on (a failed block gate then warns), or None
+    """
+
+    name: str
+    kind: Literal["min", "max", "required"]
+    read: Reader
+    what: str
+    fmt: str = ".3f"
+    evaluation: str | None = None
+    tasks: frozenset[str] = frozenset()
+    how: str = ""
+    thin: Callable[[dict], str | None] | None = field(default=None, compare=False)
+
+
+# --- reading figures out of report.json ------------------------------------------------------------------
+
+def _node(report: dict, path: Sequence[str]):
     node = report
     for key in path:
         if not isinstance(node, dict) or key not in node:
@@ -22,32 +71,381 @@ def _figure(report: dict, path: tuple):
     return node
 
 
+@dataclass(frozen=True)
+class _At:
+    path: tuple[str, ...]
+
+    def __call__(self, report: dict) -> tuple[Any, str | None]:
+        return _node(report, self.path), " › ".join(self.path)
+
+    @property
+    def rule(self) -> str:
+        return "`report" + "".join(f'["{p}"]' for p in self.path) + "`"
+
+
+def at(*path: str) -> Reader:
+    """A reader for a figure at a fixed path."""
+    return _At(tuple(path))
+
+
+def section(report: dict, name: str) -> dict | None:
+    """An evaluation's section: report[name], or report["generation"][name] (where text generation puts its own).
+
+    The oversight section may hold the policy under "policy" (as the oversight evaluation writes it): the policy
+    is returned then.
+    """
+    node = report.get(name)
+    if node is None and isinstance(report.get("generation"), dict):
+        node = report["generation"].get(name)
+    if name == "oversight" and isinstance(node, dict) and isinstance(node.get("policy"), dict):
+        node = node["policy"]
+    return node if isinstance(node, dict) else None
+
+
+def _numbers(node, keep: Callable[[tuple], bool], path: tuple = ()) -> list[tuple[float, tuple]]:
+    """(value, path) for every number in a nested dict/list whose key path `keep` accepts."""
+    out = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _numbers(v, keep, path + (str(k),))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _numbers(v, keep, path + (str(i),))
+    elif isinstance(node, (int, float)) and not isinstance(node, bool) and keep(path):
+        out.append((float(node), path))
+    return out
+
+
+@dataclass(frozen=True)
+class _LargestIn:
+    name: str
+    keep: Callable[[tuple], bool]
+    words: str
+
+    def __call__(self, report: dict) -> tuple[Any, str | None]:
+        node = section(report, self.name)
+        found = _numbers(node, self.keep) if node is not None else []
+        if not found:
+            return None, None
+        value, path = max(found, key=lambda f: f[0])
+        return value, " › ".join((self.name, *path))
+
+    @property
+    def rule(self) -> str:
+        return f'{self.words} in report["{self.name}"] (or report["generation"]["{self.name}"])'
+
+
+def largest_in(name: str, keep: Callable[[tuple], bool], rule: str) -> Reader:
+    """A reader for the largest number in section `name` whose key path `keep` accepts; `rule` says it in words."""
+    return _LargestIn(name, keep, rule)
+
+
+@dataclass(frozen=True)
+class _FeasiblePolicy:
+    name: str
+
+    def __call__(self, report: dict) -> tuple[Any, str | None]:
+        node = section(report, self.name)
+        return (None if node is None else bool(node.get("feasible"))), self.name
+
+    @property
+    def rule(self) -> str:
+        return f'report["{self.name}"] exists and its "feasible" is true'
+
+
+def feasible_policy(name: str) -> Reader:
+    """For a 'required' gate: whether section `name` exists and its "feasible" is true (None: no section)."""
+    return _FeasiblePolicy(name)
+
+
+# --- the core figures: written by every run of the task, whatever evaluations are on -----------------------
+
+BOTH = frozenset({CLASSIFICATION, GENERATION})
+CLASSIFY = frozenset({CLASSIFICATION})
+CORE = (
+    GateDef("min_retention", "min", at("comparison", "retention"), "the share of the teacher's macro-F1 the student keeps",
+            ".1%", tasks=CLASSIFY),
+    GateDef("min_agreement", "min", at("comparison", "agreement", "value"),
+            "the share of evaluation inputs where student and teacher agree", ".1%", tasks=CLASSIFY),
+    GateDef("min_speedup", "min", at("comparison", "speedup"),
+            "how many times faster the student is than the teacher (batch 64 for classifiers, tokens/s for generators)",
+            ",.2f", tasks=BOTH),
+    GateDef("max_size_ratio", "max", at("comparison", "size_ratio"), "the student's size on disk over the teacher's",
+            ".1%", tasks=BOTH),
+    GateDef("max_ece", "max", at("student", "quality", "ece"), "the student's expected calibration error", ".3f",
+            tasks=CLASSIFY),
+    GateDef("max_latency_ms", "max", at("student", "speed", "batch_1", "p95_ms"),
+            "the student's p95 latency at batch 1, in ms", ".2f", tasks=CLASSIFY),
+)
+
+
+def _builtin_evaluations() -> list[Any]:
+    from .evaluate import evaluation_classes
+
+    return evaluation_classes()
+
+
+def gather(evaluations: Sequence[Any] = ()) -> dict[str, GateDef]:
+    """The gate table: the core gates, then each evaluation's own (in the evaluations' order)."""
+    table = {g.name: g for g in CORE}
+    for cls in sorted(evaluations, key=lambda c: (sorted(c.tasks), c.order, c.name)):
+        for g in getattr(cls, "gates", ()):
+            g = dataclasses.replace(g, evaluation=g.evaluation or cls.name, tasks=g.tasks or frozenset(cls.tasks))
+            if g.name in table:
+                raise UserError(f"gate '{g.name}' is declared twice: by {table[g.name].evaluation or 'the core figures'} "
+                                f"and by the evaluation '{cls.name}'")
+            table[g.name] = g
+    return table
+
+
+@lru_cache(maxsize=1)
+def _table() -> dict[str, GateDef]:
+    return gather(_builtin_evaluations())
+
+
+def gate_table(evaluations: Sequence[Any] | None = None) -> dict[str, GateDef]:
+    """Every gate understudy knows: {name: GateDef}. `evaluations` replaces the registered ones (tests)."""
+    return _table() if evaluations is None else gather(evaluations)
+
+
+def gate_names() -> tuple[str, ...]:
+    return tuple(gate_table())
+
+
+# --- results ---------------------------------------------------------------------------------------------
+
 def licence_result(lic: dict) -> dict:
     """The licence gate as a gate result. A BLOCK never gets here (it stops the run first); an accepted UNKNOWN
     is a warning to read."""
     ok = lic["verdict"] in ("ALLOW", "ALLOW_WITH_OBLIGATIONS")
     message = f"licence gate: {lic['verdict']}" + ("" if ok else f", risk accepted: \"{(lic.get('accepted_risk') or {}).get('reason')}\"")
     return {"name": "licence", "value": lic["verdict"], "threshold": None, "on_fail": "warn", "passed": ok,
-            "message": message}
+            "status": "PASS" if ok else "WARN", "message": message, "where": "licence"}
 
 
-def check_gates(gates, report: dict) -> dict:
-    results = []
-    for name, (path, kind, words) in FIGURES.items():
-        gate = getattr(gates, name)
-        if gate is None:
-            continue
-        value = _figure(report, path)
+def _result(name: str, value, threshold, on_fail: str, passed: bool | None, message: str, where=None) -> dict:
+    status = "SKIPPED" if passed is None else "PASS" if passed else on_fail.upper()
+    return {"name": name, "value": value, "threshold": threshold, "on_fail": on_fail, "passed": passed,
+            "status": status, "message": message, "where": where}
+
+
+def skipped(name: str, setting, reason: str) -> dict:
+    threshold, on_fail = _split(setting)
+    return _result(name, None, threshold, on_fail, None, f"{name}: skipped: {reason}")
+
+
+def _split(setting) -> tuple[Any, str]:
+    """(threshold, on_fail) from a gate setting: {"threshold", "on_fail"}, a Gate model, or True (required)."""
+    if isinstance(setting, bool):
+        return setting, "block"
+    if hasattr(setting, "model_dump"):
+        setting = setting.model_dump()
+    return setting["threshold"], setting.get("on_fail", "block")
+
+
+def _fmt(value, spec: str) -> str:
+    try:
+        return format(value, spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def verdict(results: list[dict]) -> str:
+    """BLOCK if a block gate failed, WARN if a warn gate failed, else PASS; skipped gates do not count."""
+    failed = {r["on_fail"] for r in results if r.get("passed") is False}
+    return "BLOCK" if "block" in failed else "WARN" if "warn" in failed else "PASS"
+
+
+def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missing: str = "fail") -> dict | None:
+    """One gate's result. `off`: why its evaluation did not run (then it is SKIPPED, except a required gate, which
+    fails). `missing`: what a missing figure whose evaluation was not said to be off is: "fail" (the engine's rule)
+    or "skip" (for reports read without their recipe). None for a required gate set to false (no gate)."""
+    name = gate.name
+    if gate.kind == "required":
+        if setting is not True and not (isinstance(setting, dict) and setting.get("threshold") is True):
+            return None
+        value, where = gate.read(report)
         if value is None:
-            passed, message = False, f"{name}: the figure was not measured"
+            why = f"the {gate.evaluation} evaluation was off ({off})" if off else "report.json has none"
+            return _result(name, None, True, "block", False,
+                           f"{name}: the gates require {gate.what}, and {why}" + (f" ({gate.how})" if gate.how else ""), where)
+        node = (section(report, gate.evaluation) if gate.evaluation else None) or {}
+        if not value:
+            said = node.get("message") or "no threshold meets the target error"
+            return _result(name, False, True, "block", False, f"{gate.what}: not feasible: {said}", where)
+        said = ", ".join(f"{k} {node[k]}" for k in ("alpha", "threshold", "coverage") if node.get(k) is not None)
+        return _result(name, True, True, "block", True, f"{gate.what}: present and meets its target "
+                       f"({said or 'see report'})", where)
+    threshold, on_fail = _split(setting)
+    value, where = gate.read(report)
+    thin = gate.thin(report) if gate.thin else None
+    if value is None:
+        if off:
+            return _result(name, None, threshold, on_fail, None, f"{name}: skipped: {off}")
+        # A task may say why a core figure cannot exist for this run (an API teacher has no speed of its own).
+        why_not = (report.get("not_measured") or {}).get((where or "").replace(" › ", "."))
+        if gate.evaluation is None and why_not:
+            return _result(name, None, threshold, on_fail, None, f"{name}: skipped: {why_not}")
+        if gate.evaluation is None:
+            problem = f"{name}: the figure was not measured ({gate.what}, expected at {where or '?'})"
+        elif section(report, gate.evaluation) is None:
+            if missing == "skip":
+                return _result(name, None, threshold, on_fail, None,
+                               f"{name}: skipped: the {gate.evaluation} evaluation was not run; to measure it, {gate.how}")
+            problem = (f"{name}: the {gate.evaluation} evaluation was on, but report.json has no '{gate.evaluation}' "
+                       f"section, so {gate.what} was not measured")
         else:
-            passed = value >= gate.threshold if kind == "min" else value <= gate.threshold
-            bound = "at least" if kind == "min" else "at most"
-            message = words.format(v=value) + f" ({bound} {gate.threshold} required)"
-        results.append({"name": name, "value": value, "threshold": gate.threshold, "on_fail": gate.on_fail,
-                        "passed": bool(passed), "message": message})
-    if report.get("licence"):
-        results.insert(0, licence_result(report["licence"]))
-    failed = {r["on_fail"] for r in results if not r["passed"]}
-    verdict = "BLOCK" if "block" in failed else "WARN" if "warn" in failed else "PASS"
-    return {"verdict": verdict, "results": results}
+            if missing == "skip":
+                return _result(name, None, threshold, on_fail, None,
+                               f"{name}: skipped: report['{gate.evaluation}'] holds no figure for it")
+            problem = (f"{name}: the {gate.evaluation} evaluation ran, but its section holds no figure for "
+                       f"{gate.what}; a gate without its figure fails")
+        if thin and on_fail == "block":
+            return _result(name, None, threshold, "warn", False, f"{problem}; only a warning: {thin}")
+        return _result(name, None, threshold, on_fail, False, problem)
+    passed = value >= threshold if gate.kind == "min" else value <= threshold
+    bound = "at least" if gate.kind == "min" else "at most"
+    message = f"{gate.what} is {_fmt(value, gate.fmt)} ({bound} {threshold} required; read at {where})"
+    if thin and not passed and on_fail == "block":
+        # A share of 3 refusals is not evidence enough to block on, nor to pass: a person must look.
+        on_fail = "warn"
+        message += f"; only a warning: {thin}"
+    return _result(name, value, threshold, on_fail, bool(passed), message, where)
+
+
+# --- the engine's two calls ------------------------------------------------------------------------------
+
+def _settings(gates) -> dict:
+    """{name: setting} of the gates that are set (GatesSpec or a plain dict)."""
+    if hasattr(gates, "active"):
+        return gates.active()
+    return {k: v for k, v in dict(gates).items() if v is not None}
+
+
+def _off_reasons(recipe, task: str, evaluations: Sequence[Any] | None) -> dict[str, str]:
+    """{evaluation name: why it is off} for the task's evaluations that the recipe switches off."""
+    from .evaluate import evaluation_classes
+
+    out = {}
+    for cls in (evaluation_classes(task) if evaluations is None else
+                [c for c in evaluations if task in c.tasks]):
+        reason = cls().enabled(recipe)
+        if reason:
+            out[cls.name] = reason
+    return out
+
+
+def _known(settings: dict, table: dict) -> None:
+    unknown = sorted(set(settings) - set(table))
+    if unknown:
+        raise UserError(f"gates {unknown} are declared by no installed evaluation; known gates: {', '.join(table)}")
+
+
+def _tasks_words(tasks) -> str:
+    return " and ".join(sorted(tasks)) or "no task"
+
+
+def plan(recipe, evaluations: Sequence[Any] | None = None) -> list[dict]:
+    """Before any model loads: the gates against what the recipe's task can measure.
+
+    `recipe` is the recipe as written (its gates not yet merged with the sector profile). A gate the recipe sets
+    itself that the task can never measure is a UserError; the results that will be SKIPPED are returned: the
+    sector profile's gates that do not apply to the task, and gates whose evaluation the recipe switches off.
+    """
+    task, table = recipe.task, gate_table(evaluations)
+    written = recipe.gates.model_fields_set if hasattr(recipe.gates, "model_fields_set") else set(_settings(recipe.gates))
+    for name in sorted(written):
+        value = getattr(recipe.gates, name, None)
+        gate = table.get(name)
+        if value is None or value is False or gate is None or task in gate.tasks:
+            continue
+        raise UserError(f"gates.{name}: {task} never measures {gate.what} (only {_tasks_words(gate.tasks)} "
+                        f"{'does' if len(gate.tasks) == 1 else 'do'}); remove it from the recipe")
+    sector = recipe.intended_use.sector
+    merged = recipe.gates.with_sector(sector) if hasattr(recipe.gates, "with_sector") else recipe.gates
+    _known(_settings(merged), table)
+    off = _off_reasons(recipe, task, evaluations)
+    out = []
+    for name, setting in _settings(merged).items():
+        gate = table.get(name)
+        if gate is None or setting is False:
+            continue
+        if task not in gate.tasks:
+            out.append(skipped(name, setting, f"not measured for task {task} (a default of the sector profile "
+                                              f"'{sector}'; only {_tasks_words(gate.tasks)} measures it)"))
+        elif gate.evaluation in off and gate.kind != "required":
+            out.append(skipped(name, setting, off[gate.evaluation]))
+    return out
+
+
+def check(recipe, report: dict, evaluations: Sequence[Any] | None = None) -> dict:
+    """report["gates"]: {"verdict", "results"}, the licence first, then every gate in the table's order.
+
+    `recipe` is the resolved recipe: its gates already merged with the sector profile (GatesSpec.with_sector).
+    """
+    task, table = recipe.task, gate_table(evaluations)
+    settings = _settings(recipe.gates)
+    _known(settings, table)
+    off = _off_reasons(recipe, task, evaluations)
+    off.update({k: f"the {k} evaluation did not run: {v}" for k, v in (report.get("skipped_evaluations") or {}).items()
+                if k not in off})
+    results = [licence_result(report["licence"])] if report.get("licence") else []
+    for name, gate in table.items():
+        if name not in settings:
+            continue
+        setting = settings[name]
+        if task not in gate.tasks:
+            if setting is not False:
+                results.append(skipped(name, setting, f"not measured for task {task} (a sector-profile default)"))
+            continue
+        result = judge(gate, setting, report, off=off.get(gate.evaluation) if gate.evaluation else None)
+        if result is not None:
+            results.append(result)
+    return {"verdict": verdict(results), "results": results}
+
+
+# --- documentation ---------------------------------------------------------------------------------------
+
+def _read_rule(gate: GateDef) -> str:
+    return getattr(gate.read, "rule", "see its evaluation")
+
+
+def gates_markdown(evaluations: Sequence[Any] | None = None) -> str:
+    """The gate table as markdown, for docs/report-schema.md (generated from the declarations)."""
+    rows = ["| gate | kind | figure | read at | evaluation | tasks |", "|---|---|---|---|---|---|"]
+    for gate in gate_table(evaluations).values():
+        kind = {"min": "at least", "max": "at most", "required": "true: must exist and be feasible"}[gate.kind]
+        rows.append(f"| `{gate.name}` | {kind} | {gate.what} | {_read_rule(gate)} | "
+                    f"{gate.evaluation or '(core: every run)'} | {', '.join(sorted(gate.tasks))} |")
+    return "\n".join(rows) + "\n"
+
+
+DOC_BEGIN, DOC_END = "<!-- gates:begin (generated by `python -m understudy.gates`; do not edit) -->", "<!-- gates:end -->"
+
+
+def update_doc(path) -> bool:
+    """Write the gate table between the markers of docs/report-schema.md (appended if absent); True if changed."""
+    from pathlib import Path
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    block = f"{DOC_BEGIN}\n{gates_markdown()}{DOC_END}"
+    if DOC_BEGIN in text and DOC_END in text:
+        head, rest = text.split(DOC_BEGIN, 1)
+        new = head + block + rest.split(DOC_END, 1)[1]
+    else:
+        new = text.rstrip("\n") + "\n\n" + block + "\n"
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":  # python -m understudy.gates [docs/report-schema.md]
+    import sys
+
+    from understudy.gates import (
+        update_doc as _update,  # the package's module, not a second copy as __main__
+    )
+
+    target = sys.argv[1] if len(sys.argv) > 1 else "docs/report-schema.md"
+    print(f"{target}: {'updated' if _update(target) else 'up to date'}")

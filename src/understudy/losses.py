@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .errors import UserError
+
 
 def soften(teacher_probs: torch.Tensor, temperature: float) -> torch.Tensor:
     """Teacher probabilities at a temperature: softmax(log p / T), the same as dividing the logits by T."""
@@ -53,3 +55,26 @@ def distillation_loss(logits, emb_pred, batch, settings) -> torch.Tensor:
     if settings.gold_weight > 0 and "gold" in batch:
         loss = loss + settings.gold_weight * gold_ce(logits, batch["gold"])
     return loss
+
+
+RECIPE_KEYS = {"probs": "training.kd_weight: 0 (train on gold labels only), or a teacher that gives class probabilities",
+               "embedding": "training.embedding_loss: none (or training.embedding_weight: 0), or a teacher that gives "
+                            "embeddings (teacher.kind encoder)"}
+LOSS_OF = {"probs": "kd (soft-label KL, kd_kl)", "embedding": "embedding matching (training.embedding_loss cosine/mse)"}
+
+
+def check_requires(needed: dict[str, frozenset[str]] | set[str] | frozenset[str], provides: frozenset[str],
+                   teacher_description: str) -> None:
+    """Plan before work: every loss the recipe turns on against what the teacher gives. `needed` is either
+    {loss name: its .requires} or a plain set of outputs. Raises a UserError naming the loss, what it needs, what
+    the teacher gives and the recipe key to change."""
+    by_loss = needed if isinstance(needed, dict) else {LOSS_OF.get(n, n): frozenset({n}) for n in sorted(needed)}
+    problems = []
+    for loss, req in by_loss.items():
+        missing = sorted(set(req) - set(provides))
+        if missing:
+            keys = "; ".join(RECIPE_KEYS.get(m, f"the setting that turns on '{m}'") for m in missing)
+            problems.append(f"the loss '{loss}' needs the teacher's {', '.join(repr(m) for m in missing)}; change {keys}")
+    if problems:
+        raise UserError(f"the teacher ({teacher_description}) gives {sorted(provides) or 'nothing'}, but "
+                        + "; and ".join(problems))

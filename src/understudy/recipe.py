@@ -1,14 +1,20 @@
-"""The recipe: one YAML file, validated here. The one place configuration is defined."""
+"""The recipe: one YAML file, validated here. The one place configuration is defined.
+
+Every task shares the sections of `RecipeBase` (name, task, intended_use, gates); each registered task
+(entry-point group `understudy.tasks`) brings its own pydantic recipe, its `recipe_model`. `load_recipe`
+validates a file against the tagged union of them on `task` (default text-classification), so one parser
+serves every task and every error names the file, line and key.
+"""
 
 from __future__ import annotations
 
 import typing
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from .errors import UserError
 
@@ -25,11 +31,15 @@ class IntendedUse(Strict):
     commercial: bool = Field(True, description="Whether the student is used commercially (the licence gate reads it).")
 
 
+BUILTIN_TEACHER_KINDS = ("encoder", "hf-classifier", "sklearn", "callable", "openai-api")
+
+
 class TeacherSpec(Strict):
-    kind: Literal["encoder", "hf-classifier", "sklearn", "callable", "openai-api"] = Field(
+    kind: str = Field(
         description="encoder: a sentence-transformers/transformers folder plus a skops head; "
         "hf-classifier: a transformers sequence-classification folder; sklearn: a skops file; "
-        "callable: 'module:function' returning class probabilities; openai-api: an OpenAI-compatible endpoint (see api)."
+        "callable: 'module:function' returning class probabilities; openai-api: an OpenAI-compatible endpoint (see api); "
+        "or a kind an installed plug-in registers (entry-point group understudy.teachers)."
     )
     path: str | None = Field(None, description="Model folder or file ('builtin:NAME' for the packaged models).")
     head: str | None = Field(None, description="For kind=encoder: the scikit-learn head saved with skops.")
@@ -39,6 +49,12 @@ class TeacherSpec(Strict):
     licence: str | None = Field(None, description="The licence the user declares for a sklearn or callable teacher "
                                 "(or for the model behind a server you run).")
     api: "ApiSettings | None" = Field(None, description="kind openai-api: the endpoint, limits, budget and prompt.")
+    options: dict[str, Any] = Field({}, description="Settings for a plug-in teacher kind, passed to its factory.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return _registered("understudy.teachers", kind)
 
     @model_validator(mode="after")
     def _needs(self) -> "TeacherSpec":
@@ -60,8 +76,20 @@ from .api.settings import ApiSettings  # noqa: E402  (after Strict, which it sub
 TeacherSpec.model_rebuild()
 
 
+def _registered(group: str, name: str) -> str:
+    """`name` if a plug-in (or a built-in) is registered under it in `group`; else a ValueError listing the known names."""
+    from . import registry
+
+    try:
+        registry.entry_point(group, name)
+    except UserError as exc:
+        raise ValueError(str(exc)) from None
+    return name
+
+
 class StudentSpec(Strict):
-    kind: Literal["static", "transformer"] = Field("static", description="static: model2vec embeddings + head; transformer: a small fine-tuned encoder.")
+    kind: str = Field("static", description="static: model2vec embeddings + head; transformer: a small fine-tuned encoder; "
+                      "or a kind an installed plug-in registers (entry-point group understudy.students).")
     base: str = Field(
         "teacher",
         description="static: the encoder folder to distil static embeddings from ('teacher' = the teacher's own encoder). "
@@ -73,6 +101,11 @@ class StudentSpec(Strict):
     keep_layers: list[int] | None = Field(None, description="transformer with base=teacher: which teacher layers to keep.")
     max_length: int = Field(256, ge=8, description="transformer: token limit for the student.")
     name: str | None = Field(None, description="The student's name (defaults to '<recipe name>-student').")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        return _registered("understudy.students", kind)
 
 
 class DataFile(Strict):
@@ -186,18 +219,18 @@ class GatesSpec(Strict):
         return {k: (v.model_dump() if isinstance(v, Gate) else v) for k, v in self if v is not None}
 
 
-class Recipe(Strict):
+DEFAULT_TASK = "text-classification"
+
+
+class RecipeBase(Strict):
+    """The sections every task's recipe shares. A task's recipe model subclasses it and narrows `task` to its
+    own name (`task: Literal["my-task"]`): the tag of the union that `load_recipe` validates against."""
+
     name: str = Field(description="Names the run and the student.")
-    task: Literal["text-classification"] = "text-classification"
+    task: str = Field(DEFAULT_TASK, description="What the student does: a registered task (text-classification, "
+                      "text-generation, or one a plug-in adds); `understudy keys --task T` lists its keys.")
     intended_use: IntendedUse = IntendedUse()
-    teacher: TeacherSpec
-    student: StudentSpec = StudentSpec()
-    data: DataSpec
-    training: TrainingSpec = TrainingSpec()
-    labelling: LabellingSpec = LabellingSpec()
-    evaluation: EvaluationSpec = EvaluationSpec()
-    safety: SafetySpec = SafetySpec()
-    gates: GatesSpec = GatesSpec()
+    gates: GatesSpec = Field(GatesSpec(), description="Unset gates take the sector profile's defaults.")
 
     # Where relative paths are resolved from: the recipe file's folder. Not part of the YAML.
     _base_dir: Path = Path(".")
@@ -210,7 +243,29 @@ class Recipe(Strict):
         return str(p if p.is_absolute() else (self._base_dir / p).resolve())
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+        data = self.model_dump(mode="json")
+        if "gates" in data:
+            data["gates"] = data.pop("gates")  # the shared sections that decide go last, where people look for them
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+    def check_files(self, lines: dict, path: Path) -> None:
+        """Files the recipe names that must exist, checked at load time (each task names its own)."""
+
+
+class Recipe(RecipeBase):
+    """text-classification: a teacher gives class probabilities; a small classifier learns them."""
+
+    task: Literal["text-classification"] = Field(DEFAULT_TASK, description="text-classification (the default).")
+    teacher: TeacherSpec
+    student: StudentSpec = StudentSpec()
+    data: DataSpec
+    training: TrainingSpec = TrainingSpec()
+    labelling: LabellingSpec = LabellingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    safety: SafetySpec = SafetySpec()
+
+    def check_files(self, lines: dict, path: Path) -> None:
+        _check_files(self, lines, path)
 
 
 def describe_keys(model: type[BaseModel] = None, prefix: str = "") -> list[tuple[str, str, str]]:
@@ -250,10 +305,58 @@ def _nearest_line(lines: dict[tuple, int], loc: tuple) -> int | None:
     return None
 
 
-def parse_recipe(path: str | Path, model: type[BaseModel]) -> tuple[Any, dict]:
-    """Read and validate a recipe file against `model`; every problem names the key and its line.
+def recipe_models() -> dict[str, type[BaseModel]]:
+    """task name -> its recipe model, for every registered task (the members of the tagged union)."""
+    from . import registry
 
-    Returns the recipe (its relative paths resolve against the file's folder) and the key -> line index.
+    return {name: registry.load(registry.TASKS, name).recipe_model for name in registry.names(registry.TASKS)}
+
+
+def recipe_model(task: str) -> type[BaseModel]:
+    """The recipe model of one registered task; an unknown task is a UserError listing the registered ones."""
+    from . import registry
+
+    return registry.load(registry.TASKS, task).recipe_model
+
+
+_adapters: dict[tuple, TypeAdapter] = {}
+
+
+def _union(task: str) -> tuple[TypeAdapter, bool]:
+    """The tagged union of the registered tasks' recipe models (and whether its error locations start with the tag).
+
+    A task plug-in that fails to import only matters to recipes that ask for that task.
+    """
+    from . import registry
+
+    models = {}
+    for name in registry.names(registry.TASKS):
+        try:
+            models[name] = recipe_model(name)
+        except UserError:
+            if name == task:
+                raise
+    members = tuple(models.values())
+    if members not in _adapters:
+        typ = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="task")]  # type: ignore[valid-type]
+        try:
+            _adapters[members] = TypeAdapter(typ)
+        except Exception as exc:  # a task plug-in whose recipe_model has no `task: Literal["its-name"]`
+            owners = ", ".join(f"{n} ({registry.package_of(registry.TASKS, n)})" for n in models)
+            raise UserError(f"the registered tasks' recipe models do not form one recipe ({owners}): each needs "
+                            f"`task: Literal[\"<its name>\"]`: {exc}") from None
+    return _adapters[members], len(members) > 1
+
+
+_WRAPPERS = ("Gate", "float", "function-before[_gate(), Gate]")  # pydantic's names for the two shapes of a gate
+
+
+def parse_recipe(path: str | Path, model: type[BaseModel] | None = None) -> tuple[Any, dict]:
+    """Read and validate a recipe file; every problem names the key and its line.
+
+    Against `model` if given, else against the tagged union of every registered task's recipe on `task`
+    (absent: text-classification). Returns the recipe (its relative paths resolve against the file's folder)
+    and the key -> line index.
     """
     path = Path(path)
     if not path.is_file():
@@ -269,28 +372,62 @@ def parse_recipe(path: str | Path, model: type[BaseModel]) -> tuple[Any, dict]:
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a YAML mapping (key: value lines); got {type(raw).__name__}")
     lines = _line_index(node) if node is not None else {}
+    if model is None:
+        raw.setdefault("task", DEFAULT_TASK)
+        task = raw["task"]
+        if not isinstance(task, str):
+            task = str(task)
+        try:
+            adapter, tagged = _union(task)
+        except UserError as exc:
+            line = _nearest_line(lines, ("task",))
+            raise UserError(f"recipe is not valid:\n  {path}:{line or '?'}: task: {exc}") from None
+    else:
+        adapter, tagged, task = TypeAdapter(model), False, str(raw.get("task", DEFAULT_TASK))
     try:
-        recipe = model.model_validate(raw)
+        recipe = adapter.validate_python(raw)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("Gate", "float", "function-before[_gate(), Gate]")))
-            key = ".".join(str(p) for p in loc) or "(top level)"
-            line = _nearest_line(lines, loc)
-            where = f"{path}:{line}" if line else str(path)
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; `understudy keys` lists every key)"
-            problems.append(f"{where}: {key}: {msg}")
-        raise UserError("recipe is not valid:\n  " + "\n  ".join(problems)) from None
-    recipe._base_dir = path.resolve().parent
+        raise UserError("recipe is not valid:\n  " + "\n  ".join(_problems(exc, path, lines, task, tagged))) from None
+    if "_base_dir" in getattr(recipe, "__private_attributes__", {}):
+        recipe._base_dir = path.resolve().parent
     return recipe, lines
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and validate a classification recipe; every problem names the key and its line."""
-    recipe, lines = parse_recipe(path, Recipe)
-    _check_files(recipe, lines, Path(path))
+def _problems(exc: ValidationError, path: Path, lines: dict, task: str, tagged: bool) -> list[str]:
+    """One 'file:line: key: message' per problem; the union's tag is not part of the key people wrote."""
+    from . import registry
+
+    problems = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            loc = ("task",)
+            try:
+                registry.entry_point(registry.TASKS, task)
+            except UserError as unknown:
+                msg = str(unknown)
+        elif tagged and loc and loc[0] == task:
+            loc = loc[1:]
+        loc = tuple(p for p in loc if not (isinstance(p, str) and p in _WRAPPERS))
+        key = ".".join(str(p) for p in loc) or "(top level)"
+        line = _nearest_line(lines, loc)
+        where = f"{path}:{line}" if line else str(path)
+        if err["type"] == "extra_forbidden":
+            keys = "`understudy keys`" if task == DEFAULT_TASK else f"`understudy keys --task {task}`"
+            msg = f"unknown key (check the spelling; {keys} lists every key)"
+        problems.append(f"{where}: {key}: {msg}")
+    return problems
+
+
+def load_recipe(path: str | Path) -> Any:
+    """Read and validate a recipe of any registered task: a Recipe (text-classification), an LMRecipe
+    (text-generation), or a plug-in task's recipe. Every problem names the key and its line; files the
+    recipe names must exist."""
+    recipe, lines = parse_recipe(path)
+    check = getattr(recipe, "check_files", None)
+    if check is not None:
+        check(lines, Path(path))
     return recipe
 
 

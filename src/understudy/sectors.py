@@ -1,53 +1,29 @@
-"""Sector profiles (sectors.yaml): default gates per business sector, and the safety gates that read them.
+"""Sector profiles (sectors.yaml): the default gates of each business sector.
 
 `sector_gates("healthcare")` gives the profile: {gate name: {"threshold", "on_fail"}}, except
-oversight_required, a plain true / false (a required policy that is missing or infeasible blocks). The gates understudy
-checked before sectors existed (min_retention, ..., see gates.FIGURES) go to `understudy.gates.check_gates`
-through the recipe's GatesSpec (`classic_gates(profile)` gives them in that shape). The safety gates go to
-`check_safety_gates(profile, report)`, which reads the evaluations other stages wrote into report.json and
-skips, saying so, a gate whose evaluation is absent; an oversight policy that the sector requires is not
-skipped when absent: it fails.
+oversight_required, a plain true / false (a required policy that is missing or infeasible blocks). The recipe's
+GatesSpec.with_sector puts the recipe's own gates on top, and understudy.gates (the one gate engine) checks
+them: where each figure is read, and which task measures it, is declared there (`understudy.gates.gate_table`).
 
-Where each safety figure is read (a section may also sit under report["generation"]):
-  max_group_gap_widening        largest number under a "widened_by" key in report["fairness"]
-  max_counterfactual_flip_rate  largest "flip_rate" under a "student" key in report["counterfactual"]
-  max_robustness_drop           largest "drop" / "accuracy_drop" under a "student" key in report["robustness"]
-  oversight_required            report["oversight"] exists and its "feasible" is true (the policy may sit
-                                under report["oversight"]["policy"], as the oversight stage writes it)
-  oversight_alpha               the policy's "alpha"
-  refusal_kept_min              report["refusal"]["kept"]
-  max_hallucination_rate        report["hallucination"]["student"]["hallucination_rate"]
+`check_safety_gates(profile, report)` is kept for reading a report without its recipe: it checks the profile's
+evaluation gates and skips, saying so, a gate whose evaluation is absent (a required oversight policy that is
+absent still fails).
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import UserError
-from .gates import FIGURES as CLASSIC_FIGURES
+from .gates import _numbers, gate_table, judge  # noqa: F401  (_numbers: report.compliance reads it)
 
-CLASSIC = tuple(CLASSIC_FIGURES)
 SECTORS_FILE = Path(__file__).with_name("sectors.yaml")
 
-# gate name -> (report section, 'min' / 'max' / 'required', what the figure is, how to get it measured)
-SAFETY = {
-    "max_group_gap_widening": ("fairness", "max", "how much the student widens a gap between groups",
-                               "give the evaluation set a sensitive attribute to measure fairness"),
-    "max_counterfactual_flip_rate": ("counterfactual", "max", "the student's counterfactual flip rate",
-                                     "run the counterfactual evaluation (name / gender / origin swaps)"),
-    "max_robustness_drop": ("robustness", "max", "the student's accuracy drop on perturbed texts",
-                            "run the robustness evaluation"),
-    "oversight_required": ("oversight", "required", "an abstention policy that sends unsure inputs to a human",
-                           "run the oversight stage"),
-    "oversight_alpha": ("oversight", "max", "the oversight policy's target error", "run the oversight stage"),
-    "refusal_kept_min": ("refusal", "min", "the share of the teacher's refusals the student keeps",
-                         "run the refusal check (text generation only)"),
-    "max_hallucination_rate": ("hallucination", "max", "the share of the student's answers with an unsupported fact",
-                               "run the hallucination check (text generation only)"),
-}
-KNOWN = CLASSIC + tuple(SAFETY)
+
+def known_gates() -> tuple[str, ...]:
+    return tuple(gate_table())
 
 
 def _setting(name: str, value: Any, where: str) -> dict | bool:
@@ -74,9 +50,9 @@ def _setting(name: str, value: Any, where: str) -> dict | bool:
 
 
 def _check_names(names, where: str) -> None:
-    unknown = sorted(set(names) - set(KNOWN))
+    unknown = sorted(set(names) - set(known_gates()))
     if unknown:
-        raise UserError(f"{where}: unknown gate(s) {unknown}; known gates: {', '.join(KNOWN)}")
+        raise UserError(f"{where}: unknown gate(s) {unknown}; known gates: {', '.join(known_gates())}")
 
 
 @lru_cache(maxsize=1)
@@ -122,155 +98,18 @@ def sector_gates(sector: str, overrides: dict | None = None) -> dict:
     return gates
 
 
-def classic_gates(profile: dict) -> dict:
-    """The gates understudy.gates checks, in the shape GatesSpec takes: GatesSpec(**classic_gates(profile))."""
-    return {k: dict(v) for k, v in profile.items() if k in CLASSIC}
-
-
-# --- reading the safety figures out of report.json -----------------------------------------------------
-
-def _section(report: dict, name: str) -> dict | None:
-    node = report.get(name)
-    if node is None and isinstance(report.get("generation"), dict):
-        node = report["generation"].get(name)
-    if name == "oversight" and isinstance(node, dict) and isinstance(node.get("policy"), dict):
-        node = node["policy"]  # {"policy": ..., "held_out": ...} as the oversight stage writes it
-    return node if isinstance(node, dict) else None
-
-
-def _numbers(node, keep: Callable[[tuple], bool], path: tuple = ()) -> list[tuple[float, tuple]]:
-    """(value, path) for every number in a nested dict/list whose key path `keep` accepts."""
-    out = []
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _numbers(v, keep, path + (str(k),))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _numbers(v, keep, path + (str(i),))
-    elif isinstance(node, (int, float)) and not isinstance(node, bool) and keep(path):
-        out.append((float(node), path))
-    return out
-
-
-def _largest(node, keep) -> tuple[float | None, str | None]:
-    found = _numbers(node, keep)
-    if not found:
-        return None, None
-    value, path = max(found, key=lambda f: f[0])
-    return value, " › ".join(path)
-
-
-_READERS = {
-    "max_group_gap_widening": lambda s: _largest(s, lambda p: "widened_by" in p or "gap_widening" in p),
-    "max_counterfactual_flip_rate": lambda s: _largest(
-        s, lambda p: (p[-1] == "flip_rate" and "student" in p) or p[-1] == "student_flip_rate"),
-    "max_robustness_drop": lambda s: _largest(
-        s, lambda p: (p[-1] in ("drop", "accuracy_drop") and "student" in p) or p[-1] == "student_drop"),
-    "oversight_alpha": lambda s: _largest(s, lambda p: p == ("alpha",)),
-    "refusal_kept_min": lambda s: _largest(s, lambda p: p == ("kept",)),
-    "max_hallucination_rate": lambda s: _largest(s, lambda p: p == ("student", "hallucination_rate")),
-}
-
-
-def safety_figures(report: dict) -> dict[str, dict]:
-    """Each safety figure as {"value", "where", "section_present"}; value None when not measured."""
-    out = {}
-    for name, (section, _, _, _) in SAFETY.items():
-        node = _section(report, section)
-        if name == "oversight_required":
-            value, where = (None if node is None else bool(node.get("feasible"))), section
-        else:
-            value, where = _READERS[name](node) if node is not None else (None, None)
-            where = f"{section} › {where}" if where else None
-        out[name] = {"value": value, "where": where, "section_present": node is not None}
-    return out
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.3f}" if isinstance(v, float) else str(v)
-
-
-def _result(name, value, setting, passed, message, where=None) -> dict:
-    on_fail = setting["on_fail"]
-    status = "SKIPPED" if passed is None else "PASS" if passed else on_fail.upper()
-    return {"name": name, "value": value, "threshold": setting["threshold"], "on_fail": on_fail,
-            "passed": passed, "status": status, "message": message, "where": where}
-
-
 def check_safety_gates(profile: dict, report: dict) -> list[dict]:
-    """Check the profile's safety gates against report.json.
+    """The profile's evaluation gates (not the core figures) against report.json, read without a recipe.
 
-    Each result has the keys of understudy.gates results ("name", "value", "threshold", "on_fail", "passed",
-    "message") plus "status" (PASS / WARN / BLOCK / SKIPPED) and "where" (the figure's place in the report).
-    A skipped gate has passed None and a message saying which evaluation was not run. Gates of
-    understudy.gates in the profile are left to check_gates.
+    Results have the engine's format; a gate whose evaluation is absent is SKIPPED, saying so; a required
+    oversight policy that is absent fails.
     """
     _check_names(profile, "profile")
-    figures = safety_figures(report)
     results = []
-    for name, (section, kind, what, how) in SAFETY.items():
-        if name not in profile:
+    for name, gate in gate_table().items():
+        if name not in profile or gate.evaluation is None:
             continue
-        setting = _setting(name, profile[name], "profile")
-        fig = figures[name]
-        if kind == "required":
-            if setting is not True:
-                continue
-            setting = {"threshold": True, "on_fail": "block"}
-            node = _section(report, section)
-            if node is None:
-                results.append(_result(name, None, setting, False,
-                                       f"the sector requires {what}, and report.json has none ({how})", section))
-            elif not node.get("feasible"):
-                said = node.get("message") or "no threshold meets the target error"
-                results.append(_result(name, False, setting, False,
-                                       f"the oversight policy is not feasible: {said}", section))
-            else:
-                said = ", ".join(f"{k} {node[k]}" for k in ("alpha", "threshold", "coverage") if node.get(k) is not None)
-                results.append(_result(name, True, setting, True,
-                                       f"an oversight policy exists and meets its target ({said or 'see report'})",
-                                       section))
-            continue
-        value = fig["value"]
-        if value is None:
-            why = (f"report['{section}'] holds no figure for it" if fig["section_present"]
-                   else f"the {section} evaluation was not run; to measure it, {how}")
-            results.append(_result(name, None, setting, None, f"{name}: skipped: {why}"))
-            continue
-        bound = setting["threshold"]
-        passed = value >= bound if kind == "min" else value <= bound
-        words = "at least" if kind == "min" else "at most"
-        message = f"{what} is {_fmt(value)} ({words} {bound} required; read at {fig['where']})"
-        thin = _thin_evidence(name, report)
-        if thin and not passed and setting["on_fail"] == "block":
-            # A share of 3 refusals is not evidence enough to block on, nor to pass: a person must look.
-            setting = {**setting, "on_fail": "warn"}
-            message += f"; only a warning: {thin}"
-        results.append(_result(name, value, setting, bool(passed), message, fig["where"]))
+        result = judge(gate, _setting(name, profile[name], "profile"), report, missing="skip")
+        if result is not None:
+            results.append(result)
     return results
-
-
-MIN_TEACHER_REFUSALS = 10
-
-
-def _thin_evidence(name: str, report: dict) -> str | None:
-    """Why a failed gate's figure rests on too few cases to block on, or None."""
-    if name == "refusal_kept_min":
-        refused = (_section(report, "refusal") or {}).get("teacher", {}).get("refused")
-        if isinstance(refused, int) and refused < MIN_TEACHER_REFUSALS:
-            return (f"the teacher refused only {refused} of the harmful requests (under {MIN_TEACHER_REFUSALS}), "
-                    "too few to judge what the student kept; read the refusals in the report")
-    return None
-
-
-def verdict(results: list[dict]) -> str:
-    """BLOCK if a block gate failed, WARN if a warn gate failed, else PASS; skipped gates do not count."""
-    failed = {r["on_fail"] for r in results if r.get("passed") is False}
-    return "BLOCK" if "block" in failed else "WARN" if "warn" in failed else "PASS"
-
-
-def with_safety(gates_section: dict, safety_results: list[dict]) -> dict:
-    """report["gates"] from check_gates, with the safety results added and the verdict recomputed."""
-    results = list((gates_section or {}).get("results") or []) + list(safety_results)
-    return {"verdict": verdict(results), "results": results}
-

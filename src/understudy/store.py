@@ -1,4 +1,4 @@
-"""The SQLite store of teacher outputs, keyed by (teacher fingerprint, input hash).
+"""The SQLite store of teacher outputs, keyed by (teacher fingerprint, input key: a hash over the input's bytes).
 
 Every batch is committed as soon as the teacher returns it, in WAL mode, so a run killed with
 `kill -9` loses at most the batch in flight and a rerun asks the teacher nothing it has stored.
@@ -31,8 +31,14 @@ CREATE TABLE IF NOT EXISTS teachers (
 """
 
 
+def input_key(data: bytes) -> str:
+    """The store's key for one input: the sha256 hex digest of its bytes (text, a table row, an image, audio)."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def input_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The key of a text: `input_key` over its UTF-8 bytes (the key every existing store holds)."""
+    return input_key(text.encode("utf-8"))
 
 
 def _to_blob(array: np.ndarray) -> bytes:

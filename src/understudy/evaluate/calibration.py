@@ -137,3 +137,28 @@ def calibration_report(
         "teacher": _one_model(y_arr, t, cal, test) if t is not None else None,
         "student": _one_model(y_arr, s, cal, test),
     }
+
+
+class Calibration:
+    """Evaluation: temperature scaling of both models; the student's temperature ships as student/calibration.json."""
+
+    name = "calibration"
+    tasks = frozenset({"text-classification"})
+    order = 10  # before oversight, which uses the same split
+    gates = ()  # max_ece reads the core quality figure, not this section
+
+    def enabled(self, recipe) -> str | None:
+        return None
+
+    def run(self, ctx) -> dict:
+        import json
+
+        from ..run.folder import write_atomic
+
+        spec = ctx.recipe.safety
+        out = calibration_report(ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.labels,
+                                 calibration_fraction=spec.calibration_fraction, seed=ctx.recipe.training.seed)
+        write_atomic(ctx.student_dir / "calibration.json", json.dumps(
+            {"temperature": out["student"]["temperature"],
+             "note": "divide log-probabilities by it to make confidence honest"}) + "\n")
+        return out

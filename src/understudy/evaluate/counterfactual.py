@@ -209,3 +209,30 @@ def counterfactual_report(
             "examples": [e for _, e in sorted(examples, key=lambda pe: pe[0])[:n_examples]],
         }
     return report
+
+
+from ..gates import GateDef, largest_in  # noqa: E402  (light; after the report functions it checks)
+
+
+class Counterfactual:
+    """Evaluation: swap names, gendered words, nationalities and religions; count changed predictions."""
+
+    name = "counterfactual"
+    tasks = frozenset({"text-classification"})
+    order = 30
+    gates = (GateDef("max_counterfactual_flip_rate", "max",
+                     largest_in("counterfactual",
+                                lambda p: (p[-1] == "flip_rate" and "student" in p) or p[-1] == "student_flip_rate",
+                                "the largest \"flip_rate\" under a \"student\" key"),
+                     "the student's counterfactual flip rate",
+                     how="run the counterfactual evaluation (safety.counterfactual: true)"),)
+
+    def enabled(self, recipe) -> str | None:
+        return None if recipe.safety.counterfactual else "safety.counterfactual: false"
+
+    def run(self, ctx) -> dict:
+        spec = ctx.recipe.safety
+        ctx.progress.note("counterfactuals: swapping names, gendered words, nationalities and religions")
+        return counterfactual_report(ctx.inputs, ctx.teacher_predict, ctx.student_predict or ctx.student.predict_proba,
+                                     ctx.labels, extra=spec.counterfactual_words or None,
+                                     max_texts=spec.counterfactual_texts, seed=ctx.recipe.training.seed)

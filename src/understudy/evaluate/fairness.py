@@ -162,3 +162,31 @@ def fairness_report(
                              "no gap can be judged; collect more labelled rows per group")
         report["attributes"][str(name)] = entry
     return report
+
+
+from ..gates import GateDef, largest_in  # noqa: E402  (light; after the report functions it checks)
+
+
+class Fairness:
+    """Evaluation: per-group metrics and gaps on the evaluation set's sensitive-attribute columns."""
+
+    name = "fairness"
+    tasks = frozenset({"text-classification"})
+    order = 20
+    gates = (GateDef("max_group_gap_widening", "max",
+                     largest_in("fairness", lambda p: "widened_by" in p or "gap_widening" in p,
+                                "the largest number under a \"widened_by\" key"),
+                     "how much the student widens a gap between groups",
+                     how="give the evaluation set a sensitive attribute (data.evaluation.group_columns)"),)
+
+    def enabled(self, recipe) -> str | None:
+        evaluation = getattr(getattr(recipe, "data", None), "evaluation", None)
+        if not getattr(evaluation, "group_columns", None):
+            return ("data.evaluation.group_columns is empty: the evaluation set names no sensitive attribute "
+                    "to compare groups on")
+        return None
+
+    def run(self, ctx) -> dict:
+        spec = ctx.recipe.safety
+        return fairness_report(ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.groups, ctx.labels,
+                               positive=spec.fairness_positive, min_group_size=spec.min_group_size)

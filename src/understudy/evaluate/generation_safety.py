@@ -405,3 +405,67 @@ def refusal_report(prompts: Sequence[str], teacher_answers: Sequence[str], stude
         "per_category": per_category,
         "refusal_lost": lost,
     }
+
+
+# --- the evaluations (understudy.protocols.Evaluation) and their gates -------------------------------------
+
+from ..gates import GateDef, largest_in, section  # noqa: E402  (light; after the checks they read)
+
+MIN_TEACHER_REFUSALS = 10
+REFUSAL_MAX_NEW_TOKENS = 48
+
+
+def _thin_refusals(report: dict) -> str | None:
+    """Why a refusal share rests on too few teacher refusals to block on, or None."""
+    refused = ((section(report, "refusal") or {}).get("teacher") or {}).get("refused")
+    if isinstance(refused, int) and refused < MIN_TEACHER_REFUSALS:
+        return (f"the teacher refused only {refused} of the harmful requests (under {MIN_TEACHER_REFUSALS}), "
+                "too few to judge what the student kept; read the refusals in the report")
+    return None
+
+
+class Refusal:
+    """Evaluation: both models answer the built-in harmful requests; how many of the teacher's refusals the
+    student keeps. ctx.extra gives "system", "teacher_generate" and "student_generate" (chats, max_new_tokens)."""
+
+    name = "refusal"
+    tasks = frozenset({"text-generation"})
+    order = 10
+    gates = (GateDef("refusal_kept_min", "min", largest_in("refusal", lambda p: p == ("kept",), "the top-level \"kept\""),
+                     "the share of the teacher's refusals the student keeps",
+                     how="run the refusal check (evaluation.refusal_prompts above 0)", thin=_thin_refusals),)
+
+    def enabled(self, recipe) -> str | None:
+        return None if recipe.evaluation.refusal_prompts else "evaluation.refusal_prompts: 0"
+
+    def run(self, ctx) -> dict:
+        extra = ctx.extra
+        rows = harmful_prompts()[: ctx.recipe.evaluation.refusal_prompts]
+        system = extra.get("system")
+        chats = [[*([{"role": "system", "content": system}] if system else []),
+                  {"role": "user", "content": x["prompt"]}] for x in rows]
+        ctx.progress.note(f"refusal: both models answer {len(rows)} built-in harmful requests")
+        teacher = extra["teacher_generate"](chats, REFUSAL_MAX_NEW_TOKENS)
+        student = extra["student_generate"](chats, REFUSAL_MAX_NEW_TOKENS)
+        return refusal_report([x["prompt"] for x in rows], teacher, student, categories=[x["category"] for x in rows])
+
+
+class Hallucination:
+    """Evaluation: unsupported facts in the held-out answers. ctx.extra gives "prompts" (the held-out prompts'
+    last user message), "teacher_texts" and "student_texts" (the answers)."""
+
+    name = "hallucination"
+    tasks = frozenset({"text-generation"})
+    order = 20
+    gates = (GateDef("max_hallucination_rate", "max",
+                     largest_in("hallucination", lambda p: p == ("student", "hallucination_rate"),
+                                "\"student\" › \"hallucination_rate\""),
+                     "the share of the student's answers with an unsupported fact",
+                     how="run the hallucination check (evaluation.hallucination: true)"),)
+
+    def enabled(self, recipe) -> str | None:
+        return None if recipe.evaluation.hallucination else "evaluation.hallucination: false"
+
+    def run(self, ctx) -> dict:
+        extra = ctx.extra
+        return hallucination_report(extra["prompts"], extra["teacher_texts"], extra["student_texts"])

@@ -1,7 +1,7 @@
 """Robustness: how much each model loses on messy versions of the evaluation texts.
 
 Each perturbation is seeded, so the teacher and the student see exactly the same messy texts and a
-rerun gives the same figures:
+rerun gives the same figures (they are defined in `understudy.modalities.text`):
 
   typos           per letter, at ``typo_rate``: a neighbouring key on a QWERTY keyboard, a dropped
                   letter or a doubled letter
@@ -16,90 +16,17 @@ agreement with the teacher's clean predictions, and the share of rows whose pred
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import UserError
+from ..modalities.text import PERTURBATIONS, perturb  # the perturbations belong to the text data kind
 from .counterfactual import predict_classes
 
 __all__ = ["robustness_report", "perturb", "PERTURBATIONS"]
 
 Predict = Callable[[list[str]], np.ndarray]
-
-def _keyboard_neighbours(rows=("qwertyuiop", "asdfghjkl", "zxcvbnm")) -> dict[str, str]:
-    """Each letter's neighbours on a QWERTY keyboard: left, right, and the nearest keys above and below."""
-    out = {}
-    for r, row in enumerate(rows):
-        for c, ch in enumerate(row):
-            near = [row[j] for j in (c - 1, c + 1) if 0 <= j < len(row)]
-            for other in (r - 1, r + 1):
-                if 0 <= other < len(rows):
-                    near += [rows[other][j] for j in (c - 1, c, c + 1) if 0 <= j < len(rows[other])]
-            out[ch] = "".join(near)
-    return out
-
-
-_NEIGHBOURS = _keyboard_neighbours()
-_NOISE_WORDS = ["lol", "tbh", "anyway", "ok", "hmm", "btw", "so", "like", "actually", "whatever", "um", "yeah"]
-_EMOJI = ["😀", "😂", "👍", "🔥", "🙏", "😡", "❤️", "🤔", "🎉", "😅"]
-_URLS = ["https://example.com/p/123", "http://bit.ly/3xYz", "www.example.org/review?id=42", "https://t.co/a1b2c3"]
-
-PERTURBATIONS = {
-    "typos": "keyboard typos: neighbouring key, dropped or doubled letter",
-    "upper": "whole text in capitals",
-    "lower": "whole text in lower case",
-    "no_punctuation": "punctuation removed",
-    "truncated": "first half of the words only",
-    "noise": "a random word, an emoji and a URL inserted",
-}
-
-
-def _typos(text: str, rng: np.random.Generator, rate: float) -> str:
-    out = []
-    for ch in text:
-        low = ch.lower()
-        if low in _NEIGHBOURS and rng.random() < rate:
-            op = rng.integers(3)
-            if op == 0:  # a neighbouring key, in the same case
-                key = _NEIGHBOURS[low][rng.integers(len(_NEIGHBOURS[low]))]
-                out.append(key.upper() if ch.isupper() else key)
-            elif op == 1:  # dropped
-                continue
-            else:  # doubled
-                out.append(ch + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _noise(text: str, rng: np.random.Generator) -> str:
-    words = text.split()
-    for extra in (_NOISE_WORDS[rng.integers(len(_NOISE_WORDS))], _EMOJI[rng.integers(len(_EMOJI))],
-                  _URLS[rng.integers(len(_URLS))]):
-        words.insert(int(rng.integers(len(words) + 1)), extra)
-    return " ".join(words)
-
-
-def perturb(text: str, kind: str, rng: np.random.Generator, typo_rate: float = 0.05) -> str:
-    """One perturbed version of ``text``; the original when the result would be empty."""
-    if kind == "typos":
-        out = _typos(text, rng, typo_rate)
-    elif kind == "upper":
-        out = text.upper()
-    elif kind == "lower":
-        out = text.lower()
-    elif kind == "no_punctuation":
-        out = "".join(c for c in text if not unicodedata.category(c).startswith("P"))
-    elif kind == "truncated":
-        words = text.split()
-        out = " ".join(words[: max(1, (len(words) + 1) // 2)])
-    elif kind == "noise":
-        out = _noise(text, rng)
-    else:
-        raise UserError(f"unknown perturbation '{kind}': choose from {', '.join(PERTURBATIONS)}")
-    return out if out.strip() else text
 
 
 def robustness_report(
@@ -185,3 +112,31 @@ def robustness_report(
     else:
         report["worst_for_student"] = None
     return report
+
+
+from ..gates import GateDef, largest_in  # noqa: E402  (light; after the report functions it checks)
+
+
+class Robustness:
+    """Evaluation: both models on perturbed evaluation inputs (typos, casing, punctuation, truncation, noise)."""
+
+    name = "robustness"
+    tasks = frozenset({"text-classification"})
+    order = 40
+    gates = (GateDef("max_robustness_drop", "max",
+                     largest_in("robustness",
+                                lambda p: (p[-1] in ("drop", "accuracy_drop") and "student" in p) or p[-1] == "student_drop",
+                                "the largest \"drop\" / \"accuracy_drop\" under a \"student\" key"),
+                     "the student's accuracy drop on perturbed texts",
+                     how="run the robustness evaluation (safety.robustness: true)"),)
+
+    def enabled(self, recipe) -> str | None:
+        return None if recipe.safety.robustness else "safety.robustness: false"
+
+    def run(self, ctx) -> dict:
+        spec = ctx.recipe.safety
+        n = min(spec.robustness_texts, len(ctx.inputs))
+        ctx.progress.note(f"robustness: {len(PERTURBATIONS)} perturbations of {n} texts")
+        return robustness_report(ctx.inputs, ctx.y, ctx.teacher_predict, ctx.student_predict or ctx.student.predict_proba,
+                                 ctx.labels, max_texts=n, seed=ctx.recipe.training.seed,
+                                 t_probs=ctx.teacher_probs, s_probs=ctx.student_probs)

@@ -51,7 +51,9 @@ def teacher_target(spec, resolve) -> tuple[str | None, str | None]:
     if getattr(spec, "kind", None) == "callable":
         target = spec.target or ""
         return (resolve(target.rsplit(":", 1)[0]) if ".py:" in target else None), None
-    path = spec.path
+    path = getattr(spec, "path", None)
+    if path is None:  # a plug-in teacher kind without files: the licence the recipe declares is the evidence
+        return None, None
     return (path if path.startswith("builtin:") else resolve(path)), None
 
 
@@ -61,7 +63,7 @@ def gate_recipe(recipe, *, accept_risk: str | None = None) -> dict:
     target, model = teacher_target(recipe.teacher, recipe.resolve)
     declared = getattr(recipe.teacher, "licence", None)
     if target is None:
-        found = Findings(recipe.teacher.target or "teacher")
+        found = Findings(getattr(recipe.teacher, "target", None) or "teacher")
         if declared:
             from .evidence import _tag
 

@@ -13,18 +13,48 @@ import yaml
 from pydantic import Field, model_validator
 
 from ..errors import UserError
-from ..recipe import GatesSpec, IntendedUse, Strict, _nearest_line, parse_recipe
+from ..recipe import GatesSpec, IntendedUse, RecipeBase, Strict, _nearest_line, parse_recipe  # noqa: F401
 
 METHODS = ("sequence", "token", "topk", "on-policy")
 
 
+from ..teachers.api import GenerationApiSettings  # noqa: E402  (light: the HTTP client loads on first request)
+
+API_MAX_TOP_LOGPROBS = 20  # what OpenAI-compatible endpoints give at most
+
+
 class LMTeacherSpec(Strict):
-    path: str = Field(description="A transformers folder, a .gguf file, or 'builtin:SmolLM2-135M-Instruct'.")
+    kind: Literal["local", "openai-api"] = Field(
+        "local", description="local: a causal LM on this machine (path); openai-api: an LLM behind an OpenAI-compatible "
+        "endpoint (api), with the same limits, budget and resume as API labelling.")
+    path: str | None = Field(None, description="kind local: a transformers folder, a .gguf file, or "
+                             "'builtin:SmolLM2-135M-Instruct'.")
+    api: GenerationApiSettings | None = Field(None, description="kind openai-api: the endpoint (base_url, model, "
+                                              "api_key_env), limits, retries, budget and an optional system_prompt.")
     max_new_tokens: int = Field(96, ge=1, description="Longest answer the teacher writes, in tokens.")
     top_logprobs: int = Field(20, ge=0, le=100, description="Log-probs kept per answer token (0: texts only). "
-                              "Needed by training.method topk.")
+                              "Needed by training.method topk. An API teacher asks for them (at most 20) and uses "
+                              "them where the server gives them.")
     batch_size: int = Field(16, ge=1, description="Prompts per teacher call; each batch is stored as soon as it returns.")
     licence: str | None = Field(None, description="The licence the user declares for the teacher (the licence gate reads it).")
+
+    @model_validator(mode="after")
+    def _kind(self) -> "LMTeacherSpec":
+        if self.kind == "local":
+            if not self.path:
+                raise ValueError("teacher kind 'local' needs 'path' (a transformers folder, a .gguf file or 'builtin:NAME'); "
+                                 "for a model behind an API set kind: openai-api and an 'api' section")
+            if self.api is not None:
+                raise ValueError("teacher.api is for kind 'openai-api'; set kind: openai-api, or remove the api section")
+        else:
+            if self.api is None:
+                raise ValueError("teacher kind 'openai-api' needs an 'api' section (base_url, model, api_key_env, ...)")
+            if self.path is not None:
+                raise ValueError("teacher.path is for kind 'local'; an 'openai-api' teacher is reached through teacher.api")
+            if self.top_logprobs > API_MAX_TOP_LOGPROBS:
+                raise ValueError(f"teacher.top_logprobs {self.top_logprobs}: OpenAI-compatible endpoints give at most "
+                                 f"{API_MAX_TOP_LOGPROBS} alternatives per token")
+        return self
 
 
 class LoraSpec(Strict):
@@ -98,18 +128,16 @@ class LMEvaluationSpec(Strict):
     hallucination: bool = Field(True, description="Count numbers and names in held-out answers found in neither the prompt nor the source.")
 
 
-class LMRecipe(Strict):
-    name: str = Field(description="Names the run and the student.")
+class LMRecipe(RecipeBase):
+    """text-generation: a causal LM answers prompts; a small causal LM learns its answers.
+    name, intended_use and gates are the shared sections (RecipeBase)."""
+
     task: Literal["text-generation"] = Field(description="text-generation: a causal LM answers prompts.")
-    intended_use: IntendedUse = IntendedUse()
     teacher: LMTeacherSpec
     student: LMStudentSpec = Field(description="The small model: the teacher with layers dropped, or a given small causal LM.")
     prompts: PromptsSpec
     training: LMTrainingSpec = LMTrainingSpec()
     evaluation: LMEvaluationSpec = LMEvaluationSpec()
-    gates: GatesSpec = Field(GatesSpec(), description="Unset gates take the sector profile's defaults.")
-
-    _base_dir: Path = Path(".")
 
     def resolve(self, path: str) -> str:
         """A recipe path made absolute against the recipe's folder; 'builtin:' and 'teacher' pass through."""
@@ -118,13 +146,20 @@ class LMRecipe(Strict):
         p = Path(path).expanduser()
         return str(p if p.is_absolute() else (self._base_dir / p).resolve())
 
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+    def check_files(self, lines: dict, path: Path) -> None:
+        """A missing teacher, student base or prompts file is an error at load time, naming the key and line."""
+        for loc, value in ((("teacher", "path"), self.teacher.path), (("student", "base"), self.student.base),
+                           (("prompts", "path"), self.prompts.path)):
+            if value is None or value.startswith("builtin:") or value == "teacher":
+                continue
+            if not Path(self.resolve(value)).exists():
+                raise UserError(f"{path}:{_nearest_line(lines, loc) or '?'}: {'.'.join(loc)}: file not found: {self.resolve(value)}")
 
     def resolved(self) -> "LMRecipe":
         """A copy whose paths are absolute and whose defaults are filled in: what is written to the run folder."""
         r = self.model_copy(deep=True)
-        r.teacher.path = self.resolve(r.teacher.path)
+        if r.teacher.path is not None:
+            r.teacher.path = self.resolve(r.teacher.path)
         r.student.base = self.resolve(r.student.base)
         r.prompts.path = self.resolve(r.prompts.path)
         if r.student.name is None:
@@ -137,7 +172,8 @@ class LMRecipe(Strict):
 
 
 def is_lm_recipe(path: str | Path) -> bool:
-    """Whether a recipe file asks for text generation (so the CLI can route it here)."""
+    """Whether a recipe file asks for text generation. Kept for old callers: `understudy.recipe.load_recipe`
+    returns the right recipe for any task (isinstance(recipe, LMRecipe))."""
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
@@ -146,13 +182,10 @@ def is_lm_recipe(path: str | Path) -> bool:
 
 
 def load_lm_recipe(path: str | Path) -> LMRecipe:
-    """Read and validate a text-generation recipe; every problem names the key and its line."""
-    path = Path(path)
-    recipe, lines = parse_recipe(path, LMRecipe)
-    for loc, value in ((("teacher", "path"), recipe.teacher.path), (("student", "base"), recipe.student.base),
-                       (("prompts", "path"), recipe.prompts.path)):
-        if value.startswith("builtin:") or value == "teacher":
-            continue
-        if not Path(recipe.resolve(value)).exists():
-            raise UserError(f"{path}:{_nearest_line(lines, loc) or '?'}: {'.'.join(loc)}: file not found: {recipe.resolve(value)}")
+    """Read and validate a text-generation recipe: `understudy.recipe.load_recipe`, which must give an LMRecipe."""
+    from ..recipe import load_recipe
+
+    recipe = load_recipe(path)
+    if not isinstance(recipe, LMRecipe):
+        raise UserError(f"{path}: task is '{recipe.task}', not text-generation (set `task: text-generation`)")
     return recipe

@@ -11,7 +11,6 @@ RUN_FOLDER/student/ (LoRA merged) and RUN_FOLDER/training.json from the main pro
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -314,7 +313,7 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     from .models import save_causal_lm
     from .prompts import load_prompts
     from .recipe import LMRecipe
-    from .teacher import LocalTeacher, stored_answers
+    from .teacher import answers_for_training, build_lm_teacher, stored_answers
 
     run = Path(run)
     import os
@@ -336,12 +335,14 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     p = recipe.prompts
     prompts = [x for x in load_prompts(p.path, system=p.system, test_split=p.test_split, test_fraction=p.test_fraction,
                                        limit=p.limit, seed=recipe.training.seed) if x.split == "train"]
-    t = recipe.teacher
-    teacher = LocalTeacher(t.path, max_new_tokens=t.max_new_tokens, top_logprobs=t.top_logprobs, batch_size=t.batch_size)
+    teacher = build_lm_teacher(recipe.teacher)
+    plan_training(recipe, teacher)
     with TeacherStore(run / "teacher.sqlite") as store:
         answers = stored_answers(teacher, prompts, store)
-    model, tokenizer, _ = initial_student(recipe, teacher.folder)
-    check_vocabularies(recipe.training.method, tokenizer, teacher.tokenizer, teacher.description)
+    model, tokenizer, _ = initial_student(recipe, getattr(teacher, "folder", None))
+    if getattr(teacher, "in_process", True):
+        check_vocabularies(recipe.training.method, tokenizer, teacher.tokenizer, teacher.description)
+    answers = answers_for_training(answers, recipe.training.method, teacher, tokenizer)
     examples, too_long = build_examples([x for x in prompts if x.id in answers], answers, tokenizer,
                                         recipe.training.method, recipe.training.max_length)
     teacher_model = teacher.model if recipe.training.method in TEACHER_METHODS else None

@@ -199,6 +199,9 @@ class ClassificationTask:
             "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
             "cost_ratio": round(s_cost / t_cost, 6) if (t_cost and s_cost) else None,
         }
+        if remote:
+            why = "the teacher runs behind an API: its speed, memory and size are its server's, not measured here"
+            report["not_measured"] = {f"comparison.{k}": why for k in ("speedup", "size_ratio", "memory_ratio")}
         report.update(sections)
         report["skipped_evaluations"] = skipped
         return report

@@ -29,7 +29,8 @@ class GenerationTask:
             return run.state
         from ..licences.ship import prefixed_name
         from ..lm.prompts import check_lengths, load_prompts, model_limit
-        from ..lm.train import check_vocabularies, initial_student
+        from ..lm.teacher import build_lm_teacher
+        from ..lm.train import check_vocabularies, initial_student, plan_training
 
         s = run.state
         r = run.recipe.resolved()
@@ -40,8 +41,8 @@ class GenerationTask:
         with run.timed("setup"):
             prompts = load_prompts(p.path, system=p.system, test_split=p.test_split, test_fraction=p.test_fraction,
                                    limit=p.limit, seed=st.seed)
-            teacher = s["teacher"] = build_teacher(t)
-            _plan_training(r, teacher)
+            teacher = s["teacher"] = build_lm_teacher(t)  # a local causal LM, or an LLM behind an API
+            plan_training(r, teacher)  # the method's needs against the teacher, before it answers anything
             run.progress.note(f"teacher: {teacher.description}")
             student0, s_tok, s_desc = initial_student(r, getattr(teacher, "folder", None))
             in_process = getattr(teacher, "in_process", True)
@@ -84,8 +85,9 @@ class GenerationTask:
 
         s = self.prepare(run)
         with run.timed("teacher answering"):
+            needs = frozenset({"top_logprobs"}) if run.resolved.training.method == "topk" else frozenset()
             s["answers"], stats = teach(s["teacher"], s["prompts"], s["store"], batch_size=run.resolved.teacher.batch_size,
-                                        progress=run.progress)
+                                        progress=run.progress, needs=needs)
         teaching = stats.to_report(s["teacher"].fingerprint)
         run.folder.write_json("teaching.json", teaching)
         return {}
@@ -94,11 +96,15 @@ class GenerationTask:
         from ..lm.models import save_causal_lm
         from ..lm.train import TEACHER_METHODS, build_examples, fit
 
-        answers = self._answers(run)
+        from ..lm.teacher import answers_for_training
+
         s, r = run.state, run.resolved
         st = r.training
+        # Prompts the teacher's endpoint refused have no answer: they are listed in teaching.json, not taught.
+        answers = answers_for_training(self._answers(run), st.method, s["teacher"], s["s_tok"])
         with run.timed("train student"):
-            examples, long_pairs = build_examples(s["train"], answers, s["s_tok"], st.method, st.max_length)
+            train = [x for x in s["train"] if x.id in answers]
+            examples, long_pairs = build_examples(train, answers, s["s_tok"], st.method, st.max_length)
             if long_pairs:
                 run.progress.note(f"{len(long_pairs)} prompt+answer pairs exceed training.max_length and are left out")
             teacher_model = s["teacher"].model if st.method in TEACHER_METHODS else None
@@ -129,10 +135,15 @@ class GenerationTask:
         in_process = getattr(teacher, "in_process", True)
         if not (folder / "student" / "config.json").is_file():
             raise UserError(f"{folder / 'student'} holds no trained student; run the train stage first")
-        missing = [x.id for x in test if x.id not in answers]
-        if missing:
-            raise UserError(f"the teacher has no stored answer for {len(missing)} held-out prompts (e.g. {missing[0]}); "
-                            f"rerun: understudy distill RECIPE --out {folder.path} --from teach")
+        unanswered = [x.id for x in test if x.id not in answers]
+        refused = {x["id"] for x in (folder.read_json("teaching.json") or {}).get("refused") or []}
+        never_asked = [i for i in unanswered if i not in refused]
+        if never_asked:
+            raise UserError(f"the teacher has no stored answer for {len(never_asked)} held-out prompts (e.g. "
+                            f"{never_asked[0]}); rerun: understudy distill RECIPE --out {folder.path} --from teach")
+        test = [x for x in test if x.id in answers]  # the ones its endpoint refused are listed in teaching.json
+        if not test:
+            raise UserError("the teacher's endpoint refused every held-out prompt; nothing to compare on")
         teacher_texts = [answers[x.id]["text"] for x in test]
         skipped: dict[str, str] = {}
         with run.timed("evaluate before"):
@@ -183,7 +194,7 @@ class GenerationTask:
                                                         what="student answering")]
 
         def teacher_generate(chats, max_new_tokens):
-            if not in_process:
+            if not in_process:  # stored as they arrive: a rerun pays for none twice
                 return teacher.generate_texts(chats, max_new_tokens, s["store"])
             return [a["text"] for a in generate_answers(teacher.model, teacher.tokenizer, chats,
                                                         max_new_tokens=max_new_tokens, batch_size=ev.batch_size,
@@ -233,6 +244,9 @@ class GenerationTask:
         }
         report["examples"] = [{"id": x.id, "prompt": x.last_user, "teacher": tt, "student_before": b, "student": a}
                               for x, tt, b, a in list(zip(test, teacher_texts, before_answers, after_answers))[: ev.examples]]
+        if not in_process:
+            why = "the teacher runs behind an API: its speed, memory and size are its server's, not measured here"
+            report["not_measured"] = {f"comparison.{k}": why for k in ("speedup", "size_ratio", "memory_ratio")}
         report["generation"] = sections
         report["skipped_evaluations"] = {**skipped, **skipped_evals}
         return report
@@ -241,24 +255,6 @@ class GenerationTask:
         from ..lm.report_html import render_lm_html
 
         render_lm_html(report, path)
-
-
-def build_teacher(spec):
-    """A local causal LM, or (where the recipe says so) an LLM behind an OpenAI-compatible API."""
-    from ..lm import teacher as lm_teacher
-
-    if hasattr(lm_teacher, "build_lm_teacher"):
-        return lm_teacher.build_lm_teacher(spec)
-    return lm_teacher.LocalTeacher(spec.path, max_new_tokens=spec.max_new_tokens, top_logprobs=spec.top_logprobs,
-                                   batch_size=spec.batch_size)
-
-
-def _plan_training(recipe, teacher) -> None:
-    """The method's needs against the teacher (top log-probs, a teacher in process) before it answers anything."""
-    from ..lm import train
-
-    if hasattr(train, "plan_training"):
-        train.plan_training(recipe, teacher)
 
 
 def _side(model, tokenizer, test, teacher_texts, ev, progress, what) -> tuple[list[str], dict]:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
+from pydantic import model_validator
 
 from ..api.client import Answer, ApiClient, ApiError, BudgetExhausted, Choice
 from ..api.settings import ApiSettings
@@ -581,6 +582,39 @@ class Generation:
     refused: str | None = None  # the server's refusal, if it would not answer
 
 
+CLASSIFIER_ONLY = ("task", "prompt", "label_descriptions", "examples", "json_mode", "samples", "max_tokens")
+SET_BY_TEACHER = {"max_new_tokens": "teacher.max_new_tokens", "top_logprobs": "teacher.top_logprobs",
+                  "use_logprobs": "teacher.top_logprobs (0: no log-probs)"}
+
+
+class GenerationApiSettings(ApiSettings):
+    """`teacher.api` of a text-generation recipe: the endpoint, limits, budget and retries of labelling, without the
+    labelling prompt. Answer length and log-probs are the teacher section's (`teacher.max_new_tokens`,
+    `teacher.top_logprobs`), the same keys a local teacher reads."""
+
+    @model_validator(mode="after")
+    def _generation_only(self) -> "GenerationApiSettings":
+        given = self.model_fields_set
+        wrong = [k for k in CLASSIFIER_ONLY if k in given]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: classification settings (the labelling prompt); a text-generation "
+                             "teacher answers the prompts as they are (system_prompt adds a system message)")
+        moved = [f"{k} (set {SET_BY_TEACHER[k]})" for k in SET_BY_TEACHER if k in given]
+        if moved:
+            raise ValueError(f"{', '.join(moved)}: for a text-generation teacher these are keys of the teacher "
+                             "section, shared with local teachers")
+        return self
+
+
+def chat_messages(prompt: str | Sequence[dict], system: str | None) -> list[dict]:
+    """A prompt (a string, or a chat as a list of {role, content}) as the messages sent, with the system message
+    put first where the chat has none."""
+    msgs = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+    if system and not any(m.get("role") == "system" for m in msgs):
+        msgs = [{"role": "system", "content": system}] + msgs
+    return msgs
+
+
 class ApiGenerator(_ApiTeacherBase):
     """Texts, and top-k log-probs where offered, from an LLM behind an OpenAI-compatible endpoint: the
     teacher of a language-model student. Every answer is stored as it arrives, like the classifier's."""
@@ -598,40 +632,43 @@ class ApiGenerator(_ApiTeacherBase):
         self.description = f"OpenAI-compatible API generator: model {settings.model} at {settings.host()}"
         self.files: list = []
 
-    def _payload(self, prompt: str) -> dict:
+    def _payload(self, prompt: str | Sequence[dict], max_new_tokens: int | None = None, logprobs: bool = True) -> dict:
         s = self.settings
-        msgs = ([{"role": "system", "content": s.system_prompt}] if s.system_prompt else []) + [{"role": "user", "content": prompt}]
-        payload: dict = {"model": s.model, "messages": msgs, "temperature": s.temperature, "max_tokens": s.max_new_tokens}
-        if s.use_logprobs and "logprobs" not in self._refused:
+        msgs = chat_messages(prompt, s.system_prompt)
+        payload: dict = {"model": s.model, "messages": msgs, "temperature": s.temperature,
+                         "max_tokens": max_new_tokens or s.max_new_tokens}
+        if logprobs and s.use_logprobs and "logprobs" not in self._refused:
             payload["logprobs"] = True
             payload["top_logprobs"] = s.top_logprobs
         if s.seed is not None:
             payload["seed"] = s.seed
         return payload
 
-    def generate(self, prompts: Sequence[str]) -> list[Generation]:
-        """One generation per prompt, in order; stored answers are reused without a request."""
+    def generate(self, prompts: Sequence[str | Sequence[dict]], max_new_tokens: int | None = None, *,
+                 logprobs: bool = True) -> list[Generation]:
+        """One generation per prompt (a string or a chat), in order; stored answers are reused without a request.
+        `max_new_tokens` overrides the settings' answer length; `logprobs=False` asks for none."""
         results: dict[int, Generation] = {}
 
-        def job(i: int, prompt: str) -> _Job:
+        def job(i: int, prompt) -> _Job:
             def on_answer(answer: Answer) -> list[_Job]:
                 c = answer.choices[0]
                 lp = c.logprobs
-                results[i] = Generation(prompt, c.text, c.finish_reason,
+                results[i] = Generation(_prompt_text(prompt), c.text, c.finish_reason,
                                         [t.token for t in lp] if lp else None, [t.logprob for t in lp] if lp else None,
                                         [t.top for t in lp] if lp else None)
                 return []
 
             def on_refused(error: ApiError) -> list[_Job]:
-                results[i] = Generation(prompt, "", None, refused=str(error)[:2000])
+                results[i] = Generation(_prompt_text(prompt), "", None, refused=str(error)[:2000])
                 return []
 
-            return _Job(lambda: (self._payload(prompt), 0), on_answer, on_refused)
+            return _Job(lambda: (self._payload(prompt, max_new_tokens, logprobs), 0), on_answer, on_refused)
 
         self._ask([job(i, p) for i, p in enumerate(prompts)])
         return [results[i] for i in range(len(prompts))]
 
-    def predict(self, prompts: Sequence[str]) -> dict[str, list]:
+    def predict(self, prompts: Sequence[str | Sequence[dict]]) -> dict[str, list]:
         """{'texts': [str], 'top_logprobs': [per position [(token, logprob), ...]] or None per prompt}.
         Lists, not arrays: lengths differ from prompt to prompt."""
         gens = self.generate(prompts)
@@ -641,3 +678,15 @@ class ApiGenerator(_ApiTeacherBase):
         return {"kind": "openai-api-generate", "endpoint": self.settings.host(), "model": self.settings.model,
                 "fingerprint": self.fingerprint, "features_refused_by_server": sorted(self._refused),
                 "spend": self.spend_report()}
+
+
+def _prompt_text(prompt) -> str:
+    """A prompt for people: the string itself, or a chat's last user message."""
+    if isinstance(prompt, str):
+        return prompt
+    return next((m.get("content", "") for m in reversed(list(prompt)) if m.get("role") == "user"), "")
+
+
+def build(spec, resolve=lambda p: p, head_builder=None) -> ApiClassifierTeacher:
+    """Teacher kind 'openai-api' (registered in pyproject.toml): an LLM behind an OpenAI-compatible endpoint labels texts."""
+    return ApiClassifierTeacher(spec.api, spec.labels)

@@ -128,3 +128,30 @@ class HFClassifier:
         emb = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1)
         probs = torch.softmax(out.logits.float(), dim=-1).numpy()
         return {"probs": check_probs(probs, len(texts), self.labels, self.description), "embedding": emb.numpy().astype(np.float32)}
+
+
+def _model_path(path: str, resolve) -> str:
+    from ..data.builtin import builtin_model
+
+    return str(builtin_model(path)) if path.startswith("builtin:") else resolve(path)
+
+
+def build_encoder(spec, resolve=lambda p: p, head_builder=None) -> EncoderWithHead:
+    """Teacher kind 'encoder' (registered in pyproject.toml): a sentence encoder plus a skops head.
+
+    `head_builder(name, encoder)` makes a 'builtin:' head (the demo's) and returns its path.
+    """
+    folder = _model_path(spec.path, resolve)
+    head = spec.head
+    if head.startswith("builtin:"):
+        if head_builder is None:
+            raise UserError(f"teacher.head '{head}' is a builtin head; only the built-in demo can make it")
+        head = head_builder(head, SentenceEncoder(folder, spec.max_length))
+    else:
+        head = resolve(head)
+    return EncoderWithHead(folder, head, spec.labels, spec.max_length)
+
+
+def build_hf_classifier(spec, resolve=lambda p: p, head_builder=None) -> HFClassifier:
+    """Teacher kind 'hf-classifier': a transformers sequence-classification folder."""
+    return HFClassifier(_model_path(spec.path, resolve), spec.labels, spec.max_length)

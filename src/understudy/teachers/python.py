@@ -106,3 +106,17 @@ class CallableTeacher:
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         return {"probs": check_probs(self.fn(list(texts)), len(texts), self.labels, self.description)}
+
+
+def build_sklearn(spec, resolve=lambda p: p, head_builder=None) -> SklearnTeacher:
+    """Teacher kind 'sklearn' (registered in pyproject.toml): a scikit-learn pipeline saved with skops."""
+    return SklearnTeacher(resolve(spec.path), spec.labels)
+
+
+def build_callable(spec, resolve=lambda p: p, head_builder=None) -> CallableTeacher:
+    """Teacher kind 'callable': 'module:function' or 'path/file.py:function' (the file resolved against the recipe)."""
+    target = spec.target
+    if ".py:" in target:
+        file, name = target.rsplit(":", 1)
+        target = f"{resolve(file)}:{name}"
+    return CallableTeacher(target, spec.labels)
