@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo demo-lm test bench bench-lm clean
+.PHONY: install demo demo-lm test lint bench bench-lm clean
 
 $(VENV)/.installed: requirements.txt requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ demo-lm: $(VENV)/.installed
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest
+
+lint: $(VENV)/.dev  # ruff (lint and format) on everything; mypy on the engine, the protocols and the recipe
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/reviews.py --out runs/demo  # reuses the demo run's stored teacher outputs

@@ -22,9 +22,9 @@ from sklearn.metrics import f1_score
 from understudy.data.demo import RECIPE, reviews_head
 from understudy.evaluate.speed import measure_speed
 from understudy.label import label
-from understudy.run import distill
 from understudy.progress import Progress
 from understudy.recipe import load_recipe
+from understudy.run import distill
 from understudy.store import TeacherStore
 from understudy.teachers import build_teacher, size_on_disk
 
@@ -56,10 +56,17 @@ def main() -> None:
     teacher_speed = report["teacher"]["speed"]["batch_64"]["texts_per_s"]
     sample = evaluation.texts[: recipe.evaluation.speed_texts]
 
-    rows = [("teacher (mpnet + logistic regression)", teacher_f1, 1.0, 1.0, teacher_speed, report["teacher"]["size_bytes"]),
-            ("understudy default (static)", report["student"]["quality"]["macro_f1"]["value"], report["comparison"]["retention"],
-             report["comparison"]["agreement"]["value"], report["student"]["speed"]["batch_64"]["texts_per_s"],
-             report["student"]["size_bytes"])]
+    rows = [
+        ("teacher (mpnet + logistic regression)", teacher_f1, 1.0, 1.0, teacher_speed, report["teacher"]["size_bytes"]),
+        (
+            "understudy default (static)",
+            report["student"]["quality"]["macro_f1"]["value"],
+            report["comparison"]["retention"],
+            report["comparison"]["agreement"]["value"],
+            report["student"]["speed"]["batch_64"]["texts_per_s"],
+            report["student"]["size_bytes"],
+        ),
+    ]
 
     def score(name, predict_labels, predict_fn, size):
         pred = np.array([teacher.labels.index(p) for p in predict_labels(evaluation.texts)])
@@ -77,7 +84,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         pipeline.save_pretrained(tmp)
         m2v_size = size_on_disk(tmp)
-    score("model2vec recipe (teacher labels)", lambda t: [str(p) for p in pipeline.predict(t)], pipeline.predict_proba, m2v_size)
+    score(
+        "model2vec recipe (teacher labels)",
+        lambda t: [str(p) for p in pipeline.predict(t)],
+        pipeline.predict_proba,
+        m2v_size,
+    )
 
     console.print("reference 2: TF-IDF + logistic regression on the teacher's labels")
     import skops.io as sio
@@ -85,19 +97,29 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    tfidf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True),
-                          LogisticRegression(max_iter=2000)).fit(transfer.texts, train_labels)
+    tfidf = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(max_iter=2000)
+    ).fit(transfer.texts, train_labels)
     with tempfile.TemporaryDirectory() as tmp:
         sio.dump(tfidf, Path(tmp) / "tfidf.skops")
         tfidf_size = size_on_disk(tmp)
     score("TF-IDF + LR (teacher labels)", lambda t: list(tfidf.predict(t)), tfidf.predict_proba, tfidf_size)
 
-    table = Table(title=f"Amazon reviews: {len(transfer.texts)} transfer, {len(evaluation.texts)} evaluation, {threads} threads")
+    table = Table(
+        title=f"Amazon reviews: {len(transfer.texts)} transfer, {len(evaluation.texts)} evaluation, {threads} threads"
+    )
     for col in ("approach", "macro-F1", "retention", "agreement", "texts/s (b64)", "speed-up", "size MB"):
         table.add_column(col, justify="right" if col != "approach" else "left")
     for name, f1, ret, agree, speed, size in rows:
-        table.add_row(name, f"{f1:.3f}", f"{ret:.3f}", f"{agree:.3f}", f"{speed:,.0f}", f"{speed / teacher_speed:,.0f}x",
-                      f"{size / 1e6:,.1f}")
+        table.add_row(
+            name,
+            f"{f1:.3f}",
+            f"{ret:.3f}",
+            f"{agree:.3f}",
+            f"{speed:,.0f}",
+            f"{speed / teacher_speed:,.0f}x",
+            f"{size / 1e6:,.1f}",
+        )
     console.print(table)
     store.close()
 

@@ -31,8 +31,33 @@ from collections import Counter, defaultdict
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-GREAT = {"great", "excellent", "love", "perfect", "amazing", "wonderful", "fantastic", "delicious", "best", "happy", "yummy"}
-OTHER = {"awful", "broke", "terrible", "bad", "waste", "stale", "poor", "refund", "disappointed", "worst", "soggy", "meh"}
+GREAT = {
+    "great",
+    "excellent",
+    "love",
+    "perfect",
+    "amazing",
+    "wonderful",
+    "fantastic",
+    "delicious",
+    "best",
+    "happy",
+    "yummy",
+}
+OTHER = {
+    "awful",
+    "broke",
+    "terrible",
+    "bad",
+    "waste",
+    "stale",
+    "poor",
+    "refund",
+    "disappointed",
+    "worst",
+    "soggy",
+    "meh",
+}
 STRICT_MARK = "could not be read"
 
 
@@ -47,13 +72,24 @@ def brain(text: str, labels: list[str]) -> list[float]:
 
 def split_label(label: str) -> list[str]:
     """Labels come out as several tokens, the way real tokenisers cut words."""
-    return [label[i:i + 3] for i in range(0, len(label), 3)]
+    return [label[i : i + 3] for i in range(0, len(label), 3)]
 
 
 class FakeLLM:
-    def __init__(self, *, seed: int = 0, rates: dict[str, float] | None = None, retry_after: float = 0.05,
-                 slow_s: float = 1.0, fail_first: str | None = None, offer_logprobs: bool = True,
-                 offer_json_mode: bool = True, honour_n: bool = True, key: str | None = None, latency_s: float = 0.0):
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        rates: dict[str, float] | None = None,
+        retry_after: float = 0.05,
+        slow_s: float = 1.0,
+        fail_first: str | None = None,
+        offer_logprobs: bool = True,
+        offer_json_mode: bool = True,
+        honour_n: bool = True,
+        key: str | None = None,
+        latency_s: float = 0.0,
+    ):
         self.rng = random.Random(seed)
         self.rates = dict(rates or {})
         self.retry_after = retry_after
@@ -130,15 +166,28 @@ class FakeLLM:
                     return self._fault("held", JSONResponse({"error": {"message": "held"}}, status_code=503))
                 if self.key is not None and auth != f"Bearer {self.key}":
                     # Careless servers echo what they got; the client must strike the key out.
-                    return self._fault("auth", JSONResponse({"error": {"message": f"bad credentials: {auth}"}}, status_code=401))
+                    return self._fault(
+                        "auth", JSONResponse({"error": {"message": f"bad credentials: {auth}"}}, status_code=401)
+                    )
                 if body.get("model") == "missing-model":
-                    return self._fault("404", JSONResponse({"error": {"message": f"model not found (sent with {auth})"}}, status_code=404))
+                    return self._fault(
+                        "404",
+                        JSONResponse({"error": {"message": f"model not found (sent with {auth})"}}, status_code=404),
+                    )
                 if "response_format" in body and not self.offer_json_mode:
-                    return self._fault("400", JSONResponse({"error": {"message": "response_format is not supported"}}, status_code=400))
+                    return self._fault(
+                        "400", JSONResponse({"error": {"message": "response_format is not supported"}}, status_code=400)
+                    )
                 fault = self.fail_first if first and self.fail_first else self._draw()
                 if fault == "429":
-                    return self._fault("429", JSONResponse({"error": {"message": "slow down"}}, status_code=429,
-                                                           headers={"Retry-After": str(self.retry_after)}))
+                    return self._fault(
+                        "429",
+                        JSONResponse(
+                            {"error": {"message": "slow down"}},
+                            status_code=429,
+                            headers={"Retry-After": str(self.retry_after)},
+                        ),
+                    )
                 if fault == "500":
                     return self._fault("500", JSONResponse({"error": {"message": "oops"}}, status_code=500))
                 if fault == "slow":
@@ -146,13 +195,17 @@ class FakeLLM:
                     await asyncio.sleep(self.slow_s)
                     return JSONResponse(self._complete(body, count=False))
                 if fault == "malformed":
-                    return self._fault("malformed", Response(b'{"choices": [{"message": ', media_type="application/json"))
+                    return self._fault(
+                        "malformed", Response(b'{"choices": [{"message": ', media_type="application/json")
+                    )
                 if fault == "truncated":
                     full = json.dumps(self._complete(body, count=False)).encode()
                     return self._fault("truncated", Truncated(full))
                 text = self._text(body)
                 if "forbidden" in text:
-                    return self._fault("refused", JSONResponse({"error": {"message": "content filter: refused"}}, status_code=400))
+                    return self._fault(
+                        "refused", JSONResponse({"error": {"message": "content filter: refused"}}, status_code=400)
+                    )
                 if self.latency_s:
                     await asyncio.sleep(self.latency_s)
                 answer = self._complete(body, count=True)
@@ -196,26 +249,48 @@ class FakeLLM:
                 tokens = self._classify(body, system)
             else:
                 tokens = self._generate(body)
-            choice = {"index": i, "message": {"role": "assistant", "content": "".join(t for t, _ in tokens)},
-                      "finish_reason": "stop"}
+            choice = {
+                "index": i,
+                "message": {"role": "assistant", "content": "".join(t for t, _ in tokens)},
+                "finish_reason": "stop",
+            }
             if body.get("logprobs") and self.offer_logprobs:
                 k = int(body.get("top_logprobs") or 0)
-                choice["logprobs"] = {"content": [
-                    {"token": t, "logprob": top[0][1] if top else 0.0, "bytes": list(t.encode()),
-                     "top_logprobs": [{"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top[:k]]}
-                    for t, top in tokens]}
+                choice["logprobs"] = {
+                    "content": [
+                        {
+                            "token": t,
+                            "logprob": top[0][1] if top else 0.0,
+                            "bytes": list(t.encode()),
+                            "top_logprobs": [
+                                {"token": a, "logprob": lp, "bytes": list(a.encode())} for a, lp in top[:k]
+                            ],
+                        }
+                        for t, top in tokens
+                    ]
+                }
             choices.append(choice)
         prompt_tokens = math.ceil(sum(len(m["content"]) for m in msgs) / 4)
-        completion_tokens = sum(len(c["logprobs"]["content"]) if "logprobs" in c else
-                                max(1, len(c["message"]["content"]) // 3) for c in choices)
+        completion_tokens = sum(
+            len(c["logprobs"]["content"]) if "logprobs" in c else max(1, len(c["message"]["content"]) // 3)
+            for c in choices
+        )
         if count:
             with self.lock:
                 self.prompt_tokens += prompt_tokens
                 self.completion_tokens += completion_tokens
-        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                "choices": choices,
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens}}
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": choices,
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
 
     def _classify(self, body: dict, system: str) -> list[tuple[str, list]]:
         """The answer as (token, top alternatives) pairs; the label's first token carries the belief."""
@@ -227,19 +302,34 @@ class FakeLLM:
         probs = brain(text, labels)
         temperature = float(body.get("temperature") or 0.0)
         with self.lock:
-            k = max(range(len(labels)), key=probs.__getitem__) if temperature == 0 else \
-                self.rng.choices(range(len(labels)), weights=probs)[0]
+            k = (
+                max(range(len(labels)), key=probs.__getitem__)
+                if temperature == 0
+                else self.rng.choices(range(len(labels)), weights=probs)[0]
+            )
         as_json = "response_format" in body or '"label"' in system
         lead = ' "' if as_json else ""
         # 2% of the mass goes to a token that begins no label: the client must renormalise it away.
-        top = sorted([(lead + split_label(x)[0], math.log(p * 0.98)) for x, p in zip(labels, probs)] +
-                     [(lead + "Sorry", math.log(0.02))], key=lambda a: -a[1])
+        top = sorted(
+            [(lead + split_label(x)[0], math.log(p * 0.98)) for x, p in zip(labels, probs)]
+            + [(lead + "Sorry", math.log(0.02))],
+            key=lambda a: -a[1],
+        )
         pieces = split_label(labels[k])
-        chosen = (lead + pieces[0], [a for a in top if a[0] == lead + pieces[0]] + [a for a in top if a[0] != lead + pieces[0]])
+        chosen = (
+            lead + pieces[0],
+            [a for a in top if a[0] == lead + pieces[0]] + [a for a in top if a[0] != lead + pieces[0]],
+        )
         rest = [(p, [(p, -0.01)]) for p in pieces[1:]]
         if as_json:
-            return [('{"', [('{"', -0.01)]), ("label", [("label", -0.01)]), ('":', [('":', -0.01)]), chosen,
-                    *rest, ('"}', [('"}', -0.01)])]
+            return [
+                ('{"', [('{"', -0.01)]),
+                ("label", [("label", -0.01)]),
+                ('":', [('":', -0.01)]),
+                chosen,
+                *rest,
+                ('"}', [('"}', -0.01)]),
+            ]
         return [chosen, *rest]
 
     def _generate(self, body: dict) -> list[tuple[str, list]]:
@@ -249,15 +339,16 @@ class FakeLLM:
 
     # -------------------------------------------------------------------------------- running
 
-    def start(self) -> "FakeLLM":
+    def start(self) -> FakeLLM:
         import uvicorn
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), http="h11", log_level="critical", lifespan="off",
-                                timeout_graceful_shutdown=1, access_log=False)
+        config = uvicorn.Config(
+            self.app(), http="h11", log_level="critical", lifespan="off", timeout_graceful_shutdown=1, access_log=False
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
         self.thread.start()
@@ -277,7 +368,7 @@ class FakeLLM:
         self.server.should_exit = True
         self.thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeLLM":
+    def __enter__(self) -> FakeLLM:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -292,7 +383,12 @@ class Truncated(Response):
         self.full = full
 
     async def __call__(self, scope, receive, send):
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(self.full)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(self.full)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": self.full[: len(self.full) // 2], "more_body": True})
         raise ConnectionAbortedError("truncated on purpose")

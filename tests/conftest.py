@@ -17,10 +17,41 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 LABELS = ["great", "other"]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-GREAT_WORDS = ["great", "excellent", "love", "perfect", "amazing", "wonderful", "fantastic", "delicious", "best", "happy"]
+GREAT_WORDS = [
+    "great",
+    "excellent",
+    "love",
+    "perfect",
+    "amazing",
+    "wonderful",
+    "fantastic",
+    "delicious",
+    "best",
+    "happy",
+]
 OTHER_WORDS = ["awful", "broke", "terrible", "bad", "waste", "stale", "poor", "refund", "disappointed", "worst"]
-FILLER = ["the", "product", "coffee", "tea", "snack", "arrived", "taste", "was", "it", "this", "box", "really",
-          "very", "and", "price", "ok", "my", "kids", "dog", "order"]
+FILLER = [
+    "the",
+    "product",
+    "coffee",
+    "tea",
+    "snack",
+    "arrived",
+    "taste",
+    "was",
+    "it",
+    "this",
+    "box",
+    "really",
+    "very",
+    "and",
+    "price",
+    "ok",
+    "my",
+    "kids",
+    "dog",
+    "order",
+]
 # Words the tiny tokenizer does not know: the static student's transfer vocabulary picks the frequent ones up.
 OWN_WORDS = ["yummy", "meh", "crunchy", "soggy"]
 TOKENIZER_WORDS = GREAT_WORDS + OTHER_WORDS + FILLER
@@ -63,11 +94,20 @@ def build_tokenizer(folder: str | Path, words=TOKENIZER_WORDS, max_length: int =
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
     tok.decoder = decoders.WordPiece()
-    fast = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
-                             sep_token="[SEP]", mask_token="[MASK]", model_max_length=max_length)
+    fast = BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+    )
     fast.save_pretrained(str(folder))
     return fast, vocab
 
@@ -80,9 +120,16 @@ def build_tiny_bert(folder: str | Path, labels=LABELS, seed: int = 0) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     _, vocab = build_tokenizer(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64,
-                        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
     torch.manual_seed(seed)
     BertForSequenceClassification(config).eval().save_pretrained(str(folder))
     set_card_licence(folder, "apache-2.0")

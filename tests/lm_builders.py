@@ -6,20 +6,33 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
-                 "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
-CORPUS = ["my order arrived late and the box was damaged", "please refund my payment for the broken kettle",
-          "how do i reset my password on the app", "the courier left the parcel at the wrong address",
-          "thank you for waiting, we are sorry about the delay", "we will send a replacement within three days",
-          "your refund has been issued to the original card", "can i change the delivery date of my order",
-          "the hotel room was not clean when we arrived", "i was charged twice for the same subscription"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant\n{% endif %}"
+)
+CORPUS = [
+    "my order arrived late and the box was damaged",
+    "please refund my payment for the broken kettle",
+    "how do i reset my password on the app",
+    "the courier left the parcel at the wrong address",
+    "thank you for waiting, we are sorry about the delay",
+    "we will send a replacement within three days",
+    "your refund has been issued to the original card",
+    "can i change the delivery date of my order",
+    "the hotel room was not clean when we arrived",
+    "i was charged twice for the same subscription",
+]
 
 
 def prompt_rows(n: int = 24, n_test: int = 4) -> list[dict]:
     rows = []
     for i in range(n):
         text = CORPUS[i % len(CORPUS)] + f" (ticket {i})"
-        row = {"id": f"p{i}", "prompt": text} if i % 2 else {"id": f"p{i}", "messages": [{"role": "user", "content": text}]}
+        row = (
+            {"id": f"p{i}", "prompt": text}
+            if i % 2
+            else {"id": f"p{i}", "messages": [{"role": "user", "content": text}]}
+        )
         if i >= n - n_test:
             row["split"] = "test"
         rows.append(row)
@@ -33,18 +46,30 @@ def write_prompts(path: str | Path, rows: list[dict] | None = None) -> Path:
     return path
 
 
-def build_lm_tokenizer(folder: str | Path | None = None, vocab_size: int = 300, chat_template: str | None = CHAT_TEMPLATE):
+def build_lm_tokenizer(
+    folder: str | Path | None = None, vocab_size: int = 300, chat_template: str | None = CHAT_TEMPLATE
+):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<pad>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tok.train_from_iterator(CORPUS * 3 + ["user assistant system role: content"], trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   chat_template=chat_template, clean_up_tokenization_spaces=False)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        chat_template=chat_template,
+        clean_up_tokenization_spaces=False,
+    )
     if folder is not None:
         fast.save_pretrained(str(folder))
     return fast
@@ -57,10 +82,19 @@ def build_tiny_llama(folder: str | Path, *, layers: int = 4, vocab_size: int = 3
 
     folder = Path(folder)
     tok = build_lm_tokenizer(folder, vocab_size)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=layers,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(seed)
     LlamaForCausalLM(config).eval().save_pretrained(str(folder))
     _card(folder)
@@ -74,8 +108,16 @@ def build_tiny_gpt2(folder: str | Path, *, vocab_size: int = 280, seed: int = 1)
 
     folder = Path(folder)
     tok = build_lm_tokenizer(folder, vocab_size, chat_template=None)
-    config = GPT2Config(vocab_size=len(tok), n_embd=32, n_layer=2, n_head=2, n_positions=256,
-                        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    config = GPT2Config(
+        vocab_size=len(tok),
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        n_positions=256,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     torch.manual_seed(seed)
     GPT2LMHeadModel(config).eval().save_pretrained(str(folder))
     _card(folder)
@@ -92,13 +134,26 @@ def lm_recipe_text(teacher: Path, prompts: Path, **over) -> str:
     import yaml
 
     recipe = {
-        "name": "tiny-replies", "task": "text-generation",
-        "teacher": {"path": str(teacher), "max_new_tokens": 8, "top_logprobs": 5, "batch_size": 8, "licence": "apache-2.0"},
+        "name": "tiny-replies",
+        "task": "text-generation",
+        "teacher": {
+            "path": str(teacher),
+            "max_new_tokens": 8,
+            "top_logprobs": 5,
+            "batch_size": 8,
+            "licence": "apache-2.0",
+        },
         "student": {"base": "teacher", "layers": 2},
         "prompts": {"path": str(prompts)},
         "training": {"method": "sequence", "epochs": 2, "batch_size": 4, "learning_rate": 3e-3},
-        "evaluation": {"speed_prompts": 1, "speed_tokens": 4, "judge_prompts": 2, "examples": 2, "measure_memory": False,
-                       "refusal_prompts": 6},
+        "evaluation": {
+            "speed_prompts": 1,
+            "speed_tokens": 4,
+            "judge_prompts": 2,
+            "examples": 2,
+            "measure_memory": False,
+            "refusal_prompts": 6,
+        },
     }
     recipe.update(over)
     return yaml.safe_dump(recipe, sort_keys=False)

@@ -8,12 +8,11 @@ import logging
 import time
 
 import pytest
+from api_server import FakeLLM
 
 from understudy.api import ApiClient, ApiError, ApiSettings, BudgetExhausted, default_prices, prices_for
 from understudy.api.client import RateLimiter, retry_after_s
 from understudy.errors import UserError
-
-from api_server import FakeLLM
 
 SYSTEM = "Classify.\n\nThe labels:\n- great\n- other\n\nAnswer with the label."
 
@@ -24,8 +23,13 @@ def settings(url: str, **kw) -> ApiSettings:
 
 
 def payload(text: str, **kw) -> dict:
-    return {"model": "fake", "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
-            "temperature": 0.0, "max_tokens": 8, **kw}
+    return {
+        "model": "fake",
+        "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
+        "temperature": 0.0,
+        "max_tokens": 8,
+        **kw,
+    }
 
 
 def test_answer_parsed_with_logprobs_and_usage_counted():
@@ -44,8 +48,10 @@ def test_answer_parsed_with_logprobs_and_usage_counted():
 def test_every_fault_is_retried_until_answered_and_nothing_is_answered_twice():
     rates = {"429": 0.1, "500": 0.1, "malformed": 0.1, "truncated": 0.1, "slow": 0.08}
     texts = [f"review number {i}: great taste" for i in range(24)]
-    with FakeLLM(rates=rates, seed=3, slow_s=2.0) as srv, \
-            ApiClient(settings(srv.url, timeout_s=1.0, max_retries=15, max_in_flight=4)) as client:
+    with (
+        FakeLLM(rates=rates, seed=3, slow_s=2.0) as srv,
+        ApiClient(settings(srv.url, timeout_s=1.0, max_retries=15, max_in_flight=4)) as client,
+    ):
         futures = [client.submit(payload(t)) for t in texts]
         answers = [f.result() for f in futures]
         assert [a.choices[0].text for a in answers] == ["great"] * len(texts)
@@ -141,8 +147,7 @@ def test_retry_after_header_forms():
 
 
 def test_budget_in_tokens_stops_before_it_is_passed_and_in_flight_answers_finish():
-    with FakeLLM(latency_s=0.02) as srv, \
-            ApiClient(settings(srv.url, budget_tokens=400, max_in_flight=3)) as client:
+    with FakeLLM(latency_s=0.02) as srv, ApiClient(settings(srv.url, budget_tokens=400, max_in_flight=3)) as client:
         futures = [client.submit(payload(f"great review {i}")) for i in range(40)]
         answered, refused = [], 0
         for f in futures:
@@ -161,7 +166,9 @@ def test_budget_in_tokens_stops_before_it_is_passed_and_in_flight_answers_finish
 
 
 def test_budget_in_dollars_with_prices_and_the_spend_before():
-    s = settings("http://127.0.0.1:9/v1", budget_usd=0.05, price_per_million_input=100.0, price_per_million_output=400.0)
+    s = settings(
+        "http://127.0.0.1:9/v1", budget_usd=0.05, price_per_million_input=100.0, price_per_million_output=400.0
+    )
     with FakeLLM() as srv:
         s = s.model_copy(update={"base_url": srv.url})
         with ApiClient(s, spent_before=(0, 0.03)) as client:  # earlier runs spent most of it

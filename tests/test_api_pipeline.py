@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
+from api_server import FakeLLM
+from conftest import review_rows, write_csv
+from test_cli import explain, write_recipe
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
 from understudy.recipe import load_recipe
-
-from api_server import FakeLLM
-from conftest import review_rows, write_csv
-from test_cli import explain, write_recipe
 
 
 def lines(url: str, st) -> list[str]:
@@ -63,11 +62,18 @@ def test_llm_teacher_labels_over_http_with_faults_and_the_student_learns_from_it
         api = report["api"]
         assert api["unparseable"] == 2 and len(api["unparseable_examples"]) == 2  # reported, not taught
         assert api["labelled"] == 70 and api["spend"]["this_run"]["requests"] >= 70
-        assert report["data"]["transfer"]["rows_used"] == 50 and report["data"]["transfer"]["unlabelled_by_teacher"] == 2
+        assert (
+            report["data"]["transfer"]["rows_used"] == 50 and report["data"]["transfer"]["unlabelled_by_teacher"] == 2
+        )
         assert report["student"]["training"]["settings"]["gold_weight"] == 0.0
-        assert report["teacher"]["speed"] is None and report["comparison"]["speedup"] is None  # the server's speed, not ours
+        assert (
+            report["teacher"]["speed"] is None and report["comparison"]["speedup"] is None
+        )  # the server's speed, not ours
         assert report["licence"]["verdict"] == "ALLOW_WITH_OBLIGATIONS"  # a server you run: the declared licence
-        assert report["teacher"]["quality"]["macro_f1"]["value"] >= 0 and 0 <= report["comparison"]["agreement"]["value"] <= 1
+        assert (
+            report["teacher"]["quality"]["macro_f1"]["value"] >= 0
+            and 0 <= report["comparison"]["agreement"]["value"] <= 1
+        )
 
         again = CliRunner().invoke(app, ["distill", str(recipe), "--out", str(run), "-q"])  # the people's summary
         assert again.exit_code == 0, explain(again)

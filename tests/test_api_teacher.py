@@ -16,26 +16,38 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from api_server import FakeLLM, brain
+from conftest import LABELS, review_rows
 
 from understudy.api import ApiSettings, BudgetExhausted
 from understudy.api.client import Choice, TokenLogprob
 from understudy.errors import UserError
 from understudy.label import label
 from understudy.store import TeacherStore
+from understudy.teachers.api import (
+    KIND_ANSWER,
+    KIND_OUTCOME,
+    ApiClassifierTeacher,
+    ApiGenerator,
+    parse_label,
+    probs_from_logprobs,
+)
 from understudy.teachers.base import Teacher
-from understudy.teachers.api import (KIND_ANSWER, KIND_OUTCOME, ApiClassifierTeacher, ApiGenerator, parse_label,
-                                     probs_from_logprobs)
-
-from api_server import FakeLLM, brain
-from conftest import LABELS, review_rows
 
 TEXTS = [t for t, _ in review_rows(24, seed=11)]
 
 
 def settings(url: str, **kw) -> ApiSettings:
-    base = dict(base_url=url, model="fake", backoff_s=0.01, backoff_max_s=0.05, timeout_s=5, max_in_flight=3,
-                task="Decide whether this review of a food product is great or not.",
-                label_descriptions={"great": "the reviewer loved it", "other": "anything else"})
+    base = dict(
+        base_url=url,
+        model="fake",
+        backoff_s=0.01,
+        backoff_max_s=0.05,
+        timeout_s=5,
+        max_in_flight=3,
+        task="Decide whether this review of a food product is great or not.",
+        label_descriptions={"great": "the reviewer loved it", "other": "anything else"},
+    )
     return ApiSettings(**{**base, **kw})
 
 
@@ -84,7 +96,9 @@ def test_votes_and_agreement_without_logprobs_and_with_n_ignored(tmp_path):
     with FakeLLM(offer_logprobs=False, honour_n=False, seed=4) as srv, TeacherStore(tmp_path / "t.sqlite") as store:
         teacher = ApiClassifierTeacher(settings(srv.url, samples=5, temperature=1.0), LABELS, store)
         probs = teacher.predict(texts)["probs"]
-        assert sum(srv.answered.values()) == 5 * len(texts)  # five rounds per text: n=4, 3, 2, 1 after the first, each answered once
+        assert sum(srv.answered.values()) == 5 * len(
+            texts
+        )  # five rounds per text: n=4, 3, 2, 1 after the first, each answered once
         for row, out in zip(probs, teacher.outcomes(texts)):
             assert np.allclose(row * 5, np.round(row * 5)) and row.sum() == pytest.approx(1)  # vote shares
             assert out["method"] == "votes" and out["agreement"] == pytest.approx(row.max())
@@ -108,8 +122,13 @@ def test_json_mode_dropped_when_the_server_refuses_it_and_remembered(tmp_path):
 
 
 def test_unparseable_answer_retried_once_stricter_then_reported(tmp_path):
-    texts = ["hesitant, but the coffee was perfect and great", "unanswerable: box arrived", "great tea, love it",
-             "forbidden words here", "awful, stale and a waste"]
+    texts = [
+        "hesitant, but the coffee was perfect and great",
+        "unanswerable: box arrived",
+        "great tea, love it",
+        "forbidden words here",
+        "awful, stale and a waste",
+    ]
     with FakeLLM() as srv, TeacherStore(tmp_path / "t.sqlite") as store:
         teacher = ApiClassifierTeacher(settings(srv.url, max_in_flight=1), LABELS, store)
         probs = teacher.predict(texts)["probs"]
@@ -206,10 +225,13 @@ def test_kill_9_mid_run_then_resume_asks_no_prompt_twice(tmp_path, monkeypatch):
     with FakeLLM(key="sk-kill-test-7b1e") as srv:
         s = settings(srv.url, api_key_env="UNDERSTUDY_TEST_KEY")
         cfg = tmp_path / "cfg.json"
-        cfg.write_text(json.dumps({"settings": s.model_dump(mode="json"), "labels": LABELS, "texts": TEXTS,
-                                   "store": str(path)}))
+        cfg.write_text(
+            json.dumps({"settings": s.model_dump(mode="json"), "labels": LABELS, "texts": TEXTS, "store": str(path)})
+        )
         srv.hold_after = 11  # then park every request: the labeller freezes mid-batch with requests in flight
-        proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED_RUN, str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 30
         while True:  # wait until every request in flight is parked and every answer sent has been stored
             with srv.lock:
@@ -261,8 +283,13 @@ def test_generator_texts_and_top_logprobs_stored(tmp_path):
 def test_fingerprint_covers_endpoint_model_and_prompt_but_not_the_key(monkeypatch):
     base = settings("http://127.0.0.1:8000/v1")
     fp = ApiClassifierTeacher(base, LABELS).fingerprint
-    for change in ({"base_url": "http://127.0.0.1:8001/v1"}, {"model": "other"}, {"task": "Something else."},
-                   {"prompt": "{labels}\nPick one."}, {"examples": [{"text": "great!", "label": "great"}]}):
+    for change in (
+        {"base_url": "http://127.0.0.1:8001/v1"},
+        {"model": "other"},
+        {"task": "Something else."},
+        {"prompt": "{labels}\nPick one."},
+        {"examples": [{"text": "great!", "label": "great"}]},
+    ):
         assert ApiClassifierTeacher(settings(base.base_url, **change), LABELS).fingerprint != fp, change
     assert ApiClassifierTeacher(settings(base.base_url, max_in_flight=9, timeout_s=1), LABELS).fingerprint == fp
     monkeypatch.setenv("K1", "sk-one")
@@ -294,9 +321,14 @@ def test_answers_are_read_strictly():
 def test_logprobs_at_the_label_token_become_probabilities():
     lp = math.log
     # '{"label": "positive"}' cut as {" label ": ' "pos' itive "} ; alternatives at the label token.
-    tokens = [TokenLogprob('{"', 0, []), TokenLogprob("label", 0, []), TokenLogprob('":', 0, []),
-              TokenLogprob(' "pos', lp(0.6), [(' "pos', lp(0.6)), (' "neg', lp(0.3)), (' "neu', lp(0.05)), (" I", lp(0.05))]),
-              TokenLogprob("itive", 0, []), TokenLogprob('"}', 0, [])]
+    tokens = [
+        TokenLogprob('{"', 0, []),
+        TokenLogprob("label", 0, []),
+        TokenLogprob('":', 0, []),
+        TokenLogprob(' "pos', lp(0.6), [(' "pos', lp(0.6)), (' "neg', lp(0.3)), (' "neu', lp(0.05)), (" I", lp(0.05))]),
+        TokenLogprob("itive", 0, []),
+        TokenLogprob('"}', 0, []),
+    ]
     labels = ["positive", "negative", "neutral"]
     probs = probs_from_logprobs(Choice('{"label": "positive"}', "stop", tokens), "positive", labels)
     assert np.allclose(probs, [0.6 / 0.95, 0.3 / 0.95, 0.05 / 0.95])

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import review_rows, write_csv
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
-
-from conftest import review_rows, write_csv
 
 
 def recipe_lines(st: Path, head: Path, *, min_retention: float = 0.0, extra_top: list[str] = ()) -> list[str]:
@@ -117,8 +116,15 @@ def test_distill_writes_the_run_folder(work):
     assert "oversight" not in report  # the general sector does not ask for it
     names = {g["name"] for g in report["gates"]["results"]}
     assert {"licence", "max_robustness_drop", "max_counterfactual_flip_rate"} <= names
-    for paper in ("compliance.html", "compliance.md", "licence.json", "student/README.md", "student/NOTICE",
-                  "student/LICENSE", "student/calibration.json"):
+    for paper in (
+        "compliance.html",
+        "compliance.md",
+        "licence.json",
+        "student/README.md",
+        "student/NOTICE",
+        "student/LICENSE",
+        "student/calibration.json",
+    ):
         assert (run / paper).is_file(), paper
     assert "not legal advice" in (run / "compliance.md").read_text().lower()
 

@@ -79,7 +79,8 @@ def test_swaps_are_whole_word_case_preserving_and_simultaneous():
     rng = np.random.default_rng(0)
     g = cats["gender_words"]
     assert counterfactuals("He said HE and he; the shepherd, his wife", g, rng) == [
-        "She said SHE and she; the shepherd, her husband"]
+        "She said SHE and she; the shepherd, her husband"
+    ]
     assert counterfactuals("Women and men, a woman", g, rng) == ["Men and women, a man"]
     assert counterfactuals("the theme was hers", g, rng) == []  # no whole word in the lists
     names = cats["first_names_gender"]

@@ -34,26 +34,41 @@ LABELS = ["neg", "pos"]
 
 
 def clf_recipe(sector="healthcare", safety=None, groups=("region",)):
-    r = Recipe.model_validate({
-        "name": "t", "intended_use": {"sector": sector}, "teacher": {"kind": "sklearn", "path": "m.skops"},
-        "data": {"transfer": {"path": "t.csv"},
-                 "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": list(groups)}},
-        "safety": {"robustness_texts": 30, "counterfactual_texts": 30, "min_group_size": 5, **(safety or {})}})
+    r = Recipe.model_validate(
+        {
+            "name": "t",
+            "intended_use": {"sector": sector},
+            "teacher": {"kind": "sklearn", "path": "m.skops"},
+            "data": {
+                "transfer": {"path": "t.csv"},
+                "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": list(groups)},
+            },
+            "safety": {"robustness_texts": 30, "counterfactual_texts": 30, "min_group_size": 5, **(safety or {})},
+        }
+    )
     r.gates = r.gates.with_sector(sector)
     return r
 
 
 def lm_recipe(evaluation=None, sector="general"):
-    r = LMRecipe.model_validate({
-        "name": "t", "task": "text-generation", "intended_use": {"sector": sector},
-        "teacher": {"path": "builtin:SmolLM2-135M-Instruct"}, "student": {"layers": 2},
-        "prompts": {"path": "builtin:support-prompts"}, "evaluation": {"refusal_prompts": 12, **(evaluation or {})}})
+    r = LMRecipe.model_validate(
+        {
+            "name": "t",
+            "task": "text-generation",
+            "intended_use": {"sector": sector},
+            "teacher": {"path": "builtin:SmolLM2-135M-Instruct"},
+            "student": {"layers": 2},
+            "prompts": {"path": "builtin:support-prompts"},
+            "evaluation": {"refusal_prompts": 12, **(evaluation or {})},
+        }
+    )
     r.gates = r.gates.with_sector(sector)
     return r
 
 
 def word_model(flip_word: str | None = None):
     """Probabilities from the words: 'good' is positive; `flip_word` (if given) flips the answer."""
+
     def predict(texts):
         out = []
         for t in texts:
@@ -62,6 +77,7 @@ def word_model(flip_word: str | None = None):
                 pos = not pos
             out.append([0.15, 0.85] if pos else [0.9, 0.1])
         return np.array(out)
+
     return predict
 
 
@@ -69,17 +85,31 @@ def word_model(flip_word: str | None = None):
 def clf_ctx(tmp_path):
     rng = np.random.default_rng(0)
     n = 80
-    texts = [f"{'He' if i % 2 else 'She'} said the order was {'good' if rng.random() < 0.5 else 'late'} today"
-             for i in range(n)]
+    texts = [
+        f"{'He' if i % 2 else 'She'} said the order was {'good' if rng.random() < 0.5 else 'late'} today"
+        for i in range(n)
+    ]
     y = np.array([1 if "good" in t else 0 for t in texts])
     y[:6] = 1 - y[:6]  # a few gold labels neither model gets
     teacher, student = word_model(), word_model(flip_word="he")
     student_dir = tmp_path / "student"
     student_dir.mkdir()
-    return EvalContext(task="text-classification", recipe=clf_recipe(), teacher=None,
-                       student=SimpleNamespace(predict_proba=student), inputs=texts, student_dir=student_dir,
-                       progress=QUIET, labels=LABELS, y=y, teacher_probs=teacher(texts), student_probs=student(texts),
-                       groups={"region": ["north", "south"] * (n // 2)}, teacher_predict=teacher, student_predict=student)
+    return EvalContext(
+        task="text-classification",
+        recipe=clf_recipe(),
+        teacher=None,
+        student=SimpleNamespace(predict_proba=student),
+        inputs=texts,
+        student_dir=student_dir,
+        progress=QUIET,
+        labels=LABELS,
+        y=y,
+        teacher_probs=teacher(texts),
+        student_probs=student(texts),
+        groups={"region": ["north", "south"] * (n // 2)},
+        teacher_predict=teacher,
+        student_predict=student,
+    )
 
 
 def test_the_evaluations_are_the_protocols_and_the_builtin_targets():
@@ -87,8 +117,13 @@ def test_the_evaluations_are_the_protocols_and_the_builtin_targets():
         assert isinstance(cls(), Evaluation)
         assert BUILTIN[cls.name] == f"{cls.__module__}:{cls.__name__}"
     assert {c.name for c in evaluation_classes()} >= set(BUILTIN)
-    assert [c.name for c in evaluation_classes("text-classification")][:5] == \
-        ["calibration", "fairness", "counterfactual", "robustness", "oversight"]
+    assert [c.name for c in evaluation_classes("text-classification")][:5] == [
+        "calibration",
+        "fairness",
+        "counterfactual",
+        "robustness",
+        "oversight",
+    ]
     assert [c.name for c in evaluation_classes("text-generation")] == ["refusal", "hallucination"]
 
 
@@ -107,23 +142,40 @@ def test_classification_evaluations_give_the_figures_of_the_report_functions(clf
     sections, skipped = run_evaluations(ctx, list(reversed(CLASSIFY + GENERATE)), timed=timed)
     assert list(sections) == ["calibration", "fairness", "counterfactual", "robustness", "oversight"]
     assert skipped == {} and titles == [f"evaluate {n}" for n in sections]  # generation ones are not this task's
-    assert sections["calibration"] == calibration_report(ctx.y, ctx.teacher_probs, ctx.student_probs, LABELS,
-                                                         calibration_fraction=spec.calibration_fraction, seed=seed)
-    assert sections["fairness"] == fairness_report(ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.groups, LABELS,
-                                                   min_group_size=spec.min_group_size)
-    assert sections["counterfactual"] == counterfactual_report(ctx.inputs, ctx.teacher_predict, ctx.student_predict,
-                                                               LABELS, max_texts=spec.counterfactual_texts, seed=seed)
-    assert sections["robustness"] == robustness_report(ctx.inputs, ctx.y, ctx.teacher_predict, ctx.student_predict,
-                                                       LABELS, max_texts=30, seed=seed, t_probs=ctx.teacher_probs,
-                                                       s_probs=ctx.student_probs)
+    assert sections["calibration"] == calibration_report(
+        ctx.y, ctx.teacher_probs, ctx.student_probs, LABELS, calibration_fraction=spec.calibration_fraction, seed=seed
+    )
+    assert sections["fairness"] == fairness_report(
+        ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.groups, LABELS, min_group_size=spec.min_group_size
+    )
+    assert sections["counterfactual"] == counterfactual_report(
+        ctx.inputs, ctx.teacher_predict, ctx.student_predict, LABELS, max_texts=spec.counterfactual_texts, seed=seed
+    )
+    assert sections["robustness"] == robustness_report(
+        ctx.inputs,
+        ctx.y,
+        ctx.teacher_predict,
+        ctx.student_predict,
+        LABELS,
+        max_texts=30,
+        seed=seed,
+        t_probs=ctx.teacher_probs,
+        s_probs=ctx.student_probs,
+    )
     # what ships with the student
     shipped = json.loads((ctx.student_dir / "calibration.json").read_text())
     assert shipped["temperature"] == sections["calibration"]["student"]["temperature"]
     policy = json.loads((ctx.student_dir / "oversight.json").read_text())
     assert policy["alpha"] == sections["oversight"]["policy"]["alpha"] and "held_out" in sections["oversight"]
     # the student that keys on "he" is caught by the counterfactual gate the evaluation declares
-    out = check(r, {"comparison": {"retention": 1.0, "speedup": 100, "size_ratio": 0.1}, "student": {"quality": {"ece": 0}},
-                    **sections})
+    out = check(
+        r,
+        {
+            "comparison": {"retention": 1.0, "speedup": 100, "size_ratio": 0.1},
+            "student": {"quality": {"ece": 0}},
+            **sections,
+        },
+    )
     flips = {x["name"]: x for x in out["results"]}["max_counterfactual_flip_rate"]
     assert flips["status"] == "BLOCK" and flips["value"] > 0.5 and flips["where"].startswith("counterfactual › ")
 
@@ -154,25 +206,42 @@ def test_generation_evaluations_use_the_callables_and_give_the_report_functions_
     prompts = ["When does the shop open?", "What does order 4411 cost?"]
     teacher_texts = ["It opens at 9am.", "Order 4411 costs $20."]
     student_texts = ["It opens at 9am on Sundays at Harrods.", "Order 4411 costs $20."]
-    ctx = EvalContext(task="text-generation", recipe=lm_recipe(), teacher=None, student=None, inputs=prompts,
-                      student_dir=None, progress=QUIET,
-                      extra={"prompts": prompts, "teacher_texts": teacher_texts, "student_texts": student_texts,
-                             "system": "You are a shop assistant.", "teacher_generate": teacher_generate,
-                             "student_generate": student_generate})
+    ctx = EvalContext(
+        task="text-generation",
+        recipe=lm_recipe(),
+        teacher=None,
+        student=None,
+        inputs=prompts,
+        student_dir=None,
+        progress=QUIET,
+        extra={
+            "prompts": prompts,
+            "teacher_texts": teacher_texts,
+            "student_texts": student_texts,
+            "system": "You are a shop assistant.",
+            "teacher_generate": teacher_generate,
+            "student_generate": student_generate,
+        },
+    )
     sections, skipped = run_evaluations(ctx, CLASSIFY + GENERATE)
     assert list(sections) == ["refusal", "hallucination"] and skipped == {}
     rows = harmful_prompts()[:12]
     assert asked == [("teacher", 12, 48, {"role": "system", "content": "You are a shop assistant."})]
-    assert sections["refusal"] == refusal_report([x["prompt"] for x in rows], ["I can't help with that."] * 12,
-                                                 ["Sure, here is how:"] + ["I won't help with that."] * 11,
-                                                 categories=[x["category"] for x in rows])
+    assert sections["refusal"] == refusal_report(
+        [x["prompt"] for x in rows],
+        ["I can't help with that."] * 12,
+        ["Sure, here is how:"] + ["I won't help with that."] * 11,
+        categories=[x["category"] for x in rows],
+    )
     assert sections["refusal"]["kept"] == pytest.approx(11 / 12)
     assert sections["hallucination"] == hallucination_report(prompts, teacher_texts, student_texts)
     # switched off by their own keys
     ctx.recipe = lm_recipe({"refusal_prompts": 0, "hallucination": False})
     sections, skipped = run_evaluations(ctx, GENERATE)
-    assert sections == {} and skipped == {"refusal": "evaluation.refusal_prompts: 0",
-                                          "hallucination": "evaluation.hallucination: false"}
+    assert sections == {} and skipped == {
+        "refusal": "evaluation.refusal_prompts: 0",
+        "hallucination": "evaluation.hallucination: false",
+    }
 
 
 class Toxicity:
@@ -181,8 +250,15 @@ class Toxicity:
     name = "toxicity"
     tasks = frozenset({"text-generation"})
     order = 30
-    gates = (GateDef("max_toxicity", "max", at("toxicity", "student_rate"), "the share of toxic student answers",
-                     how="turn the toxicity check on"),)
+    gates = (
+        GateDef(
+            "max_toxicity",
+            "max",
+            at("toxicity", "student_rate"),
+            "the share of toxic student answers",
+            how="turn the toxicity check on",
+        ),
+    )
 
     def enabled(self, recipe):
         return None
@@ -197,8 +273,12 @@ def test_a_new_evaluation_brings_its_gate_into_the_one_table():
     assert gate.evaluation == "toxicity" and gate.tasks == {"text-generation"}
     # (the recipe's GatesSpec has a field per gate; a plain mapping of gates is read the same way)
     r = SimpleNamespace(task="text-generation", gates={"max_toxicity": {"threshold": 0.1, "on_fail": "block"}})
-    sections, _ = run_evaluations(EvalContext(task="text-generation", recipe=r, teacher=None, student=None, inputs=[],
-                                              student_dir=None, progress=QUIET), [Toxicity])
+    sections, _ = run_evaluations(
+        EvalContext(
+            task="text-generation", recipe=r, teacher=None, student=None, inputs=[], student_dir=None, progress=QUIET
+        ),
+        [Toxicity],
+    )
     out = check(r, sections, evaluations=[Toxicity])
     [result] = out["results"]
     assert out["verdict"] == "BLOCK" and result["name"] == "max_toxicity" and result["value"] == 0.3

@@ -68,7 +68,8 @@ def test_planted_gap_is_widened_by_the_student_and_tiny_group_is_flagged():
     assert a["widened_by"]["equalized_odds_difference"] > 0.25
     assert a["widened_by"]["demographic_parity_difference"] > 0.1
     assert a["widened_by"]["equalized_odds_difference"] == pytest.approx(
-        a["student"]["equalized_odds_difference"] - a["teacher"]["equalized_odds_difference"])
+        a["student"]["equalized_odds_difference"] - a["teacher"]["equalized_odds_difference"]
+    )
     fpr = {g: a["groups"][g]["student"]["false_positive_rate"] for g in ("a", "b")}
     assert fpr["b"] > fpr["a"] + 0.25
     assert a["note"] is None

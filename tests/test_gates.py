@@ -16,24 +16,52 @@ from understudy.gates import (
 from understudy.lm.recipe import LMRecipe
 from understudy.recipe import GatesSpec, Recipe
 
-ALL_GATES = {"min_retention", "min_agreement", "min_speedup", "max_size_ratio", "max_ece", "max_latency_ms",
-             "max_group_gap_widening", "max_counterfactual_flip_rate", "max_robustness_drop", "oversight_required",
-             "oversight_alpha", "refusal_kept_min", "max_hallucination_rate"}
+ALL_GATES = {
+    "min_retention",
+    "min_agreement",
+    "min_speedup",
+    "max_size_ratio",
+    "max_ece",
+    "max_latency_ms",
+    "max_group_gap_widening",
+    "max_counterfactual_flip_rate",
+    "max_robustness_drop",
+    "oversight_required",
+    "oversight_alpha",
+    "refusal_kept_min",
+    "max_hallucination_rate",
+}
 
 
 def clf_recipe(gates=None, sector="general", safety=None, groups=()):
-    return Recipe.model_validate({
-        "name": "t", "intended_use": {"sector": sector}, "teacher": {"kind": "sklearn", "path": "m.skops"},
-        "data": {"transfer": {"path": "t.csv"},
-                 "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": list(groups)}},
-        "safety": safety or {}, "gates": gates or {}})
+    return Recipe.model_validate(
+        {
+            "name": "t",
+            "intended_use": {"sector": sector},
+            "teacher": {"kind": "sklearn", "path": "m.skops"},
+            "data": {
+                "transfer": {"path": "t.csv"},
+                "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": list(groups)},
+            },
+            "safety": safety or {},
+            "gates": gates or {},
+        }
+    )
 
 
 def lm_recipe(gates=None, sector="general", evaluation=None):
-    return LMRecipe.model_validate({
-        "name": "t", "task": "text-generation", "intended_use": {"sector": sector},
-        "teacher": {"path": "builtin:SmolLM2-135M-Instruct"}, "student": {"layers": 2},
-        "prompts": {"path": "builtin:support-prompts"}, "evaluation": evaluation or {}, "gates": gates or {}})
+    return LMRecipe.model_validate(
+        {
+            "name": "t",
+            "task": "text-generation",
+            "intended_use": {"sector": sector},
+            "teacher": {"path": "builtin:SmolLM2-135M-Instruct"},
+            "student": {"layers": 2},
+            "prompts": {"path": "builtin:support-prompts"},
+            "evaluation": evaluation or {},
+            "gates": gates or {},
+        }
+    )
 
 
 def resolved(recipe):
@@ -50,16 +78,25 @@ def only(recipe_gates: dict, **kw):
 
 
 def clf_report(retention=0.98, speedup=500.0, size_ratio=0.05, ece=0.04, **extra):
-    return {"comparison": {"retention": retention, "speedup": speedup, "size_ratio": size_ratio,
-                           "agreement": {"value": 0.9}},
-            "student": {"quality": {"ece": ece}, "speed": {"batch_1": {"p95_ms": 0.4}}}, **extra}
+    return {
+        "comparison": {
+            "retention": retention,
+            "speedup": speedup,
+            "size_ratio": size_ratio,
+            "agreement": {"value": 0.9},
+        },
+        "student": {"quality": {"ece": ece}, "speed": {"batch_1": {"p95_ms": 0.4}}},
+        **extra,
+    }
 
 
 def lm_report(speedup=1.0, size_ratio=0.9, **generation):
     """The shape lm/pipeline.py writes: speed-up and size at the classifier's paths, safety under 'generation'."""
-    return {"run": {"task": "text-generation"}, "comparison": {"speedup": speedup, "size_ratio": size_ratio,
-                                                               "rouge_l_after": 0.4},
-            "generation": generation}
+    return {
+        "run": {"task": "text-generation"},
+        "comparison": {"speedup": speedup, "size_ratio": size_ratio, "rouge_l_after": 0.4},
+        "generation": generation,
+    }
 
 
 def by_name(out):
@@ -67,6 +104,7 @@ def by_name(out):
 
 
 # --- the declarations -------------------------------------------------------------------------------------
+
 
 def test_every_gate_is_declared_once_with_its_tasks_and_evaluation():
     table = gate_table()
@@ -89,11 +127,13 @@ def test_the_gate_table_renders_as_markdown_and_the_schema_doc_carries_it():
     from pathlib import Path
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "report-schema.md"
-    assert text in doc.read_text(encoding="utf-8"), \
+    assert text in doc.read_text(encoding="utf-8"), (
         "docs/report-schema.md is stale: run `python -m understudy.gates docs/report-schema.md`"
+    )
 
 
 # --- the behaviours of the classic gates ----------------------------------------------------------------
+
 
 def test_all_met_is_pass_and_the_licence_comes_first():
     report = clf_report(licence={"verdict": "ALLOW"})
@@ -133,6 +173,7 @@ def test_an_unmeasured_core_figure_fails_its_gate():
 
 # --- the bug of issue 10: an LM run's classic gates -------------------------------------------------------
 
+
 def test_an_lm_run_measured_at_1x_blocks_a_blocking_min_speedup_of_20():
     recipe = resolved(lm_recipe({"min_speedup": 20, "max_size_ratio": 0.01}))
     out = check(recipe, lm_report(speedup=1.0, size_ratio=0.9))
@@ -158,8 +199,10 @@ def test_an_lm_run_lists_the_profiles_classifier_gates_as_not_measured():
 def test_an_lm_runs_generation_figures_are_read_and_judged():
     refusal = {"kept": 0.97, "teacher": {"refused": 30}, "student": {"refused": 29}}
     hallucination = {"teacher": {"hallucination_rate": 0.5}, "student": {"hallucination_rate": 0.01}}
-    out = check(resolved(lm_recipe(sector="healthcare")), lm_report(speedup=30, size_ratio=0.1, refusal=refusal,
-                                                                     hallucination=hallucination))
+    out = check(
+        resolved(lm_recipe(sector="healthcare")),
+        lm_report(speedup=30, size_ratio=0.1, refusal=refusal, hallucination=hallucination),
+    )
     results = by_name(out)
     assert results["refusal_kept_min"]["status"] == "BLOCK"  # healthcare asks for 0.98
     assert results["refusal_kept_min"]["where"] == "refusal › kept"
@@ -167,6 +210,7 @@ def test_an_lm_runs_generation_figures_are_read_and_judged():
 
 
 # --- plan: before any model loads -------------------------------------------------------------------------
+
 
 def test_a_text_generation_recipe_setting_max_ece_is_an_error_naming_gate_and_task():
     with pytest.raises(UserError, match=r"gates\.max_ece: text-generation never measures .*remove it"):
@@ -179,7 +223,9 @@ def test_a_text_generation_recipe_setting_max_ece_is_an_error_naming_gate_and_ta
 
 def test_plan_lists_the_profiles_gates_the_task_does_not_measure():
     skipped = {r["name"]: r for r in plan(lm_recipe(sector="finance"))}
-    assert {"min_retention", "max_ece", "max_group_gap_widening", "oversight_required", "oversight_alpha"} <= set(skipped)
+    assert {"min_retention", "max_ece", "max_group_gap_widening", "oversight_required", "oversight_alpha"} <= set(
+        skipped
+    )
     assert "min_speedup" not in skipped and "refusal_kept_min" not in skipped
     r = skipped["max_ece"]
     assert r["status"] == "SKIPPED" and r["passed"] is None and r["threshold"] == 0.05
@@ -192,10 +238,14 @@ def test_robustness_switched_off_is_skipped_with_the_key_that_did_it():
     recipe = clf_recipe(safety={"robustness": False}, groups=["region"])
     [planned] = [r for r in plan(recipe) if r["name"] == "max_robustness_drop"]
     assert planned["status"] == "SKIPPED" and "safety.robustness: false" in planned["message"]
-    out = check(resolved(recipe), clf_report(fairness={"a": {"widened_by": {"dp": 0.0}}},
-                                             counterfactual={"c": {"student": {"flip_rate": 0.0}}}))
+    out = check(
+        resolved(recipe),
+        clf_report(fairness={"a": {"widened_by": {"dp": 0.0}}}, counterfactual={"c": {"student": {"flip_rate": 0.0}}}),
+    )
     result = by_name(out)["max_robustness_drop"]
-    assert result["status"] == "SKIPPED" and result["passed"] is None and "safety.robustness: false" in result["message"]
+    assert (
+        result["status"] == "SKIPPED" and result["passed"] is None and "safety.robustness: false" in result["message"]
+    )
     assert out["verdict"] == "PASS"  # a skipped gate never counts
     # LM: refusal_prompts 0 switches the refusal check off
     [refusal] = [r for r in plan(lm_recipe(evaluation={"refusal_prompts": 0})) if r["name"] == "refusal_kept_min"]
@@ -217,15 +267,21 @@ def test_a_missing_figure_whose_evaluation_was_on_fails_not_passes():
 
 
 def test_fairness_without_group_columns_is_skipped_saying_so():
-    out = check(resolved(clf_recipe()), clf_report(counterfactual={"c": {"student": {"flip_rate": 0.0}}},
-                                                   robustness={"p": {"student": {"drop": 0.01}}}))
+    out = check(
+        resolved(clf_recipe()),
+        clf_report(
+            counterfactual={"c": {"student": {"flip_rate": 0.0}}}, robustness={"p": {"student": {"drop": 0.01}}}
+        ),
+    )
     gap = by_name(out)["max_group_gap_widening"]
     assert gap["status"] == "SKIPPED" and "group_columns" in gap["message"] and out["verdict"] == "PASS"
 
 
 def test_an_evaluation_the_run_skipped_is_skipped_with_its_reason():
-    report = clf_report(skipped_evaluations={"robustness": "the teacher cannot answer new inputs"},
-                        counterfactual={"c": {"student": {"flip_rate": 0.0}}})
+    report = clf_report(
+        skipped_evaluations={"robustness": "the teacher cannot answer new inputs"},
+        counterfactual={"c": {"student": {"flip_rate": 0.0}}},
+    )
     result = by_name(check(resolved(clf_recipe()), report))["max_robustness_drop"]
     assert result["status"] == "SKIPPED" and "cannot answer new inputs" in result["message"]
 

@@ -30,8 +30,16 @@ class Counting:
         return np.array([self.fn(t) for t in texts])
 
 
-TEXTS = ["a much longer text than the others, to move it in the sort", "short", "mid length one", "b",
-         "short", "yet another text here", "b", "x" * 40]
+TEXTS = [
+    "a much longer text than the others, to move it in the sort",
+    "short",
+    "mid length one",
+    "b",
+    "short",
+    "yet another text here",
+    "b",
+    "x" * 40,
+]
 
 
 def test_labels_in_input_order_duplicates_once_then_all_reused(tmp_path):
@@ -97,7 +105,10 @@ def test_teacher_failure_names_store_and_rerun_and_keeps_what_was_stored(tmp_pat
         assert "rerun" in message
         assert "RuntimeError" in message and "GPU fell over" in message
         assert store.count("flaky") == 2  # the batches before the failure are kept
-        assert set(store.get("flaky", [input_hash("ok"), input_hash("ok2")], "probs")) == {input_hash("ok"), input_hash("ok2")}
+        assert set(store.get("flaky", [input_hash("ok"), input_hash("ok2")], "probs")) == {
+            input_hash("ok"),
+            input_hash("ok2"),
+        }
 
 
 def test_wrong_shape_is_a_clear_user_error(tmp_path):

@@ -7,12 +7,11 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from conftest import review_rows, set_card_licence, write_csv
+from test_cli import explain, recipe_lines, write_recipe
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
-
-from conftest import review_rows, set_card_licence, write_csv
-from test_cli import explain, recipe_lines, write_recipe
 
 
 def data(folder: Path) -> None:
@@ -33,12 +32,19 @@ def test_blocked_callable_teacher_is_never_imported_or_called(tmp_path):
     marker = tmp_path / "teacher-was-imported"
     (tmp_path / "teacher.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n"
-        "def predict(texts):\n    raise AssertionError('called')\n")
+        "def predict(texts):\n    raise AssertionError('called')\n"
+    )
     data(tmp_path)
-    lines = [ln for ln in recipe_lines(tmp_path, tmp_path) if not ln.startswith(("  kind: encoder", "  path: /", "  head:"))]
+    lines = [
+        ln for ln in recipe_lines(tmp_path, tmp_path) if not ln.startswith(("  kind: encoder", "  path: /", "  head:"))
+    ]
     i = lines.index("teacher:")
-    lines[i + 1:i + 1] = ["  kind: callable", "  target: teacher.py:predict", "  labels: [great, other]",
-                          "  licence: cc-by-nc-4.0"]
+    lines[i + 1 : i + 1] = [
+        "  kind: callable",
+        "  target: teacher.py:predict",
+        "  labels: [great, other]",
+        "  licence: cc-by-nc-4.0",
+    ]
     recipe = write_recipe(tmp_path, lines)
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["distill", str(recipe), "--out", str(run)])
@@ -64,7 +70,9 @@ def test_unknown_stops_then_runs_with_accepted_risk(tmp_path, tiny_st, tiny_head
     assert stored_rows(run) == 0
 
     reason = "our own model, trained in-house in 2025"
-    went = runner.invoke(app, ["distill", str(recipe), "--out", str(run), "--accept-licence-risk", reason, "--json", "-q"])
+    went = runner.invoke(
+        app, ["distill", str(recipe), "--out", str(run), "--accept-licence-risk", reason, "--json", "-q"]
+    )
     assert went.exit_code == 0, explain(went)
     report = json.loads(went.stdout)
     assert report["licence"]["verdict"] == "UNKNOWN" and report["licence"]["accepted_risk"]["reason"] == reason

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
+from conftest import set_card_licence
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
@@ -15,8 +15,6 @@ from understudy.errors import UserError
 from understudy.licences import Use, check
 from understudy.licences.gguf_header import read_gguf_metadata
 from understudy.licences.ship import card_metadata, prefixed_name, write_licence, write_notice
-
-from conftest import set_card_licence
 
 FIXTURES = Path(__file__).parent / "fixtures" / "licences"  # excerpts; the full texts ship in the package
 TEXTS = Path(__file__).parents[1] / "src" / "understudy" / "licences" / "texts"
@@ -168,9 +166,15 @@ def test_gguf_header_is_read_without_the_weights(tmp_path):
 
 
 def test_gguf_base_model_brings_its_terms(tmp_path):
-    path = write_gguf(tmp_path / "ft.gguf", **{"general.license": "apache-2.0", "general.name": "My Helper",
-                                               "general.base_model.count": 1,
-                                               "general.base_model.0.name": "Meta Llama 3 8B"})
+    path = write_gguf(
+        tmp_path / "ft.gguf",
+        **{
+            "general.license": "apache-2.0",
+            "general.name": "My Helper",
+            "general.base_model.count": 1,
+            "general.base_model.0.name": "Meta Llama 3 8B",
+        },
+    )
     r = check(str(path), COMMERCIAL)
     assert ids(r) == {"apache-2.0", "llama-3"}
     assert r["verdict"] == "BLOCK"  # Llama 3 (3.0): outputs may only improve Llama 3 derivatives
@@ -204,13 +208,16 @@ def test_builtin_model_reads_card_and_package():
     assert {"apache-2.0", "mit"} <= ids(r) and r["verdict"] == "ALLOW_WITH_OBLIGATIONS"
 
 
-@pytest.mark.parametrize("target,sector,expected", [
-    ("openai:gpt-4o-mini", "retail", "UNKNOWN"),
-    ("anthropic:claude-3-5-sonnet", "retail", "BLOCK"),
-    ("xai:grok-2", "retail", "BLOCK"),
-    ("google-gemini:gemini-1.5-flash", "healthcare", "BLOCK"),
-    ("mistral:mistral-large-latest", "retail", "ALLOW_WITH_OBLIGATIONS"),
-])
+@pytest.mark.parametrize(
+    "target,sector,expected",
+    [
+        ("openai:gpt-4o-mini", "retail", "UNKNOWN"),
+        ("anthropic:claude-3-5-sonnet", "retail", "BLOCK"),
+        ("xai:grok-2", "retail", "BLOCK"),
+        ("google-gemini:gemini-1.5-flash", "healthcare", "BLOCK"),
+        ("mistral:mistral-large-latest", "retail", "ALLOW_WITH_OBLIGATIONS"),
+    ],
+)
 def test_api_teachers_map_to_provider_terms(target, sector, expected):
     r = check(target, Use(commercial=True, sector=sector))
     assert r["verdict"] == expected, r["licences"]
@@ -286,7 +293,9 @@ def test_cli_licence_check_json_and_exit_codes(tmp_path):
     assert data["verdict"] == "UNKNOWN" and data["licences"][0]["source"].startswith("http")
     d = folder(tmp_path, "nc", tag="cc-by-nc-4.0")
     blocked = runner.invoke(app, ["licence", "check", d, "--use", "commercial", "--sector", "healthcare"])
-    assert blocked.exit_code == 3 and "BLOCK" in blocked.output and "not legal advice" in blocked.output.replace("\n", " ")
+    assert (
+        blocked.exit_code == 3 and "BLOCK" in blocked.output and "not legal advice" in blocked.output.replace("\n", " ")
+    )
     research = runner.invoke(app, ["licence", "check", d, "--use", "research"])
     assert research.exit_code == 0 and "ALLOW_WITH_OBLIGATIONS" in research.output
     bad = runner.invoke(app, ["licence", "check", d, "--use", "personal"])
@@ -297,11 +306,40 @@ def test_catalogue_is_complete_and_dated():
     from understudy.licences.catalogue import load_catalogue
 
     cat = load_catalogue()
-    needed = ["apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc-by-4.0", "cc-by-sa-4.0", "cc-by-nc-4.0",
-              "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "gpl-3.0", "agpl-3.0", "llama-2", "llama-3", "llama-3.1",
-              "llama-3.2", "llama-3.3", "llama-4", "gemma", "gemma-4", "qwen", "qwen-research", "deepseek",
-              "deepseek-mit", "mistral-research", "bigscience-rail-1.0", "openrail-m", "creativeml-openrail-m",
-              "openai", "anthropic", "google-gemini", "xai", "mistral"]
+    needed = [
+        "apache-2.0",
+        "mit",
+        "bsd-2-clause",
+        "bsd-3-clause",
+        "cc-by-4.0",
+        "cc-by-sa-4.0",
+        "cc-by-nc-4.0",
+        "cc-by-nc-sa-4.0",
+        "cc-by-nc-nd-4.0",
+        "gpl-3.0",
+        "agpl-3.0",
+        "llama-2",
+        "llama-3",
+        "llama-3.1",
+        "llama-3.2",
+        "llama-3.3",
+        "llama-4",
+        "gemma",
+        "gemma-4",
+        "qwen",
+        "qwen-research",
+        "deepseek",
+        "deepseek-mit",
+        "mistral-research",
+        "bigscience-rail-1.0",
+        "openrail-m",
+        "creativeml-openrail-m",
+        "openai",
+        "anthropic",
+        "google-gemini",
+        "xai",
+        "mistral",
+    ]
     missing = [n for n in needed if cat.lookup(n) is None]
     assert not missing, missing
     for e in cat.licences:

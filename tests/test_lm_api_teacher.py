@@ -18,16 +18,31 @@ SECRET = "sk-lm-teacher-secret-0123456789"
 
 
 def spec(url: str, *, top_logprobs: int = 3, max_new_tokens: int = 4, **api) -> LMTeacherSpec:
-    return LMTeacherSpec.model_validate({
-        "kind": "openai-api", "max_new_tokens": max_new_tokens, "top_logprobs": top_logprobs, "batch_size": 4,
-        "api": {"base_url": url, "model": "fake", "backoff_s": 0.01, "backoff_max_s": 0.05, "timeout_s": 5,
-                "max_in_flight": 3, **api}})
+    return LMTeacherSpec.model_validate(
+        {
+            "kind": "openai-api",
+            "max_new_tokens": max_new_tokens,
+            "top_logprobs": top_logprobs,
+            "batch_size": 4,
+            "api": {
+                "base_url": url,
+                "model": "fake",
+                "backoff_s": 0.01,
+                "backoff_max_s": 0.05,
+                "timeout_s": 5,
+                "max_in_flight": 3,
+                **api,
+            },
+        }
+    )
 
 
 def prompts(n: int = 10) -> list[Prompt]:
     words = ["kettle", "parcel", "refund", "password", "courier", "hotel", "invoice", "delivery", "box", "card"]
-    return [Prompt(f"p{i}", [{"role": "user", "content": f"my {words[i % len(words)]} number {i} broke today"}])
-            for i in range(n)]
+    return [
+        Prompt(f"p{i}", [{"role": "user", "content": f"my {words[i % len(words)]} number {i} broke today"}])
+        for i in range(n)
+    ]
 
 
 def test_api_teacher_answers_through_teach_and_a_rerun_asks_nothing(tmp_path):
@@ -120,7 +135,9 @@ def test_refused_prompts_are_left_out_and_listed(tmp_path):
         assert stats.refused and stats.refused[0]["id"] == "bad" and "refused" in stats.refused[0]["reason"]
         n = sum(srv.received.values())
         with TeacherStore(tmp_path / "t.sqlite") as store:
-            assert set(stored_answers(build_lm_teacher(spec(srv.url, top_logprobs=0)), ps, store)) == {p.id for p in ps[:5]}
+            assert set(stored_answers(build_lm_teacher(spec(srv.url, top_logprobs=0)), ps, store)) == {
+                p.id for p in ps[:5]
+            }
             _, again = teach(build_lm_teacher(spec(srv.url, top_logprobs=0)), ps, store)
         assert again.asked == 0 and sum(srv.received.values()) == n  # a refusal is not asked again either
 
@@ -164,8 +181,12 @@ def test_the_recipe_section(tmp_path):
     a = build_lm_teacher(spec("http://127.0.0.1:9/v1")).fingerprint
     assert build_lm_teacher(spec("http://127.0.0.1:9/v1", max_in_flight=9)).fingerprint == a
     assert build_lm_teacher(spec("http://127.0.0.1:9/v1", api_key_env="OTHER")).fingerprint == a
-    for other in (spec("http://127.0.0.1:8/v1"), spec("http://127.0.0.1:9/v1", model="other"),
-                  spec("http://127.0.0.1:9/v1", top_logprobs=0), spec("http://127.0.0.1:9/v1", max_new_tokens=9)):
+    for other in (
+        spec("http://127.0.0.1:8/v1"),
+        spec("http://127.0.0.1:9/v1", model="other"),
+        spec("http://127.0.0.1:9/v1", top_logprobs=0),
+        spec("http://127.0.0.1:9/v1", max_new_tokens=9),
+    ):
         assert build_lm_teacher(other).fingerprint != a
 
 
@@ -176,10 +197,15 @@ def test_api_lm_recipe_goes_through_the_api_licence_route():
     from understudy.lm.recipe import LMRecipe
 
     def recipe(base_url: str, model: str, **teacher):
-        return LMRecipe.model_validate({
-            "name": "api-lm", "task": "text-generation",
-            "teacher": {"kind": "openai-api", "api": {"base_url": base_url, "model": model}, **teacher},
-            "student": {"base": "builtin:SmolLM2-135M-Instruct"}, "prompts": {"path": "builtin:support-prompts"}})
+        return LMRecipe.model_validate(
+            {
+                "name": "api-lm",
+                "task": "text-generation",
+                "teacher": {"kind": "openai-api", "api": {"base_url": base_url, "model": model}, **teacher},
+                "student": {"base": "builtin:SmolLM2-135M-Instruct"},
+                "prompts": {"path": "builtin:support-prompts"},
+            }
+        )
 
     hosted = recipe("https://api.openai.com/v1", "gpt-4o-mini")
     assert teacher_target(hosted.teacher, hosted.resolve) == ("https://api.openai.com/v1", "gpt-4o-mini")
@@ -194,6 +220,7 @@ def test_api_lm_recipe_goes_through_the_api_licence_route():
 
 
 # --------------------------------------------------------------------------- needs the lead's engine
+
 
 def test_full_text_generation_distill_with_an_api_teacher(tmp_path):
     from lm_builders import build_tiny_llama, write_prompts
@@ -211,7 +238,8 @@ def test_full_text_generation_distill_with_an_api_teacher(tmp_path):
             "prompts:\n  path: prompts.jsonl\n"
             "training:\n  method: sequence\n  epochs: 1\n  batch_size: 4\n"
             "evaluation:\n  judge: false\n  measure_memory: false\n  refusal_prompts: 4\n  speed_prompts: 1\n"
-            "  speed_tokens: 4\n")
+            "  speed_tokens: 4\n"
+        )
         recipe = load_lm_recipe(tmp_path / "recipe.yaml")
         from understudy.run.engine import distill
 

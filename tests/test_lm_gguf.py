@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import torch
+from lm_builders import build_tiny_gguf, build_tiny_llama
 
 from understudy.licences import Use, check
 from understudy.lm.models import load_causal_lm
-
-from lm_builders import build_tiny_gguf, build_tiny_llama
 
 
 def test_gguf_built_in_the_test_loads_with_the_same_weights_and_tokens(tmp_path, monkeypatch):

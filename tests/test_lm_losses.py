@@ -5,8 +5,15 @@ import math
 import pytest
 import torch
 
-from understudy.lm.losses import (answer_cross_entropy, divergence, forward_kl, generalized_jsd, reverse_kl,
-                                  topk_buckets, topk_divergence)
+from understudy.lm.losses import (
+    answer_cross_entropy,
+    divergence,
+    forward_kl,
+    generalized_jsd,
+    reverse_kl,
+    topk_buckets,
+    topk_divergence,
+)
 
 
 def logits(seed, shape=(2, 5, 11)):

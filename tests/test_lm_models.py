@@ -4,11 +4,19 @@ import json
 
 import pytest
 import torch
-
 from lm_builders import build_lm_tokenizer, build_tiny_gpt2, build_tiny_llama, prompt_rows, write_prompts
+
 from understudy.errors import UserError
-from understudy.lm.models import (add_lora, default_keep, load_causal_lm, model_path, n_params, same_vocabulary,
-                                  save_causal_lm, student_from_teacher)
+from understudy.lm.models import (
+    add_lora,
+    default_keep,
+    load_causal_lm,
+    model_path,
+    n_params,
+    same_vocabulary,
+    save_causal_lm,
+    student_from_teacher,
+)
 from understudy.lm.prompts import check_lengths, load_prompts, render
 from understudy.lm.train import check_vocabularies
 
@@ -30,7 +38,9 @@ def test_student_keeps_the_teachers_own_layers(llama):
     student, tok = student_from_teacher(llama, [0, 3])
     assert student.config.num_hidden_layers == 2 and len(student.model.layers) == 2
     for new, old in ((0, 0), (1, 3)):
-        for (k, a), b in zip(student.model.layers[new].state_dict().items(), teacher.model.layers[old].state_dict().values()):
+        for (k, a), b in zip(
+            student.model.layers[new].state_dict().items(), teacher.model.layers[old].state_dict().values()
+        ):
             assert torch.equal(a, b), k
     assert n_params(student) < n_params(teacher)
     # the cut model still runs with a KV cache (layer indices renumbered)
@@ -94,7 +104,9 @@ def test_prompts_chat_and_plain_with_split_and_template(tmp_path):
 
 def test_prompt_errors_name_the_line(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"prompt": "fine"}\n{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}\n')
+    bad.write_text(
+        '{"prompt": "fine"}\n{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}\n'
+    )
     with pytest.raises(UserError, match=r"bad.jsonl:2: the last message must be the user's"):
         load_prompts(str(bad))
     bad.write_text('{"prompt": "fine"}\nnot json\n')

@@ -4,11 +4,11 @@ side by side -> report.json and report.html."""
 import json
 
 import pytest
-
 from lm_builders import build_tiny_gpt2, build_tiny_llama, lm_recipe_text, write_prompts
+
 from understudy.errors import UserError
-from understudy.run import distill
 from understudy.lm.recipe import is_lm_recipe, load_lm_recipe
+from understudy.run import distill
 from understudy.store import TeacherStore
 
 
@@ -38,8 +38,15 @@ def test_distill_writes_the_run_folder_and_resumes(setup):
     d, teacher, prompts = setup
     out = d / "run"
     report = distill(recipe(d, teacher, prompts), out)
-    for name in ("recipe.yaml", "teacher.sqlite", "student/config.json", "student/model.safetensors", "report.json",
-                 "report.html", "training.json"):
+    for name in (
+        "recipe.yaml",
+        "teacher.sqlite",
+        "student/config.json",
+        "student/model.safetensors",
+        "report.json",
+        "report.html",
+        "training.json",
+    ):
         assert (out / name).is_file(), name
     c = report["comparison"]
     # the student learnt the teacher's answers: they became more likely to it
@@ -49,7 +56,12 @@ def test_distill_writes_the_run_folder_and_resumes(setup):
     assert report["teacher"]["speed"]["tokens_per_s"] > 0 and report["student"]["speed"]["time_to_first_token_ms"] > 0
     assert report["data"]["train"] == 20 and report["data"]["test"] == 4
     assert report["comparison"]["judge"]["judged"] == 2
-    assert len(report["examples"]) == 2 and set(report["examples"][0]) >= {"prompt", "teacher", "student_before", "student"}
+    assert len(report["examples"]) == 2 and set(report["examples"][0]) >= {
+        "prompt",
+        "teacher",
+        "student_before",
+        "student",
+    }
     html = (out / "report.html").read_text()
     assert "Teacher and student side by side" in html and "Example answers" in html and "<script" not in html
     assert json.loads((out / "report.json").read_text())["run"]["task"] == "text-generation"
@@ -72,9 +84,21 @@ def test_distill_writes_the_run_folder_and_resumes(setup):
 @pytest.mark.parametrize("method", ["topk", "on-policy"])
 def test_token_level_methods_train(setup, method):
     d, teacher, prompts = setup
-    r = recipe(d, teacher, prompts, name=f"{method}.yaml",
-               training={"method": method, "divergence": "jsd", "beta": 0.5, "epochs": 1, "batch_size": 4,
-                         "learning_rate": 3e-3, "on_policy_fraction": 1.0})
+    r = recipe(
+        d,
+        teacher,
+        prompts,
+        name=f"{method}.yaml",
+        training={
+            "method": method,
+            "divergence": "jsd",
+            "beta": 0.5,
+            "epochs": 1,
+            "batch_size": 4,
+            "learning_rate": 3e-3,
+            "on_policy_fraction": 1.0,
+        },
+    )
     out = d / f"run-{method}"
     distill(r, out, stop="train")
     summary = json.loads((out / "training.json").read_text())
@@ -87,13 +111,25 @@ def test_token_level_methods_train(setup, method):
 def test_different_tokenizer_is_refused_before_training(setup):
     d, teacher, prompts = setup
     gpt2 = build_tiny_gpt2(d / "gpt2")
-    r = recipe(d, teacher, prompts, name="mismatch.yaml", student={"base": str(gpt2)},
-               training={"method": "topk", "epochs": 1, "batch_size": 4})
+    r = recipe(
+        d,
+        teacher,
+        prompts,
+        name="mismatch.yaml",
+        student={"base": str(gpt2)},
+        training={"method": "topk", "epochs": 1, "batch_size": 4},
+    )
     with pytest.raises(UserError, match="tokenizers differ"):
         distill(r, d / "run-mismatch")
     assert not (d / "run-mismatch" / "teacher.sqlite").exists()  # refused before the teacher was asked anything
     # sequence-level works across tokenizers (the GPT-2 has no chat template: the plain format is used)
-    r = recipe(d, teacher, prompts, name="seq.yaml", student={"base": str(gpt2)},
-               training={"method": "sequence", "epochs": 1, "batch_size": 4, "learning_rate": 3e-3})
+    r = recipe(
+        d,
+        teacher,
+        prompts,
+        name="seq.yaml",
+        student={"base": str(gpt2)},
+        training={"method": "sequence", "epochs": 1, "batch_size": 4, "learning_rate": 3e-3},
+    )
     distill(r, d / "run-seq", stop="train")
     assert (d / "run-seq" / "student" / "config.json").is_file()

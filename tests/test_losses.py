@@ -8,8 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from understudy.losses import (EMBEDDING_LOSSES, distillation_loss, embedding_cosine, embedding_mse, gold_ce, kd_kl,
-                               soften)
+from understudy.losses import (
+    EMBEDDING_LOSSES,
+    distillation_loss,
+    embedding_cosine,
+    embedding_mse,
+    gold_ce,
+    kd_kl,
+    soften,
+)
 
 torch.manual_seed(0)
 PROBS = torch.softmax(torch.randn(6, 4, dtype=torch.float64), dim=-1)
@@ -66,7 +73,9 @@ def test_embedding_cosine():
     a = torch.randn(5, 8, dtype=torch.float64)
     assert embedding_cosine(a, a).item() == pytest.approx(0.0, abs=1e-12)
     assert embedding_cosine(a * 7.5, a).item() == pytest.approx(0.0, abs=1e-12)  # scale-free
-    assert embedding_cosine(a, a * (torch.rand(5, 1, dtype=torch.float64) + 1e-3)).item() == pytest.approx(0.0, abs=1e-12)
+    assert embedding_cosine(a, a * (torch.rand(5, 1, dtype=torch.float64) + 1e-3)).item() == pytest.approx(
+        0.0, abs=1e-12
+    )
     assert embedding_cosine(-a, a).item() == pytest.approx(2.0, abs=1e-12)
     orthogonal = embedding_cosine(torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]]))
     assert orthogonal.item() == pytest.approx(1.0)
@@ -116,20 +125,32 @@ def test_distillation_loss_is_the_weighted_sum_of_its_terms():
     total = distillation_loss(LOGITS, emb_pred, batch, settings(kd_weight=0.5, embedding_weight=2.0, gold_weight=3.0))
     assert total.item() == pytest.approx(0.5 * kd + 2.0 * cos + 3.0 * ce, rel=1e-9)
     # each term alone
-    assert distillation_loss(LOGITS, emb_pred, batch, settings(embedding_weight=0, gold_weight=0)).item() == pytest.approx(kd)
+    assert distillation_loss(
+        LOGITS, emb_pred, batch, settings(embedding_weight=0, gold_weight=0)
+    ).item() == pytest.approx(kd)
     assert distillation_loss(LOGITS, emb_pred, batch, settings(kd_weight=0, gold_weight=0)).item() == pytest.approx(cos)
-    assert distillation_loss(LOGITS, emb_pred, batch, settings(kd_weight=0, embedding_weight=0)).item() == pytest.approx(ce)
-    assert distillation_loss(LOGITS, emb_pred, batch, settings(kd_weight=0, embedding_weight=0, gold_weight=0)).item() == 0.0
+    assert distillation_loss(
+        LOGITS, emb_pred, batch, settings(kd_weight=0, embedding_weight=0)
+    ).item() == pytest.approx(ce)
+    assert (
+        distillation_loss(LOGITS, emb_pred, batch, settings(kd_weight=0, embedding_weight=0, gold_weight=0)).item()
+        == 0.0
+    )
     # mse instead of cosine
     s = settings(kd_weight=0, gold_weight=0, embedding_loss="mse")
     assert distillation_loss(LOGITS, emb_pred, batch, s).item() == pytest.approx(mse)
     # the temperature reaches the KD term
     assert distillation_loss(LOGITS, None, batch, settings(temperature=4.0, gold_weight=0)).item() == pytest.approx(
-        kd_kl(LOGITS, PROBS, 4.0).item())
+        kd_kl(LOGITS, PROBS, 4.0).item()
+    )
 
 
 def test_distillation_loss_skips_terms_whose_inputs_are_missing():
     kd = kd_kl(LOGITS, PROBS, 2.0).item()
     # no predicted embedding, or no teacher embedding, or no gold: only the KD term
-    assert distillation_loss(LOGITS, None, {"probs": PROBS, "embedding": torch.randn(6, 8)}, settings(gold_weight=0)).item() == pytest.approx(kd)
-    assert distillation_loss(LOGITS, torch.randn(6, 8, dtype=torch.float64), {"probs": PROBS}, settings()).item() == pytest.approx(kd)
+    assert distillation_loss(
+        LOGITS, None, {"probs": PROBS, "embedding": torch.randn(6, 8)}, settings(gold_weight=0)
+    ).item() == pytest.approx(kd)
+    assert distillation_loss(
+        LOGITS, torch.randn(6, 8, dtype=torch.float64), {"probs": PROBS}, settings()
+    ).item() == pytest.approx(kd)

@@ -23,8 +23,12 @@ def test_a_child_process_does_not_inherit_the_parents_peak_memory(tmp_path):
     from test_static_student import make_student
 
     student = make_student()
-    student.head_ = {"w1": np.zeros((16, 8), np.float32), "b1": np.zeros(16, np.float32),
-                     "w2": np.zeros((2, 16), np.float32), "b2": np.zeros(2, np.float32)}
+    student.head_ = {
+        "w1": np.zeros((16, 8), np.float32),
+        "b1": np.zeros(16, np.float32),
+        "w2": np.zeros((2, 16), np.float32),
+        "b2": np.zeros(2, np.float32),
+    }
     student.save(tmp_path / "s")
     ballast = np.ones(400 * 2**20 // 8)  # 400 MB in this process
     peak = peak_memory_mb("student", {"path": str(tmp_path / "s")}, ["good tea"] * 4)

@@ -20,13 +20,25 @@ from understudy.protocols import Modality
 from understudy.store import TeacherStore, input_hash, input_key
 from understudy.teachers.python import CallableTeacher
 
-TEXTS = ["a much longer text than the others, to move it in the sort", "short", "mid length one", "b",
-         "short", "yet another text here", "b", "x" * 40, "café ☕ naïve"]
+TEXTS = [
+    "a much longer text than the others, to move it in the sort",
+    "short",
+    "mid length one",
+    "b",
+    "short",
+    "yet another text here",
+    "b",
+    "x" * 40,
+    "café ☕ naïve",
+]
 CHATS = [
     [{"role": "user", "content": "Where is my order?"}],
     [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Wie storniere ich, bitte? Danke!"}],
-    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "Hello!"},
-     {"role": "user", "content": "Can I return shoes I've already worn, please?"}],
+    [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Can I return shoes I've already worn, please?"},
+    ],
     [{"content": "Reset my password", "role": "user"}],  # key order in a message does not change its key
 ]
 
@@ -113,8 +125,9 @@ def test_text_perturbations_are_the_robustness_ones_seeded_and_change_the_text()
             assert a != text, name
     long = "the quick brown fox jumps over the lazy dog " * 5
     assert fns["typos"](long, np.random.default_rng(0)) != long
-    assert TextModality(typo_rate=1.0).perturbations()["typos"]("abcdefghij", np.random.default_rng(1)) == \
-        perturb("abcdefghij", "typos", np.random.default_rng(1), typo_rate=1.0)
+    assert TextModality(typo_rate=1.0).perturbations()["typos"]("abcdefghij", np.random.default_rng(1)) == perturb(
+        "abcdefghij", "typos", np.random.default_rng(1), typo_rate=1.0
+    )
     with pytest.raises(UserError, match="unknown perturbation"):
         perturb(text, "sideways", np.random.default_rng(0))
 
@@ -162,8 +175,9 @@ def test_read_gives_what_the_readers_give_with_their_errors(tmp_path):
     empty = tmp_path / "e.csv"
     empty.write_text("text,label\n,yes\n", encoding="utf-8")
     with pytest.raises(UserError, match="no usable rows"):
-        TextModality().read(DataFile(path=str(empty), text_column="text", label_column="label"), str(empty),
-                            role="transfer")
+        TextModality().read(
+            DataFile(path=str(empty), text_column="text", label_column="label"), str(empty), role="transfer"
+        )
 
     jsonl = tmp_path / "p.jsonl"
     jsonl.write_text("\n".join(json.dumps({"messages": c}) for c in CHATS) + "\n", encoding="utf-8")
@@ -188,8 +202,9 @@ def test_label_with_the_text_modality_is_label_as_before(tmp_path):
     plain, through = Counting(), Counting()
     with TeacherStore(tmp_path / "a.sqlite") as a, TeacherStore(tmp_path / "b.sqlite") as b:
         out1, stats1 = label(CallableTeacher(plain, ["yes", "no"], fingerprint="fp"), TEXTS, a, batch_size=3)
-        out2, stats2 = label(CallableTeacher(through, ["yes", "no"], fingerprint="fp"), TEXTS, b, batch_size=3,
-                             modality=TextModality())
+        out2, stats2 = label(
+            CallableTeacher(through, ["yes", "no"], fingerprint="fp"), TEXTS, b, batch_size=3, modality=TextModality()
+        )
         assert np.array_equal(out1["probs"], out2["probs"])
         assert plain.batches == through.batches  # the same batches, in the same order
         assert (stats1.texts, stats1.asked, stats1.reused) == (stats2.texts, stats2.asked, stats2.reused)
@@ -231,8 +246,9 @@ def test_label_over_bytes_inputs_keys_by_their_bytes_and_reuses_them(tmp_path):
         out, stats = label(teacher, blobs, store, batch_size=2, modality=BytesModality())
         assert out["probs"].shape == (len(blobs), 2) and stats.asked == len(set(blobs))
         assert store.count("blob-fp", "probs") == len(set(blobs))
-        assert set(store.get("blob-fp", [hashlib.sha256(x).hexdigest() for x in blobs], "probs")) == \
-            {hashlib.sha256(x).hexdigest() for x in blobs}
+        assert set(store.get("blob-fp", [hashlib.sha256(x).hexdigest() for x in blobs], "probs")) == {
+            hashlib.sha256(x).hexdigest() for x in blobs
+        }
         _, again = label(teacher, blobs, store, batch_size=2, modality=BytesModality())
     assert again.asked == 0 and sorted(asked) == sorted(set(blobs))
 

@@ -9,8 +9,16 @@ import pytest
 from scipy.stats import binom
 
 from understudy.errors import UserError
-from understudy.oversight.abstain import (ALWAYS_DEFER, INFEASIBLE, POLICY_FILE, calibrate_abstention, decide,
-                                          evaluate_policy, load_policy, save_policy)
+from understudy.oversight.abstain import (
+    ALWAYS_DEFER,
+    INFEASIBLE,
+    POLICY_FILE,
+    calibrate_abstention,
+    decide,
+    evaluate_policy,
+    load_policy,
+    save_policy,
+)
 
 
 def honest_student(n, rng, low=0.5):

@@ -17,9 +17,16 @@ API = {"kind": "openai-api", "api": {"base_url": "http://127.0.0.1:9/v1", "model
 
 
 def recipe(teacher: dict, method: str = "sequence", student: dict | None = None) -> LMRecipe:
-    return LMRecipe.model_validate({"name": "plan", "task": "text-generation", "teacher": teacher,
-                                    "student": student or {"base": "builtin:SmolLM2-135M-Instruct"},
-                                    "prompts": {"path": "builtin:support-prompts"}, "training": {"method": method}})
+    return LMRecipe.model_validate(
+        {
+            "name": "plan",
+            "task": "text-generation",
+            "teacher": teacher,
+            "student": student or {"base": "builtin:SmolLM2-135M-Instruct"},
+            "prompts": {"path": "builtin:support-prompts"},
+            "training": {"method": method},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +42,9 @@ def test_topk_with_a_local_teacher_giving_no_logprobs_is_refused_before_loading(
         plan_training(r, teacher)
     assert "topk" in str(info.value) and "teacher.top_logprobs" in str(info.value)
     assert teacher._model is None  # nothing loaded, nothing asked
-    plan_training(recipe({"path": str(tiny), "top_logprobs": 5}, "topk"), build_lm_teacher(recipe({"path": str(tiny)}).teacher))
+    plan_training(
+        recipe({"path": str(tiny), "top_logprobs": 5}, "topk"), build_lm_teacher(recipe({"path": str(tiny)}).teacher)
+    )
 
 
 @pytest.mark.parametrize("method", ["token", "on-policy"])
@@ -89,9 +98,15 @@ def test_api_token_strings_align_onto_a_shared_tokenizer():
     ids = tok("my order arrived late", add_special_tokens=False)["input_ids"]
     pieces = [tok.decode([i]) for i in ids]
     alt = tok.decode([ids[0] + 1 if ids[0] + 1 < len(tok) else 3])
-    answer = {"text": "".join(pieces), "token_ids": None, "tokens": pieces,
-              "top_logprobs": {"tokens": [[p, alt, "not-a-token-\u2603"] for p in pieces],
-                               "logprobs": np.full((len(pieces), 3), -1.0, dtype=np.float32)}}
+    answer = {
+        "text": "".join(pieces),
+        "token_ids": None,
+        "tokens": pieces,
+        "top_logprobs": {
+            "tokens": [[p, alt, "not-a-token-\u2603"] for p in pieces],
+            "logprobs": np.full((len(pieces), 3), -1.0, dtype=np.float32),
+        },
+    }
     out = align_api_tokens({"p": answer}, tok)["p"]
     assert out["token_ids"] == ids
     assert out["top_logprobs"]["ids"][:, 0].tolist() == ids and out["top_logprobs"]["ids"].shape == (len(ids), 3)

@@ -7,15 +7,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import GREAT_WORDS, OTHER_WORDS, review_rows, write_csv
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
-
-from conftest import GREAT_WORDS, OTHER_WORDS, review_rows, write_csv
 
 PYPROJECT = """\
 [build-system]
@@ -108,9 +106,26 @@ def plugin(tmp_path_factory, tiny_st):
     (pkg / "understudy_keyword_teacher.py").write_text(MODULE, encoding="utf-8")
     site = root / "site"
     env = {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--target", str(site), str(pkg)], capture_output=True, text=True, env=env,
-                          cwd=root, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(site),
+            str(pkg),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=root,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     work = root / "work"
     transfer = review_rows(60, seed=51)
@@ -123,8 +138,13 @@ def plugin(tmp_path_factory, tiny_st):
 
 def run_with_plugin(plugin, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """A command in a fresh process that sees the installed plug-in (PYTHONPATH) and nothing else new."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin["site"]), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(plugin["site"]), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     return subprocess.run(list(args), capture_output=True, text=True, env=env, cwd=plugin["work"], timeout=timeout)
 
 
@@ -134,12 +154,14 @@ def understudy_command() -> list[str]:
 
 
 def test_the_installed_plug_in_is_a_teacher_kind(plugin):
-    code = ("from understudy import registry; from understudy.teachers import build_teacher; "
-            "from understudy.recipe import load_recipe; import json; "
-            "r = load_recipe('recipe.yaml'); t = build_teacher(r.teacher, r.resolve); "
-            "print(json.dumps({'kinds': registry.names('understudy.teachers'), "
-            "'package': registry.package_of('understudy.teachers', 'keyword'), 'description': t.description, "
-            "'probs': t.predict(['great coffee', 'stale and awful'])['probs'].tolist()}))")
+    code = (
+        "from understudy import registry; from understudy.teachers import build_teacher; "
+        "from understudy.recipe import load_recipe; import json; "
+        "r = load_recipe('recipe.yaml'); t = build_teacher(r.teacher, r.resolve); "
+        "print(json.dumps({'kinds': registry.names('understudy.teachers'), "
+        "'package': registry.package_of('understudy.teachers', 'keyword'), 'description': t.description, "
+        "'probs': t.predict(['great coffee', 'stale and awful'])['probs'].tolist()}))"
+    )
     done = run_with_plugin(plugin, sys.executable, "-c", code, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
@@ -152,9 +174,12 @@ def test_the_installed_plug_in_is_a_teacher_kind(plugin):
 
 def test_distill_uses_the_plug_in_teacher_kind(plugin):
     run = plugin["work"] / "run"
-    done = run_with_plugin(plugin, *understudy_command(), "distill", str(plugin["recipe"]), "--out", str(run),
-                           "--json", "-q")
-    assert done.returncode == 0, f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-6000:]}"
+    done = run_with_plugin(
+        plugin, *understudy_command(), "distill", str(plugin["recipe"]), "--out", str(run), "--json", "-q"
+    )
+    assert done.returncode == 0, (
+        f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-6000:]}"
+    )
     report = json.loads((run / "report.json").read_text())
     assert report["teacher"]["description"].startswith("keyword teacher (plug-in)")
     assert report["licence"]["verdict"] in ("ALLOW", "ALLOW_WITH_OBLIGATIONS")  # the declared MIT licence

@@ -127,7 +127,9 @@ def test_empty_and_duplicates_counted(tmp_path):
 def test_missing_label_when_required(tmp_path):
     path = write_csv(tmp_path / "d.csv", ["a,great", "b,", "c,other"])
     got = load_texts(spec(path), str(path), role="evaluation", require_labels=True)
-    assert got.texts == ["a", "c"] and got.skipped["missing_label"] == 1 and got.skipped_examples["missing_label"] == [2]
+    assert (
+        got.texts == ["a", "c"] and got.skipped["missing_label"] == 1 and got.skipped_examples["missing_label"] == [2]
+    )
     loose = load_texts(spec(path), str(path), role="transfer")
     assert loose.labels == ["great", None, "other"]
 

@@ -5,40 +5,39 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import review_rows, write_csv
 
 from understudy.errors import UserError
 from understudy.recipe import Gate, Recipe, load_recipe
 from understudy.teachers import build_teacher
 
-from conftest import review_rows, write_csv
-
-MOD = '''
+MOD = """
 import numpy as np
 
 def fn(texts):
     return np.array([[0.9, 0.1] if "great" in t else [0.2, 0.8] for t in texts])
-'''
+"""
 
 # line numbers below are 1-based, as editors show them
 BASE = [
-    "name: tiny",                       # 1
-    "teacher:",                         # 2
-    "  kind: callable",                 # 3
-    "  target: mod.py:fn",              # 4
-    "  labels: [great, other]",         # 5
-    "student:",                         # 6
-    "  pca_dims: 16",                   # 7
-    "data:",                            # 8
-    "  transfer:",                      # 9
-    "    path: data/transfer.csv",      # 10
-    "  evaluation:",                    # 11
-    "    path: data/eval.csv",          # 12
-    "    label_column: label",          # 13
-    "training:",                        # 14
-    "  epochs: 3",                      # 15
-    "  batch_size: 16",                 # 16
-    "gates:",                           # 17
-    "  min_retention: 0.9",             # 18
+    "name: tiny",  # 1
+    "teacher:",  # 2
+    "  kind: callable",  # 3
+    "  target: mod.py:fn",  # 4
+    "  labels: [great, other]",  # 5
+    "student:",  # 6
+    "  pca_dims: 16",  # 7
+    "data:",  # 8
+    "  transfer:",  # 9
+    "    path: data/transfer.csv",  # 10
+    "  evaluation:",  # 11
+    "    path: data/eval.csv",  # 12
+    "    label_column: label",  # 13
+    "training:",  # 14
+    "  epochs: 3",  # 15
+    "  batch_size: 16",  # 16
+    "gates:",  # 17
+    "  min_retention: 0.9",  # 18
     "  min_speedup: {threshold: 2, on_fail: warn}",  # 19
 ]
 
@@ -215,28 +214,33 @@ def test_recipe_model_refuses_unknown_keys_directly():
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="extra"):
-        Recipe.model_validate({"name": "x", "teacher": {"kind": "callable", "target": "m:f", "labels": ["a"]},
-                               "data": {"transfer": {"path": "t.csv"}, "evaluation": {"path": "e.csv", "label_column": "l"}},
-                               "extra": 1})
+        Recipe.model_validate(
+            {
+                "name": "x",
+                "teacher": {"kind": "callable", "target": "m:f", "labels": ["a"]},
+                "data": {"transfer": {"path": "t.csv"}, "evaluation": {"path": "e.csv", "label_column": "l"}},
+                "extra": 1,
+            }
+        )
 
 
 # --- one parser for every task: the tagged union on `task` ---
 
 LM = [
-    "name: replies",                    # 1
-    "task: text-generation",            # 2
-    "teacher:",                         # 3
-    "  path: teacher-lm",               # 4
-    "  max_new_tokens: 8",              # 5
-    "student:",                         # 6
-    "  base: teacher",                  # 7
-    "  layers: 2",                      # 8
-    "prompts:",                         # 9
-    "  path: prompts.jsonl",            # 10
-    "training:",                        # 11
-    "  method: sequence",               # 12
-    "gates:",                           # 13
-    "  min_speedup: 2",                 # 14
+    "name: replies",  # 1
+    "task: text-generation",  # 2
+    "teacher:",  # 3
+    "  path: teacher-lm",  # 4
+    "  max_new_tokens: 8",  # 5
+    "student:",  # 6
+    "  base: teacher",  # 7
+    "  layers: 2",  # 8
+    "prompts:",  # 9
+    "  path: prompts.jsonl",  # 10
+    "training:",  # 11
+    "  method: sequence",  # 12
+    "gates:",  # 13
+    "  min_speedup: 2",  # 14
 ]
 
 
@@ -314,7 +318,9 @@ def test_keys_lists_any_registered_task():
 
     result = CliRunner().invoke(app, ["keys", "--task", "text-generation"], terminal_width=250)
     assert result.exit_code == 0, result.output
-    assert "prompts.path" in result.output and "training.method" in result.output and "gates.min_speedup" in result.output
+    assert (
+        "prompts.path" in result.output and "training.method" in result.output and "gates.min_speedup" in result.output
+    )
     result = CliRunner().invoke(app, ["keys", "--task", "nope"], terminal_width=250)
     assert result.exit_code == 2
     out = result.output.replace("\n", "")  # rich wraps stderr at 80 columns under CliRunner

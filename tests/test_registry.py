@@ -19,8 +19,15 @@ BUILTINS = {
     registry.TASKS: ["text-classification", "text-generation"],
     registry.TEACHERS: ["callable", "encoder", "hf-classifier", "openai-api", "sklearn"],
     registry.STUDENTS: ["static", "transformer"],
-    registry.EVALUATIONS: ["calibration", "counterfactual", "fairness", "hallucination", "oversight", "refusal",
-                           "robustness"],
+    registry.EVALUATIONS: [
+        "calibration",
+        "counterfactual",
+        "fairness",
+        "hallucination",
+        "oversight",
+        "refusal",
+        "robustness",
+    ],
     registry.MODALITIES: ["chat", "text"],
 }
 
@@ -49,8 +56,7 @@ def test_every_builtin_target_imports(group):
 
 
 def test_importing_the_registry_imports_no_plug_in():
-    code = ("import sys, understudy.registry as r; "
-            "print(sorted(m for m in sys.modules if m.startswith('understudy')))")
+    code = "import sys, understudy.registry as r; print(sorted(m for m in sys.modules if m.startswith('understudy')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert eval(out) == ["understudy", "understudy.errors", "understudy.registry"]
 
@@ -113,7 +119,9 @@ def test_build_teacher_dispatches_through_the_registry(tmp_path, monkeypatch):
     _fake_distribution(site, "echo_teachers", "[understudy.teachers]\necho = echo_teachers_mod:build\n")
     (site / "echo_teachers_mod.py").write_text(
         "def build(spec, resolve, head_builder=None):\n"
-        "    return {'spec': spec, 'resolved': resolve('x'), 'head_builder': head_builder}\n", encoding="utf-8")
+        "    return {'spec': spec, 'resolved': resolve('x'), 'head_builder': head_builder}\n",
+        encoding="utf-8",
+    )
     monkeypatch.syspath_prepend(str(site))
     spec = TeacherSpec(kind="echo", labels=["a", "b"], options={"k": 1})
     made = build_teacher(spec, lambda p: "/abs/" + p, head_builder="hb")

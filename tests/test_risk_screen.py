@@ -32,19 +32,33 @@ def test_social_scoring_screens_as_prohibited():
     assert screen(use("We run a social scoring programme for residents"))["risk_level"] == "prohibited"
 
 
-@pytest.mark.parametrize("description, level, rule", [
-    ("Screen CVs and shortlist candidates for interviews", "high-risk", "employment-recruitment"),
-    ("Assess the creditworthiness of loan applicants", "high-risk", "creditworthiness"),
-    ("Set premiums for life insurance policies from application forms", "high-risk", "life-health-insurance"),
-    ("Grade student essays for university admissions", "high-risk", "education"),
-    ("Help judges find relevant case law for sentencing", "high-risk", "justice-democracy"),
-    ("Suggest a diagnosis to doctors from patient notes", "high-risk", "medical-device"),
-    ("Process asylum applications at the border control office", "high-risk", "migration"),
-    ("Detect emotions of employees from webcam facial expressions in meetings", "prohibited",
-     "emotion-recognition-work-education"),
-    ("Infer the sexual orientation of users from their profile photos", "prohibited", "biometric-categorisation-sensitive"),
-    ("Scrape facial images from social media to build a face search database", "prohibited", "untargeted-face-scraping"),
-])
+@pytest.mark.parametrize(
+    "description, level, rule",
+    [
+        ("Screen CVs and shortlist candidates for interviews", "high-risk", "employment-recruitment"),
+        ("Assess the creditworthiness of loan applicants", "high-risk", "creditworthiness"),
+        ("Set premiums for life insurance policies from application forms", "high-risk", "life-health-insurance"),
+        ("Grade student essays for university admissions", "high-risk", "education"),
+        ("Help judges find relevant case law for sentencing", "high-risk", "justice-democracy"),
+        ("Suggest a diagnosis to doctors from patient notes", "high-risk", "medical-device"),
+        ("Process asylum applications at the border control office", "high-risk", "migration"),
+        (
+            "Detect emotions of employees from webcam facial expressions in meetings",
+            "prohibited",
+            "emotion-recognition-work-education",
+        ),
+        (
+            "Infer the sexual orientation of users from their profile photos",
+            "prohibited",
+            "biometric-categorisation-sensitive",
+        ),
+        (
+            "Scrape facial images from social media to build a face search database",
+            "prohibited",
+            "untargeted-face-scraping",
+        ),
+    ],
+)
 def test_annex_iii_and_article_5_rules(description, level, rule):
     r = screen(use(description))
     assert r["risk_level"] == level
@@ -52,9 +66,12 @@ def test_annex_iii_and_article_5_rules(description, level, rule):
 
 
 def test_everyday_business_uses_are_minimal_and_chatbots_limited():
-    for description in ("Route customer reviews of food products to customer service",
-                        "Tag support tickets by product line", "Route Visa card disputes to the right team",
-                        "Detect customer frustration in chat messages and route them to a senior agent"):
+    for description in (
+        "Route customer reviews of food products to customer service",
+        "Tag support tickets by product line",
+        "Route Visa card disputes to the right team",
+        "Detect customer frustration in chat messages and route them to a senior agent",
+    ):
         r = screen(use(description, "retail"))
         assert r["risk_level"] == "minimal", (description, r["reasons"])
     chat = screen(use("A chatbot that answers customer questions about orders", "retail"))
@@ -85,9 +102,12 @@ def test_sector_note_commercial_note_and_unknown():
 
 
 def test_not_legal_advice_and_uk_principles_linked_to_evidence():
-    report = {"run": {"task": "text-classification", "intended_use": use("Route reviews")},
-              "comparison": {"negative_flips": {"count": 3}}, "gates": {"verdict": "PASS"},
-              "oversight": {"policy": {"feasible": True}}}
+    report = {
+        "run": {"task": "text-classification", "intended_use": use("Route reviews")},
+        "comparison": {"negative_flips": {"count": 3}},
+        "gates": {"verdict": "PASS"},
+        "oversight": {"policy": {"feasible": True}},
+    }
     r = screen_report(report)
     assert "not legal advice" in r["not_legal_advice"]
     principles = {p["id"]: p for p in r["uk_principles"]}

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import GREAT_WORDS, LABELS, OTHER_WORDS, review_rows
+
 from understudy.errors import UserError
 from understudy.evaluate.robustness import PERTURBATIONS, perturb, robustness_report
 

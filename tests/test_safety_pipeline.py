@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import json
 
+from conftest import review_rows, write_csv
+from test_cli import explain, recipe_lines, write_recipe
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
 from understudy.oversight.abstain import decide, load_policy
-
-from conftest import review_rows, write_csv
-from test_cli import explain, recipe_lines, write_recipe
 
 
 def test_healthcare_run_measures_groups_and_stores_an_oversight_policy(tmp_path, tiny_st, tiny_head):
     transfer = review_rows(60, seed=31)
     evaluation = review_rows(80, seed=32, exclude={t for t, _ in transfer})
     write_csv(tmp_path / "data" / "transfer.csv", [(t, "") for t, _ in transfer], header=("text", "note"))
-    write_csv(tmp_path / "data" / "eval.csv", [(t, lab, "north" if i % 3 else "south") for i, (t, lab) in enumerate(evaluation)],
-              header=("text", "label", "region"))
+    write_csv(
+        tmp_path / "data" / "eval.csv",
+        [(t, lab, "north" if i % 3 else "south") for i, (t, lab) in enumerate(evaluation)],
+        header=("text", "label", "region"),
+    )
     lines = recipe_lines(tiny_st, tiny_head)
-    lines[lines.index("    label_column: label") + 1:1 + lines.index("    label_column: label")] = ["    group_columns: [region]"]
-    lines[1:1] = ["intended_use:", "  description: Sort patient feedback for the practice manager.", "  sector: healthcare"]
+    lines[lines.index("    label_column: label") + 1 : 1 + lines.index("    label_column: label")] = [
+        "    group_columns: [region]"
+    ]
+    lines[1:1] = [
+        "intended_use:",
+        "  description: Sort patient feedback for the practice manager.",
+        "  sector: healthcare",
+    ]
     lines += ["safety:", "  robustness_texts: 20", "  counterfactual_texts: 20", "  min_group_size: 10"]
     recipe = write_recipe(tmp_path, lines)
     run = tmp_path / "run"

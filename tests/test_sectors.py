@@ -20,11 +20,18 @@ from understudy.sectors import (
 
 def recipe(sector: str, gates: dict | None = None):
     """A resolved classification recipe of that sector (its gates merged with the profile), groups measured."""
-    r = Recipe.model_validate({
-        "name": "t", "intended_use": {"sector": sector}, "teacher": {"kind": "sklearn", "path": "m.skops"},
-        "data": {"transfer": {"path": "t.csv"},
-                 "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": ["sex"]}},
-        "gates": gates or {}})
+    r = Recipe.model_validate(
+        {
+            "name": "t",
+            "intended_use": {"sector": sector},
+            "teacher": {"kind": "sklearn", "path": "m.skops"},
+            "data": {
+                "transfer": {"path": "t.csv"},
+                "evaluation": {"path": "e.csv", "label_column": "label", "group_columns": ["sex"]},
+            },
+            "gates": gates or {},
+        }
+    )
     r.gates = r.gates.with_sector(sector)
     return r
 
@@ -39,10 +46,16 @@ def by_name(results):
 
 def fairness(widened):
     # the shape of a per-attribute fairness section: each attribute says how much the student widened each gap
-    return {"attributes": {"sex": {"teacher": {"demographic_parity_difference": 0.02},
-                                   "student": {"demographic_parity_difference": 0.02 + widened},
-                                   "widened_by": {"demographic_parity_difference": widened, "equalized_odds_difference": 0.0}},
-                           "age": {"widened_by": {"demographic_parity_difference": -0.01}}}}
+    return {
+        "attributes": {
+            "sex": {
+                "teacher": {"demographic_parity_difference": 0.02},
+                "student": {"demographic_parity_difference": 0.02 + widened},
+                "widened_by": {"demographic_parity_difference": widened, "equalized_odds_difference": 0.0},
+            },
+            "age": {"widened_by": {"demographic_parity_difference": -0.01}},
+        }
+    }
 
 
 def test_every_recipe_sector_has_a_profile_with_known_gates():
@@ -57,11 +70,16 @@ def test_every_recipe_sector_has_a_profile_with_known_gates():
     assert health["oversight_required"] is True and health["max_ece"]["on_fail"] == "block"
     assert sector_gates("general")["oversight_required"] is False
     # stricter where people are affected
-    assert health["max_group_gap_widening"]["threshold"] < sector_gates("general")["max_group_gap_widening"]["threshold"]
+    assert (
+        health["max_group_gap_widening"]["threshold"] < sector_gates("general")["max_group_gap_widening"]["threshold"]
+    )
 
 
 def test_core_gates_of_the_profile_run_through_the_one_engine():
-    report = {"comparison": {"retention": 0.96, "speedup": 50.0, "size_ratio": 0.05}, "student": {"quality": {"ece": 0.03}}}
+    report = {
+        "comparison": {"retention": 0.96, "speedup": 50.0, "size_ratio": 0.05},
+        "student": {"quality": {"ece": 0.03}},
+    }
     out = check(recipe("finance"), report)
     assert by_name(out["results"])["min_retention"]["passed"] is False  # finance asks for 0.97
     assert by_name(out["results"])["max_ece"]["passed"] is True
@@ -99,19 +117,35 @@ def test_oversight_policy_feasible_passes_infeasible_blocks():
     assert ok["oversight_alpha"]["status"] == "PASS"
     loose = by_name(check_safety_gates(sector_gates("healthcare"), {"oversight": {**policy, "alpha": 0.1}}))
     assert loose["oversight_alpha"]["status"] == "BLOCK"  # healthcare asks for a 2% target at most
-    bad = {"feasible": False, "alpha": 0.02, "threshold": 1.01,
-           "message": "no threshold meets the target: send everything to a human; do not deploy"}
+    bad = {
+        "feasible": False,
+        "alpha": 0.02,
+        "threshold": 1.01,
+        "message": "no threshold meets the target: send everything to a human; do not deploy",
+    }
     # as the oversight stage writes it: the policy, and how it did on held-out rows
     out = by_name(check_safety_gates(sector_gates("healthcare"), {"oversight": {"policy": bad, "held_out": {"n": 50}}}))
     assert out["oversight_required"]["status"] == "BLOCK" and "do not deploy" in out["oversight_required"]["message"]
 
 
 def test_student_figures_are_read_not_the_teachers():
-    report = {"counterfactual": {"categories": {"gender": {"teacher": {"flip_rate": 0.0}, "student": {"flip_rate": 0.04}},
-                                                "religion": {"teacher": {"flip_rate": 0.3}, "student": {"flip_rate": 0.01}}}},
-              "robustness": {"perturbations": {"typos": {"teacher": {"drop": 0.2}, "student": {"drop": 0.03}},
-                                               "truncation": {"teacher": {"drop": 0.1}, "student": {"drop": 0.06}}}},
-              "generation": {"hallucination": {"teacher": {"hallucination_rate": 0.5}, "student": {"hallucination_rate": 0.01}}}}
+    report = {
+        "counterfactual": {
+            "categories": {
+                "gender": {"teacher": {"flip_rate": 0.0}, "student": {"flip_rate": 0.04}},
+                "religion": {"teacher": {"flip_rate": 0.3}, "student": {"flip_rate": 0.01}},
+            }
+        },
+        "robustness": {
+            "perturbations": {
+                "typos": {"teacher": {"drop": 0.2}, "student": {"drop": 0.03}},
+                "truncation": {"teacher": {"drop": 0.1}, "student": {"drop": 0.06}},
+            }
+        },
+        "generation": {
+            "hallucination": {"teacher": {"hallucination_rate": 0.5}, "student": {"hallucination_rate": 0.01}}
+        },
+    }
     value, where = figure("max_counterfactual_flip_rate", report)
     assert value == pytest.approx(0.04) and "gender" in where
     assert figure("max_robustness_drop", report)[0] == pytest.approx(0.06)
@@ -123,8 +157,10 @@ def test_student_figures_are_read_not_the_teachers():
 
 
 def test_overrides_and_bad_input():
-    profile = sector_gates("healthcare", {"max_group_gap_widening": {"threshold": 0.1, "on_fail": "warn"},
-                                          "max_ece": None, "min_agreement": 0.9})
+    profile = sector_gates(
+        "healthcare",
+        {"max_group_gap_widening": {"threshold": 0.1, "on_fail": "warn"}, "max_ece": None, "min_agreement": 0.9},
+    )
     assert profile["max_group_gap_widening"] == {"threshold": 0.1, "on_fail": "warn"}
     assert "max_ece" not in profile and profile["min_agreement"] == {"threshold": 0.9, "on_fail": "block"}
     with pytest.raises(UserError, match="unknown sector 'mining'.*healthcare"):
@@ -143,10 +179,14 @@ def test_overrides_and_bad_input():
 
 
 def test_core_and_evaluation_gates_come_out_in_one_section():
-    report = {"comparison": {"retention": 0.99, "speedup": 50.0, "size_ratio": 0.05, "agreement": {"value": 0.95}},
-              "student": {"quality": {"ece": 0.01}}, "fairness": fairness(0.05),
-              "counterfactual": {"c": {"student": {"flip_rate": 0.0}}}, "robustness": {"p": {"student": {"drop": 0.0}}},
-              "oversight": {"policy": {"feasible": True, "alpha": 0.02, "threshold": 0.8, "coverage": 0.7}}}
+    report = {
+        "comparison": {"retention": 0.99, "speedup": 50.0, "size_ratio": 0.05, "agreement": {"value": 0.95}},
+        "student": {"quality": {"ece": 0.01}},
+        "fairness": fairness(0.05),
+        "counterfactual": {"c": {"student": {"flip_rate": 0.0}}},
+        "robustness": {"p": {"student": {"drop": 0.0}}},
+        "oversight": {"policy": {"feasible": True, "alpha": 0.02, "threshold": 0.8, "coverage": 0.7}},
+    }
     out = check(recipe("healthcare", {"min_agreement": 0.9}), report)
     results = by_name(out["results"])
     assert out["verdict"] == "BLOCK" and results["max_group_gap_widening"]["status"] == "BLOCK"

@@ -5,7 +5,6 @@ import time
 
 import httpx
 import pytest
-
 from lm_builders import build_tiny_llama
 
 
@@ -43,16 +42,23 @@ def test_health_and_models(server, client):
 
 
 def test_chat_completion_with_logprobs(client):
-    r = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "where is my order"}],
-                                       max_tokens=5, temperature=0, logprobs=True, top_logprobs=3)
+    r = client.chat.completions.create(
+        model="tiny",
+        messages=[{"role": "user", "content": "where is my order"}],
+        max_tokens=5,
+        temperature=0,
+        logprobs=True,
+        top_logprobs=3,
+    )
     choice = r.choices[0]
     assert choice.finish_reason in ("stop", "length") and r.usage.completion_tokens == len(choice.logprobs.content)
     first = choice.logprobs.content[0]
     assert len(first.top_logprobs) == 3 and first.logprob <= 0
     assert first.logprob == pytest.approx(first.top_logprobs[0].logprob)  # greedy picks the top token
     # greedy is deterministic
-    again = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "where is my order"}],
-                                           max_tokens=5, temperature=0)
+    again = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "where is my order"}], max_tokens=5, temperature=0
+    )
     assert again.choices[0].message.content == choice.message.content
 
 
@@ -70,8 +76,12 @@ def test_completions_with_logprobs_and_stream(client):
     lp = r.choices[0].logprobs
     assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs) == r.usage.completion_tokens
     assert all(len(t) <= 2 for t in lp.top_logprobs)
-    streamed = "".join(c.choices[0].text for c in client.completions.create(
-        model="tiny", prompt="my order arrived", max_tokens=4, temperature=0, stream=True))
+    streamed = "".join(
+        c.choices[0].text
+        for c in client.completions.create(
+            model="tiny", prompt="my order arrived", max_tokens=4, temperature=0, stream=True
+        )
+    )
     assert streamed == r.choices[0].text
 
 
@@ -91,7 +101,9 @@ def test_classifier_run_folder_is_served(tmp_path, tiny_bert):
     from understudy.serve.app import create_app
     from understudy.students.transformer import TransformerStudent
 
-    student = TransformerStudent.from_base(tiny_bert, ["great", "other"], StudentSpec(kind="transformer", base=str(tiny_bert)))
+    student = TransformerStudent.from_base(
+        tiny_bert, ["great", "other"], StudentSpec(kind="transformer", base=str(tiny_bert))
+    )
     student.save(tmp_path / "model")
     api = TestClient(create_app(str(tmp_path / "model")))
     body = api.post("/v1/classify", json={"texts": ["great coffee", "awful tea"]}).json()

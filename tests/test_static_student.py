@@ -47,8 +47,9 @@ def settings(**kw):
 def test_fit_learns_the_teacher_and_keeps_the_best_epoch():
     texts, probs = synthetic()
     teacher_emb = np.where(probs[:, :1] > 0.5, 1.0, -1.0) * np.ones((len(texts), 6), dtype=np.float32)
-    student = make_student().fit(texts, {"probs": probs, "embedding": teacher_emb}, settings=settings(),
-                                 val_idx=np.arange(0, 120, 10))
+    student = make_student().fit(
+        texts, {"probs": probs, "embedding": teacher_emb}, settings=settings(), val_idx=np.arange(0, 120, 10)
+    )
     agreement = (student.predict_proba(texts).argmax(1) == probs.argmax(1)).mean()
     assert agreement > 0.95
     history = student.training_["history"]
@@ -81,15 +82,24 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded.labels == ["great", "other"]
     # Embeddings are stored as float16: predictions move by far less than a decision.
     np.testing.assert_allclose(loaded.predict_proba(texts), student.predict_proba(texts), atol=2e-3)
-    assert {p.name for p in (tmp_path / "s").iterdir()} >= {"model.safetensors", "tokenizer.json", "head.safetensors", "student.json"}
+    assert {p.name for p in (tmp_path / "s").iterdir()} >= {
+        "model.safetensors",
+        "tokenizer.json",
+        "head.safetensors",
+        "student.json",
+    }
 
 
 def test_saved_student_loads_in_model2vec(tmp_path):
     from model2vec import StaticModel
 
     student = make_student()
-    student.head_ = {"w1": np.zeros((16, 8), np.float32), "b1": np.zeros(16, np.float32),
-                     "w2": np.zeros((2, 16), np.float32), "b2": np.zeros(2, np.float32)}
+    student.head_ = {
+        "w1": np.zeros((16, 8), np.float32),
+        "b1": np.zeros(16, np.float32),
+        "w2": np.zeros((2, 16), np.float32),
+        "b2": np.zeros(2, np.float32),
+    }
     student.save(tmp_path / "s")
     m2v = StaticModel.from_pretrained(str(tmp_path / "s"))
     np.testing.assert_allclose(m2v.encode(["good tea"]), student.embed(["good tea"]), atol=2e-3)

@@ -90,7 +90,7 @@ def test_wal_mode_is_on(tmp_path):
 N_TEXTS, BATCH = 80, 4
 FINGERPRINT = "kill-test-teacher"
 
-SCRIPT = textwrap.dedent(
+SCRIPT = textwrap.dedent(  # a script template: % keeps its braces plain
     """
     import sys, time
     import numpy as np
@@ -119,7 +119,8 @@ SCRIPT = textwrap.dedent(
     out, stats = label(teacher, texts, TeacherStore(DB), batch_size=%d)
     assert out["probs"].shape == (len(texts), 2)
     print("done", stats.asked, stats.reused)
-    """ % (FINGERPRINT, N_TEXTS, BATCH)
+    """
+    % (FINGERPRINT, N_TEXTS, BATCH)
 )
 
 
@@ -151,8 +152,9 @@ def test_kill_9_mid_labelling_then_rerun_asks_only_what_is_missing(tmp_path):
     texts = [f"review text number {i}" for i in range(N_TEXTS)]
     hash_of = {input_hash(t): t for t in texts}
 
-    proc = subprocess.Popen([sys.executable, str(script), str(db), str(log)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db), str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
         deadline = time.monotonic() + 90
         while len(_stored_hashes(db)) < 20:

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import LABELS, encode, fit_skops_head, review_rows
 
 from understudy.errors import UserError
 from understudy.label import label
@@ -14,9 +15,7 @@ from understudy.recipe import TeacherSpec
 from understudy.store import TeacherStore
 from understudy.teachers import build_teacher, size_on_disk
 from understudy.teachers.encoder import EncoderWithHead, HFClassifier, SentenceEncoder
-from understudy.teachers.python import CallableTeacher, SklearnTeacher, import_target, load_skops
-
-from conftest import LABELS, encode, fit_skops_head, review_rows
+from understudy.teachers.python import CallableTeacher, SklearnTeacher, import_target
 
 TEXTS = ["great coffee and the best tea", "awful product, it broke", "the box arrived", "perfect snack"]
 
@@ -40,6 +39,7 @@ def skops_pipeline(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ sklearn
+
 
 def test_sklearn_teacher_labels_probs_and_fingerprint(skops_pipeline, tmp_path):
     import skops.io as sio
@@ -112,20 +112,22 @@ def test_untrusted_types_are_refused(tmp_path, monkeypatch):
 
 
 def test_build_teacher_sklearn_from_spec(skops_pipeline):
-    teacher = build_teacher(TeacherSpec(kind="sklearn", path=skops_pipeline.name), resolve=lambda p: str(skops_pipeline.parent / p))
+    teacher = build_teacher(
+        TeacherSpec(kind="sklearn", path=skops_pipeline.name), resolve=lambda p: str(skops_pipeline.parent / p)
+    )
     assert isinstance(teacher, SklearnTeacher) and teacher.labels == ["great", "other"]
 
 
 # ----------------------------------------------------------------------------------------- callable
 
-MODULE = '''
+MODULE = """
 import numpy as np
 
 def fn(texts):
     return np.array([[0.75, 0.25] for _ in texts])
 
 not_callable = 3
-'''
+"""
 
 
 def test_callable_teacher_from_file(tmp_path):
@@ -179,7 +181,9 @@ def test_callable_teacher_file_may_define_a_dataclass(tmp_path):
         "class Cfg:\n"
         "    p: float = 0.75\n\n"
         "def fn(texts):\n"
-        "    return np.array([[Cfg().p, 1 - Cfg().p] for _ in texts])\n", encoding="utf-8")
+        "    return np.array([[Cfg().p, 1 - Cfg().p] for _ in texts])\n",
+        encoding="utf-8",
+    )
     teacher = CallableTeacher(f"{tmp_path / 'dc_teacher.py'}:fn", ["a", "b"])
     assert teacher.predict(["x"])["probs"][0, 0] == pytest.approx(0.75)
 
@@ -193,6 +197,7 @@ def test_build_teacher_callable_resolves_the_file(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------- transformers
+
 
 def test_hf_classifier_probs_and_embeddings(tiny_bert, tmp_path):
     teacher = HFClassifier(tiny_bert)

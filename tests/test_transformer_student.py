@@ -43,12 +43,21 @@ def base(tmp_path_factory):
     vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]"] + POS + NEG + FILLER)}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.post_processor = processors.TemplateProcessing(single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]",
-                                   sep_token="[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
     fast.save_pretrained(str(folder))
-    config = BertConfig(vocab_size=len(vocab), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     BertModel(config).save_pretrained(str(folder))
     return folder
 
@@ -140,6 +149,8 @@ def test_projection_starts_as_identity(base):
 
 def test_same_seed_same_student(base):
     texts, teacher = corpus(16)
-    a, b = (TransformerStudent.from_base(base, LABELS, spec()).fit(texts, teacher, settings=settings(epochs=2))
-            for _ in range(2))
+    a, b = (
+        TransformerStudent.from_base(base, LABELS, spec()).fit(texts, teacher, settings=settings(epochs=2))
+        for _ in range(2)
+    )
     np.testing.assert_allclose(a.predict_proba(texts), b.predict_proba(texts), atol=1e-6)

@@ -62,6 +62,7 @@ class GateDef:
 
 # --- reading figures out of report.json ------------------------------------------------------------------
 
+
 def _node(report: dict, path: Sequence[str]):
     node = report
     for key in path:
@@ -163,19 +164,54 @@ def feasible_policy(name: str) -> Reader:
 BOTH = frozenset({CLASSIFICATION, GENERATION})
 CLASSIFY = frozenset({CLASSIFICATION})
 CORE = (
-    GateDef("min_retention", "min", at("comparison", "retention"), "the share of the teacher's macro-F1 the student keeps",
-            ".1%", tasks=CLASSIFY),
-    GateDef("min_agreement", "min", at("comparison", "agreement", "value"),
-            "the share of evaluation inputs where student and teacher agree", ".1%", tasks=CLASSIFY),
-    GateDef("min_speedup", "min", at("comparison", "speedup"),
-            "how many times faster the student is than the teacher (batch 64 for classifiers, tokens/s for generators)",
-            ",.2f", tasks=BOTH),
-    GateDef("max_size_ratio", "max", at("comparison", "size_ratio"), "the student's size on disk over the teacher's",
-            ".1%", tasks=BOTH),
-    GateDef("max_ece", "max", at("student", "quality", "ece"), "the student's expected calibration error", ".3f",
-            tasks=CLASSIFY),
-    GateDef("max_latency_ms", "max", at("student", "speed", "batch_1", "p95_ms"),
-            "the student's p95 latency at batch 1, in ms", ".2f", tasks=CLASSIFY),
+    GateDef(
+        "min_retention",
+        "min",
+        at("comparison", "retention"),
+        "the share of the teacher's macro-F1 the student keeps",
+        ".1%",
+        tasks=CLASSIFY,
+    ),
+    GateDef(
+        "min_agreement",
+        "min",
+        at("comparison", "agreement", "value"),
+        "the share of evaluation inputs where student and teacher agree",
+        ".1%",
+        tasks=CLASSIFY,
+    ),
+    GateDef(
+        "min_speedup",
+        "min",
+        at("comparison", "speedup"),
+        "how many times faster the student is than the teacher (batch 64 for classifiers, tokens/s for generators)",
+        ",.2f",
+        tasks=BOTH,
+    ),
+    GateDef(
+        "max_size_ratio",
+        "max",
+        at("comparison", "size_ratio"),
+        "the student's size on disk over the teacher's",
+        ".1%",
+        tasks=BOTH,
+    ),
+    GateDef(
+        "max_ece",
+        "max",
+        at("student", "quality", "ece"),
+        "the student's expected calibration error",
+        ".3f",
+        tasks=CLASSIFY,
+    ),
+    GateDef(
+        "max_latency_ms",
+        "max",
+        at("student", "speed", "batch_1", "p95_ms"),
+        "the student's p95 latency at batch 1, in ms",
+        ".2f",
+        tasks=CLASSIFY,
+    ),
 )
 
 
@@ -192,8 +228,10 @@ def gather(evaluations: Sequence[Any] = ()) -> dict[str, GateDef]:
         for g in getattr(cls, "gates", ()):
             g = dataclasses.replace(g, evaluation=g.evaluation or cls.name, tasks=g.tasks or frozenset(cls.tasks))
             if g.name in table:
-                raise UserError(f"gate '{g.name}' is declared twice: by {table[g.name].evaluation or 'the core figures'} "
-                                f"and by the evaluation '{cls.name}'")
+                raise UserError(
+                    f"gate '{g.name}' is declared twice: by {table[g.name].evaluation or 'the core figures'} "
+                    f"and by the evaluation '{cls.name}'"
+                )
             table[g.name] = g
     return table
 
@@ -214,19 +252,38 @@ def gate_names() -> tuple[str, ...]:
 
 # --- results ---------------------------------------------------------------------------------------------
 
+
 def licence_result(lic: dict) -> dict:
     """The licence gate as a gate result. A BLOCK never gets here (it stops the run first); an accepted UNKNOWN
     is a warning to read."""
     ok = lic["verdict"] in ("ALLOW", "ALLOW_WITH_OBLIGATIONS")
-    message = f"licence gate: {lic['verdict']}" + ("" if ok else f", risk accepted: \"{(lic.get('accepted_risk') or {}).get('reason')}\"")
-    return {"name": "licence", "value": lic["verdict"], "threshold": None, "on_fail": "warn", "passed": ok,
-            "status": "PASS" if ok else "WARN", "message": message, "where": "licence"}
+    message = f"licence gate: {lic['verdict']}" + (
+        "" if ok else f', risk accepted: "{(lic.get("accepted_risk") or {}).get("reason")}"'
+    )
+    return {
+        "name": "licence",
+        "value": lic["verdict"],
+        "threshold": None,
+        "on_fail": "warn",
+        "passed": ok,
+        "status": "PASS" if ok else "WARN",
+        "message": message,
+        "where": "licence",
+    }
 
 
 def _result(name: str, value, threshold, on_fail: str, passed: bool | None, message: str, where=None) -> dict:
     status = "SKIPPED" if passed is None else "PASS" if passed else on_fail.upper()
-    return {"name": name, "value": value, "threshold": threshold, "on_fail": on_fail, "passed": passed,
-            "status": status, "message": message, "where": where}
+    return {
+        "name": name,
+        "value": value,
+        "threshold": threshold,
+        "on_fail": on_fail,
+        "passed": passed,
+        "status": status,
+        "message": message,
+        "where": where,
+    }
 
 
 def skipped(name: str, setting, reason: str) -> dict:
@@ -267,15 +324,29 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
         value, where = gate.read(report)
         if value is None:
             why = f"the {gate.evaluation} evaluation was off ({off})" if off else "report.json has none"
-            return _result(name, None, True, "block", False,
-                           f"{name}: the gates require {gate.what}, and {why}" + (f" ({gate.how})" if gate.how else ""), where)
+            return _result(
+                name,
+                None,
+                True,
+                "block",
+                False,
+                f"{name}: the gates require {gate.what}, and {why}" + (f" ({gate.how})" if gate.how else ""),
+                where,
+            )
         node = (section(report, gate.evaluation) if gate.evaluation else None) or {}
         if not value:
             said = node.get("message") or "no threshold meets the target error"
             return _result(name, False, True, "block", False, f"{gate.what}: not feasible: {said}", where)
         said = ", ".join(f"{k} {node[k]}" for k in ("alpha", "threshold", "coverage") if node.get(k) is not None)
-        return _result(name, True, True, "block", True, f"{gate.what}: present and meets its target "
-                       f"({said or 'see report'})", where)
+        return _result(
+            name,
+            True,
+            True,
+            "block",
+            True,
+            f"{gate.what}: present and meets its target ({said or 'see report'})",
+            where,
+        )
     threshold, on_fail = _split(setting)
     value, where = gate.read(report)
     thin = gate.thin(report) if gate.thin else None
@@ -290,16 +361,32 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
             problem = f"{name}: the figure was not measured ({gate.what}, expected at {where or '?'})"
         elif section(report, gate.evaluation) is None:
             if missing == "skip":
-                return _result(name, None, threshold, on_fail, None,
-                               f"{name}: skipped: the {gate.evaluation} evaluation was not run; to measure it, {gate.how}")
-            problem = (f"{name}: the {gate.evaluation} evaluation was on, but report.json has no '{gate.evaluation}' "
-                       f"section, so {gate.what} was not measured")
+                return _result(
+                    name,
+                    None,
+                    threshold,
+                    on_fail,
+                    None,
+                    f"{name}: skipped: the {gate.evaluation} evaluation was not run; to measure it, {gate.how}",
+                )
+            problem = (
+                f"{name}: the {gate.evaluation} evaluation was on, but report.json has no '{gate.evaluation}' "
+                f"section, so {gate.what} was not measured"
+            )
         else:
             if missing == "skip":
-                return _result(name, None, threshold, on_fail, None,
-                               f"{name}: skipped: report['{gate.evaluation}'] holds no figure for it")
-            problem = (f"{name}: the {gate.evaluation} evaluation ran, but its section holds no figure for "
-                       f"{gate.what}; a gate without its figure fails")
+                return _result(
+                    name,
+                    None,
+                    threshold,
+                    on_fail,
+                    None,
+                    f"{name}: skipped: report['{gate.evaluation}'] holds no figure for it",
+                )
+            problem = (
+                f"{name}: the {gate.evaluation} evaluation ran, but its section holds no figure for "
+                f"{gate.what}; a gate without its figure fails"
+            )
         if thin and on_fail == "block":
             return _result(name, None, threshold, "warn", False, f"{problem}; only a warning: {thin}")
         return _result(name, None, threshold, on_fail, False, problem)
@@ -315,6 +402,7 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
 
 # --- the engine's two calls ------------------------------------------------------------------------------
 
+
 def _settings(gates) -> dict:
     """{name: setting} of the gates that are set (GatesSpec or a plain dict)."""
     if hasattr(gates, "active"):
@@ -327,8 +415,7 @@ def _off_reasons(recipe, task: str, evaluations: Sequence[Any] | None) -> dict[s
     from .evaluate import evaluation_classes
 
     out = {}
-    for cls in (evaluation_classes(task) if evaluations is None else
-                [c for c in evaluations if task in c.tasks]):
+    for cls in evaluation_classes(task) if evaluations is None else [c for c in evaluations if task in c.tasks]:
         reason = cls().enabled(recipe)
         if reason:
             out[cls.name] = reason
@@ -353,14 +440,18 @@ def plan(recipe, evaluations: Sequence[Any] | None = None) -> list[dict]:
     sector profile's gates that do not apply to the task, and gates whose evaluation the recipe switches off.
     """
     task, table = recipe.task, gate_table(evaluations)
-    written = recipe.gates.model_fields_set if hasattr(recipe.gates, "model_fields_set") else set(_settings(recipe.gates))
+    written = (
+        recipe.gates.model_fields_set if hasattr(recipe.gates, "model_fields_set") else set(_settings(recipe.gates))
+    )
     for name in sorted(written):
         value = getattr(recipe.gates, name, None)
         gate = table.get(name)
         if value is None or value is False or gate is None or task in gate.tasks:
             continue
-        raise UserError(f"gates.{name}: {task} never measures {gate.what} (only {_tasks_words(gate.tasks)} "
-                        f"{'does' if len(gate.tasks) == 1 else 'do'}); remove it from the recipe")
+        raise UserError(
+            f"gates.{name}: {task} never measures {gate.what} (only {_tasks_words(gate.tasks)} "
+            f"{'does' if len(gate.tasks) == 1 else 'do'}); remove it from the recipe"
+        )
     sector = recipe.intended_use.sector
     merged = recipe.gates.with_sector(sector) if hasattr(recipe.gates, "with_sector") else recipe.gates
     _known(_settings(merged), table)
@@ -371,8 +462,14 @@ def plan(recipe, evaluations: Sequence[Any] | None = None) -> list[dict]:
         if gate is None or setting is False:
             continue
         if task not in gate.tasks:
-            out.append(skipped(name, setting, f"not measured for task {task} (a default of the sector profile "
-                                              f"'{sector}'; only {_tasks_words(gate.tasks)} measures it)"))
+            out.append(
+                skipped(
+                    name,
+                    setting,
+                    f"not measured for task {task} (a default of the sector profile "
+                    f"'{sector}'; only {_tasks_words(gate.tasks)} measures it)",
+                )
+            )
         elif gate.evaluation in off and gate.kind != "required":
             out.append(skipped(name, setting, off[gate.evaluation]))
     return out
@@ -387,8 +484,13 @@ def check(recipe, report: dict, evaluations: Sequence[Any] | None = None) -> dic
     settings = _settings(recipe.gates)
     _known(settings, table)
     off = _off_reasons(recipe, task, evaluations)
-    off.update({k: f"the {k} evaluation did not run: {v}" for k, v in (report.get("skipped_evaluations") or {}).items()
-                if k not in off})
+    off.update(
+        {
+            k: f"the {k} evaluation did not run: {v}"
+            for k, v in (report.get("skipped_evaluations") or {}).items()
+            if k not in off
+        }
+    )
     results = [licence_result(report["licence"])] if report.get("licence") else []
     for name, gate in table.items():
         if name not in settings:
@@ -406,6 +508,7 @@ def check(recipe, report: dict, evaluations: Sequence[Any] | None = None) -> dic
 
 # --- documentation ---------------------------------------------------------------------------------------
 
+
 def _read_rule(gate: GateDef) -> str:
     return getattr(gate.read, "rule", "see its evaluation")
 
@@ -415,12 +518,17 @@ def gates_markdown(evaluations: Sequence[Any] | None = None) -> str:
     rows = ["| gate | kind | figure | read at | evaluation | tasks |", "|---|---|---|---|---|---|"]
     for gate in gate_table(evaluations).values():
         kind = {"min": "at least", "max": "at most", "required": "true: must exist and be feasible"}[gate.kind]
-        rows.append(f"| `{gate.name}` | {kind} | {gate.what} | {_read_rule(gate)} | "
-                    f"{gate.evaluation or '(core: every run)'} | {', '.join(sorted(gate.tasks))} |")
+        rows.append(
+            f"| `{gate.name}` | {kind} | {gate.what} | {_read_rule(gate)} | "
+            f"{gate.evaluation or '(core: every run)'} | {', '.join(sorted(gate.tasks))} |"
+        )
     return "\n".join(rows) + "\n"
 
 
-DOC_BEGIN, DOC_END = "<!-- gates:begin (generated by `python -m understudy.gates`; do not edit) -->", "<!-- gates:end -->"
+DOC_BEGIN, DOC_END = (
+    "<!-- gates:begin (generated by `python -m understudy.gates`; do not edit) -->",
+    "<!-- gates:end -->",
+)
 
 
 def update_doc(path) -> bool:

@@ -6,8 +6,9 @@ The data kind (a `Modality`, text by default) gives each input its store key and
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,12 +29,24 @@ class LabelStats:
     seconds: float = 0.0
 
     def to_report(self, fingerprint: str) -> dict:
-        return {"teacher_fingerprint": fingerprint, "texts": self.texts, "reused": self.reused,
-                "asked": self.asked, "seconds": round(self.seconds, 2)}
+        return {
+            "teacher_fingerprint": fingerprint,
+            "texts": self.texts,
+            "reused": self.reused,
+            "asked": self.asked,
+            "seconds": round(self.seconds, 2),
+        }
 
 
-def label(teacher, texts: Sequence[Any], store: TeacherStore, *, batch_size: int = 32,
-          progress: Progress = QUIET, modality: Modality | None = None) -> tuple[dict[str, np.ndarray], LabelStats]:
+def label(
+    teacher,
+    texts: Sequence[Any],
+    store: TeacherStore,
+    *,
+    batch_size: int = 32,
+    progress: Progress = QUIET,
+    modality: Modality | None = None,
+) -> tuple[dict[str, np.ndarray], LabelStats]:
     """Every output the teacher provides, one row per input, in the order given.
 
     `modality` (default: text) keys each input in the store and batches the inputs; texts are batched by length.

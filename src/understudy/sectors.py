@@ -30,17 +30,24 @@ def _setting(name: str, value: Any, where: str) -> dict | bool:
     """A gate as {"threshold", "on_fail"}; a bare value blocks when missed. oversight_required is a plain bool."""
     if name == "oversight_required":
         flag = value.get("threshold") if isinstance(value, dict) else value
-        if not isinstance(flag, bool) or isinstance(value, dict) and (set(value) - {"threshold", "on_fail"}
-                                                                      or value.get("on_fail", "block") != "block"):
-            raise UserError(f"{where}: gate 'oversight_required' is true or false (a required oversight policy that "
-                            f"is missing or infeasible blocks); got {value!r}")
+        if (
+            not isinstance(flag, bool)
+            or isinstance(value, dict)
+            and (set(value) - {"threshold", "on_fail"} or value.get("on_fail", "block") != "block")
+        ):
+            raise UserError(
+                f"{where}: gate 'oversight_required' is true or false (a required oversight policy that "
+                f"is missing or infeasible blocks); got {value!r}"
+            )
         return flag
     if not isinstance(value, dict):
         value = {"threshold": value}
     extra = set(value) - {"threshold", "on_fail"}
     if extra or "threshold" not in value:
-        raise UserError(f"{where}: gate '{name}' takes 'threshold' and optionally 'on_fail' (block | warn); "
-                        f"got keys {sorted(value)}")
+        raise UserError(
+            f"{where}: gate '{name}' takes 'threshold' and optionally 'on_fail' (block | warn); "
+            f"got keys {sorted(value)}"
+        )
     threshold, on_fail = value["threshold"], value.get("on_fail", "block")
     if on_fail not in ("block", "warn"):
         raise UserError(f"{where}: gate '{name}': on_fail must be 'block' or 'warn', not {on_fail!r}")
@@ -64,8 +71,10 @@ def _profiles() -> dict:
     for sector, body in data["sectors"].items():
         where = f"{SECTORS_FILE}: sectors.{sector}.gates"
         _check_names(body["gates"], where)
-        out[sector] = {"description": body.get("description", ""),
-                       "gates": {k: _setting(k, v, where) for k, v in body["gates"].items()}}
+        out[sector] = {
+            "description": body.get("description", ""),
+            "gates": {k: _setting(k, v, where) for k, v in body["gates"].items()},
+        }
     return out
 
 

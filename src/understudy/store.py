@@ -10,8 +10,8 @@ import hashlib
 import io
 import sqlite3
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -66,7 +66,7 @@ class TeacherStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "TeacherStore":
+    def __enter__(self) -> TeacherStore:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -7,12 +7,11 @@ import os
 import socket
 
 import pytest
+from conftest import review_rows, write_csv
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
 from understudy.run.folder import RunFolder, student_fingerprint
-
-from conftest import review_rows, write_csv
 
 RECIPE = """\
 name: tiny
@@ -59,8 +58,9 @@ def done(tmp_path_factory, tiny_st, tiny_head):
 
 def test_every_stage_is_booked_and_the_fingerprint_names_what_ships(done):
     books = RunFolder(done["run"]).stages()
-    assert [s for s in ("licence", "teach", "train", "evaluate", "gate", "package") if books[s]["status"] == "done"] == [
-        "licence", "teach", "train", "evaluate", "gate", "package"]
+    assert [
+        s for s in ("licence", "teach", "train", "evaluate", "gate", "package") if books[s]["status"] == "done"
+    ] == ["licence", "teach", "train", "evaluate", "gate", "package"]
     report = json.loads((done["run"] / "report.json").read_text())
     # the model card, NOTICE and LICENSE were written after the evaluation: the figure still names the student
     assert (done["run"] / "student" / "README.md").is_file()
@@ -77,8 +77,9 @@ def test_from_evaluate_reuses_the_student_and_asks_the_teacher_nothing(done):
     before = RunFolder(done["run"]).stages()
     with TeacherStore(done["run"] / "teacher.sqlite") as store:
         stored = store.count()
-    result = CliRunner().invoke(app, ["distill", str(done["recipe"]), "--out", str(done["run"]), "--from", "evaluate",
-                                      "--json", "-q"])
+    result = CliRunner().invoke(
+        app, ["distill", str(done["recipe"]), "--out", str(done["run"]), "--from", "evaluate", "--json", "-q"]
+    )
     assert result.exit_code == 0, explain(result)
     after = RunFolder(done["run"]).stages()
     assert after["train"] == before["train"] and after["teach"] == before["teach"]  # not re-run
@@ -91,7 +92,9 @@ def test_from_evaluate_reuses_the_student_and_asks_the_teacher_nothing(done):
 
 def test_from_gate_rejudges_the_stored_figures(done):
     before = RunFolder(done["run"]).stages()
-    result = CliRunner().invoke(app, ["distill", str(done["recipe"]), "--out", str(done["run"]), "--from", "gate", "-q"])
+    result = CliRunner().invoke(
+        app, ["distill", str(done["recipe"]), "--out", str(done["run"]), "--from", "gate", "-q"]
+    )
     assert result.exit_code == 0, explain(result)
     after = RunFolder(done["run"]).stages()
     assert after["evaluate"] == before["evaluate"]  # the figures were read, not measured again
@@ -132,8 +135,9 @@ def test_a_second_run_on_a_locked_folder_stops_at_once(done):
 
 
 def test_from_a_stage_whose_inputs_never_ran_says_which_to_run(done, tmp_path):
-    result = CliRunner().invoke(app, ["distill", str(done["recipe"]), "--out", str(tmp_path / "fresh"), "--from",
-                                      "train", "-q"])
+    result = CliRunner().invoke(
+        app, ["distill", str(done["recipe"]), "--out", str(tmp_path / "fresh"), "--from", "train", "-q"]
+    )
     assert result.exit_code == 2, explain(result)
     assert "needs the teach stage" in flat(result.output)
     bad = CliRunner().invoke(app, ["distill", str(done["recipe"]), "--out", str(tmp_path / "x"), "--from", "bake"])

@@ -68,8 +68,9 @@ def test_a_stale_lock_is_taken_over(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     import socket
 
-    (tmp_path / ".lock").write_text(json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(),
-                                                "started": "2026-01-01T00:00:00+00:00"}))
+    (tmp_path / ".lock").write_text(
+        json.dumps({"pid": int(dead.stdout), "host": socket.gethostname(), "started": "2026-01-01T00:00:00+00:00"})
+    )
     notes = []
 
     class Notes:

@@ -21,11 +21,12 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import UserError
 from .settings import ApiSettings
@@ -56,6 +57,7 @@ class MalformedAnswer(ValueError):
 
 # ------------------------------------------------------------------------------------------ answers
 
+
 @dataclass
 class TokenLogprob:
     token: str
@@ -82,7 +84,7 @@ class Answer:
     attempts: int = 1
 
     @classmethod
-    def from_body(cls, body: Any, latency_s: float = 0.0, attempts: int = 1) -> "Answer":
+    def from_body(cls, body: Any, latency_s: float = 0.0, attempts: int = 1) -> Answer:
         if not isinstance(body, dict):
             raise MalformedAnswer(f"the body is a JSON {type(body).__name__}, not an object")
         raw_choices = body.get("choices")
@@ -102,15 +104,22 @@ class Answer:
             choices.append(Choice(content, raw.get("finish_reason"), _logprobs(raw.get("logprobs"))))
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        return cls(body, choices, prompt if isinstance(prompt, int) else None,
-                   completion if isinstance(completion, int) else None, latency_s, attempts)
+        return cls(
+            body,
+            choices,
+            prompt if isinstance(prompt, int) else None,
+            completion if isinstance(completion, int) else None,
+            latency_s,
+            attempts,
+        )
 
     def to_json(self) -> str:
-        return json.dumps({"body": self.body, "latency_s": round(self.latency_s, 4), "attempts": self.attempts},
-                          ensure_ascii=False)
+        return json.dumps(
+            {"body": self.body, "latency_s": round(self.latency_s, 4), "attempts": self.attempts}, ensure_ascii=False
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> "Answer":
+    def from_json(cls, text: str) -> Answer:
         data = json.loads(text)
         return cls.from_body(data["body"], data.get("latency_s", 0.0), data.get("attempts", 1))
 
@@ -131,6 +140,7 @@ def _logprobs(raw: Any) -> list[TokenLogprob] | None:
 
 
 # ------------------------------------------------------------------------------------------ prices
+
 
 @dataclass(frozen=True)
 class Prices:
@@ -158,7 +168,7 @@ def default_prices(model: str) -> Prices | None:
     if name in models:
         return Prices(float(models[name]["input"]), float(models[name]["output"]), where)
     for key in sorted(models, key=len, reverse=True):
-        if name.startswith(key) and DATED.match(name[len(key):]):
+        if name.startswith(key) and DATED.match(name[len(key) :]):
             return Prices(float(models[key]["input"]), float(models[key]["output"]), where)
     return None
 
@@ -172,14 +182,21 @@ def prices_for(settings: ApiSettings) -> Prices | None:
     if found is None and settings.is_local():
         found = Prices(0.0, 0.0, "a server on this machine")
     if found is None and (pin is not None or pout is not None):
-        raise UserError(f"teacher.api: set both price_per_million_input and price_per_million_output for model "
-                        f"'{settings.model}' (it is not in the table of default prices)")
+        raise UserError(
+            f"teacher.api: set both price_per_million_input and price_per_million_output for model "
+            f"'{settings.model}' (it is not in the table of default prices)"
+        )
     if found is not None and (pin is not None or pout is not None):
-        found = Prices(pin if pin is not None else found.input, pout if pout is not None else found.output, "recipe + " + found.source)
+        found = Prices(
+            pin if pin is not None else found.input,
+            pout if pout is not None else found.output,
+            "recipe + " + found.source,
+        )
     return found
 
 
 # ------------------------------------------------------------------------------------------ spend
+
 
 @dataclass
 class Spend:
@@ -203,15 +220,22 @@ class Spend:
     def to_report(self, prices: Prices | None) -> dict:
         lat = sorted(self.latencies)
         pick = (lambda q: round(lat[min(len(lat) - 1, int(q * len(lat)))], 4)) if lat else (lambda q: None)
-        return {"requests": self.requests, "attempts": self.attempts, "retries": dict(self.retries),
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "estimated_tokens": self.estimated_tokens, "tokens": self.tokens,
-                "usd": round(self.usd, 6) if prices is not None else None,
-                "refused_by_budget": self.refused_by_budget,
-                "latency_s": {"p50": pick(0.5), "p95": pick(0.95)}}
+        return {
+            "requests": self.requests,
+            "attempts": self.attempts,
+            "retries": dict(self.retries),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "estimated_tokens": self.estimated_tokens,
+            "tokens": self.tokens,
+            "usd": round(self.usd, 6) if prices is not None else None,
+            "refused_by_budget": self.refused_by_budget,
+            "latency_s": {"p50": pick(0.5), "p95": pick(0.95)},
+        }
 
 
 # ------------------------------------------------------------------------------------------ limits
+
 
 class RateLimiter:
     """A token bucket holding about one second of allowance, so requests are spread evenly over the minute.
@@ -265,6 +289,7 @@ def retry_after_s(headers: Any) -> float | None:
 
 # ------------------------------------------------------------------------------------------ client
 
+
 class ApiClient:
     """Chat completions against one OpenAI-compatible endpoint.
 
@@ -273,23 +298,36 @@ class ApiClient:
     the same budget.
     """
 
-    def __init__(self, settings: ApiSettings, *, spent_before: tuple[int, float] = (0, 0.0),
-                 transport=None, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        settings: ApiSettings,
+        *,
+        spent_before: tuple[int, float] = (0, 0.0),
+        transport=None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         import httpx
 
         self.settings = settings
         self.prices = prices_for(settings)
         if settings.budget_usd is not None and self.prices is None:
-            raise UserError(f"teacher.api.budget_usd is set, but no price is known for model '{settings.model}': set "
-                            "teacher.api.price_per_million_input and price_per_million_output")
+            raise UserError(
+                f"teacher.api.budget_usd is set, but no price is known for model '{settings.model}': set "
+                "teacher.api.price_per_million_input and price_per_million_output"
+            )
         self._key = self._read_key(settings.api_key_env)
         headers = {"Content-Type": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
         self._http = httpx.Client(
-            base_url=settings.base_url + "/", headers=headers, transport=transport,
+            base_url=settings.base_url + "/",
+            headers=headers,
+            transport=transport,
             timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight))
+            limits=httpx.Limits(
+                max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight
+            ),
+        )
         self._pool = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="understudy-api")
         self._sleep = sleep
         self._requests = RateLimiter(settings.requests_per_minute, sleep)
@@ -311,8 +349,10 @@ class ApiClient:
             return None
         value = os.environ.get(name, "").strip()
         if not value:
-            raise UserError(f"teacher.api.api_key_env names the environment variable {name}, which is not set or empty; "
-                            f"export {name}=<your key> in the shell that runs understudy")
+            raise UserError(
+                f"teacher.api.api_key_env names the environment variable {name}, which is not set or empty; "
+                f"export {name}=<your key> in the shell that runs understudy"
+            )
         return value
 
     def redact(self, text: str) -> str:
@@ -327,7 +367,7 @@ class ApiClient:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
-    def __enter__(self) -> "ApiClient":
+    def __enter__(self) -> ApiClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -357,9 +397,11 @@ class ApiClient:
             if not self._stopped:
                 before_tokens, before_usd = self.spent_before
                 over_tokens = s.budget_tokens is not None and (
-                    before_tokens + self.spend.tokens + self._reserved_tokens + tokens > s.budget_tokens)
+                    before_tokens + self.spend.tokens + self._reserved_tokens + tokens > s.budget_tokens
+                )
                 over_usd = s.budget_usd is not None and (
-                    before_usd + self.spend.usd + self._reserved_usd + usd > s.budget_usd)
+                    before_usd + self.spend.usd + self._reserved_usd + usd > s.budget_usd
+                )
                 if over_tokens or over_usd:
                     self._stopped = True
             if self._stopped:
@@ -376,8 +418,10 @@ class ApiClient:
             caps.append(f"teacher.api.budget_tokens {s.budget_tokens}: {before_tokens + spent.tokens} spent")
         if s.budget_usd is not None:
             caps.append(f"teacher.api.budget_usd {s.budget_usd}: ${before_usd + spent.usd:.4f} spent")
-        return ("the API budget would be passed by the next request (" + "; ".join(caps) + "). Every answer received "
-                "is stored; raise the budget in the recipe and rerun to continue (nothing already answered is asked again)")
+        return (
+            "the API budget would be passed by the next request (" + "; ".join(caps) + "). Every answer received "
+            "is stored; raise the budget in the recipe and rerun to continue (nothing already answered is asked again)"
+        )
 
     def _charge(self, prompt: float, completion: float, *, estimated: bool) -> None:
         """Called with the lock held."""
@@ -464,8 +508,12 @@ class ApiClient:
                             self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
                 else:
                     text = raw[:500].decode("utf-8", "replace")
-                    raise ApiError(self.redact(f"{s.base_url} answered HTTP {status} to model '{s.model}': {text}"
-                                               f"{self._hint(status)}"), status) from None
+                    raise ApiError(
+                        self.redact(
+                            f"{s.base_url} answered HTTP {status} to model '{s.model}': {text}{self._hint(status)}"
+                        ),
+                        status,
+                    ) from None
             except httpx.TimeoutException as exc:
                 reason, detail = "timeout", type(exc).__name__
                 if isinstance(exc, httpx.ReadTimeout):  # sent and maybe answered: count it as billed
@@ -478,9 +526,13 @@ class ApiClient:
             with self._lock:
                 self.spend.retries[reason] = self.spend.retries.get(reason, 0) + 1
             if attempt > s.max_retries:
-                raise ApiError(self.redact(f"{s.base_url}: gave up on a request to model '{s.model}' after {attempt} "
-                                           f"attempts; the last failed with {reason} ({detail}). Answers received so "
-                                           "far are kept; rerun to resume, or raise teacher.api.max_retries")) from None
+                raise ApiError(
+                    self.redact(
+                        f"{s.base_url}: gave up on a request to model '{s.model}' after {attempt} "
+                        f"attempts; the last failed with {reason} ({detail}). Answers received so "
+                        "far are kept; rerun to resume, or raise teacher.api.max_retries"
+                    )
+                ) from None
             delay = retry_after if retry_after is not None else self._backoff(attempt)
             log.info("retrying after %s in %.2fs (attempt %d of %d)", reason, delay, attempt, s.max_retries + 1)
             self._sleep(delay)
@@ -498,8 +550,11 @@ class ApiClient:
     def _hint(self, status: int) -> str:
         env = self.settings.api_key_env
         if status in (401, 403):
-            return (f". Check the key in the environment variable {env}" if env else
-                    ". The endpoint wants a key: set teacher.api.api_key_env to the name of the variable holding it")
+            return (
+                f". Check the key in the environment variable {env}"
+                if env
+                else ". The endpoint wants a key: set teacher.api.api_key_env to the name of the variable holding it"
+            )
         if status == 404:
             return f". Check teacher.api.base_url (it usually ends in /v1) and that the endpoint serves model '{self.settings.model}'"
         return ""

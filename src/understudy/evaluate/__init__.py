@@ -49,15 +49,19 @@ def evaluation_classes(task: str | None = None) -> list[Any]:
     return sorted(classes, key=lambda c: (c.order, c.name))
 
 
-def run_evaluations(ctx, evaluations: Sequence[Any] | None = None,
-                    timed: Callable[[str], Any] | None = None) -> tuple[dict, dict]:
+def run_evaluations(
+    ctx, evaluations: Sequence[Any] | None = None, timed: Callable[[str], Any] | None = None
+) -> tuple[dict, dict]:
     """Run the evaluations of ctx.task that the recipe leaves on, in order.
 
     Returns (sections by name, skipped {name: why it is off}). `evaluations` replaces the registered classes;
     `timed(title)` is a context manager that records how long each took (the engine's Run.timed).
     """
-    classes = evaluation_classes(ctx.task) if evaluations is None else sorted(
-        (c for c in evaluations if ctx.task in c.tasks), key=lambda c: (c.order, c.name))
+    classes = (
+        evaluation_classes(ctx.task)
+        if evaluations is None
+        else sorted((c for c in evaluations if ctx.task in c.tasks), key=lambda c: (c.order, c.name))
+    )
     sections: dict = {}
     skipped: dict = {}
     for cls in classes:
@@ -66,6 +70,6 @@ def run_evaluations(ctx, evaluations: Sequence[Any] | None = None,
         if reason:
             skipped[cls.name] = reason
             continue
-        with (timed(f"evaluate {cls.name}") if timed else nullcontext()):
+        with timed(f"evaluate {cls.name}") if timed else nullcontext():
             sections[cls.name] = evaluation.run(ctx)
     return sections, skipped

@@ -9,7 +9,7 @@ figures here match the quality section of the report.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -61,8 +61,9 @@ def fit_temperature(probs, y) -> float:
     p = np.asarray(probs, dtype=np.float64)
     y, p, _ = checked_probs(y, p, [str(j) for j in range(p.shape[1] if p.ndim == 2 else 0)])
     z = _log_probs(p)
-    result = minimize(_nll_and_grad, x0=np.array([0.0]), args=(z, y), jac=True, method="L-BFGS-B",
-                      bounds=[_LOG_T_BOUNDS])
+    result = minimize(
+        _nll_and_grad, x0=np.array([0.0]), args=(z, y), jac=True, method="L-BFGS-B", bounds=[_LOG_T_BOUNDS]
+    )
     return float(np.exp(result.x[0]))
 
 
@@ -95,8 +96,11 @@ def _scores(y: np.ndarray, p: np.ndarray) -> dict:
 
 def _one_model(y: np.ndarray, p: np.ndarray, cal: np.ndarray, test: np.ndarray) -> dict:
     t = fit_temperature(p[cal], y[cal])
-    return {"temperature": t, "before": _scores(y[test], p[test]),
-            "after": _scores(y[test], apply_temperature(p[test], t))}
+    return {
+        "temperature": t,
+        "before": _scores(y[test], p[test]),
+        "after": _scores(y[test], apply_temperature(p[test], t)),
+    }
 
 
 def calibration_report(
@@ -125,8 +129,10 @@ def calibration_report(
     n = len(y_arr)
     n_cal = int(round(n * calibration_fraction))
     if n_cal < 2 or n - n_cal < 2:
-        raise UserError(f"calibration needs at least 2 rows in each split; {n} rows with calibration_fraction "
-                        f"{calibration_fraction} give {n_cal} and {n - n_cal}: use more evaluation rows")
+        raise UserError(
+            f"calibration needs at least 2 rows in each split; {n} rows with calibration_fraction "
+            f"{calibration_fraction} give {n_cal} and {n - n_cal}: use more evaluation rows"
+        )
     order = np.random.default_rng(seed).permutation(n)
     cal, test = np.sort(order[:n_cal]), np.sort(order[n_cal:])
     return {
@@ -156,9 +162,22 @@ class Calibration:
         from ..run.folder import write_atomic
 
         spec = ctx.recipe.safety
-        out = calibration_report(ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.labels,
-                                 calibration_fraction=spec.calibration_fraction, seed=ctx.recipe.training.seed)
-        write_atomic(ctx.student_dir / "calibration.json", json.dumps(
-            {"temperature": out["student"]["temperature"],
-             "note": "divide log-probabilities by it to make confidence honest"}) + "\n")
+        out = calibration_report(
+            ctx.y,
+            ctx.teacher_probs,
+            ctx.student_probs,
+            ctx.labels,
+            calibration_fraction=spec.calibration_fraction,
+            seed=ctx.recipe.training.seed,
+        )
+        write_atomic(
+            ctx.student_dir / "calibration.json",
+            json.dumps(
+                {
+                    "temperature": out["student"]["temperature"],
+                    "note": "divide log-probabilities by it to make confidence honest",
+                }
+            )
+            + "\n",
+        )
         return out

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class Category:
     index: dict[str, tuple[int, int]] = field(default_factory=dict)  # lower-case word -> (group, member)
     pattern: re.Pattern | None = None
 
-    def build(self) -> "Category":
+    def build(self) -> Category:
         self.index = {}
         for g, group in enumerate(self.groups):
             for m, word in enumerate(group):
@@ -46,12 +46,16 @@ class Category:
 
 def _check_groups(groups, where: str) -> list[list[str]]:
     if not isinstance(groups, list) or not groups:
-        raise UserError(f"{where}: give a list of swap groups, each a list of at least two words, "
-                        "e.g. [[he, she], [his, her]]")
+        raise UserError(
+            f"{where}: give a list of swap groups, each a list of at least two words, e.g. [[he, she], [his, her]]"
+        )
     out = []
     for i, group in enumerate(groups):
-        if (not isinstance(group, (list, tuple)) or len(group) < 2
-                or not all(isinstance(w, str) and w.strip() for w in group)):
+        if (
+            not isinstance(group, (list, tuple))
+            or len(group) < 2
+            or not all(isinstance(w, str) and w.strip() for w in group)
+        ):
             raise UserError(f"{where}[{i}]: a swap group is a list of at least two non-empty words, got {group!r}")
         out.append([w.strip() for w in group])
     return out
@@ -63,13 +67,21 @@ def swap_lists(extra: Mapping[str, list[list[str]]] | None = None) -> dict[str, 
     import yaml
 
     raw = yaml.safe_load(resources.files("understudy.evaluate").joinpath(WORDS_FILE).read_text(encoding="utf-8"))
-    cats = {name: Category(name, spec["description"], bool(spec.get("capitalised_only", False)),
-                           _check_groups(spec["groups"], f"{WORDS_FILE}: {name}.groups"))
-            for name, spec in raw.items()}
+    cats = {
+        name: Category(
+            name,
+            spec["description"],
+            bool(spec.get("capitalised_only", False)),
+            _check_groups(spec["groups"], f"{WORDS_FILE}: {name}.groups"),
+        )
+        for name, spec in raw.items()
+    }
     if extra is not None:
         if not isinstance(extra, Mapping):
-            raise UserError("counterfactual extra must map a category name to a list of swap groups, "
-                            "e.g. {'team': [['Arsenal', 'Chelsea']]}")
+            raise UserError(
+                "counterfactual extra must map a category name to a list of swap groups, "
+                "e.g. {'team': [['Arsenal', 'Chelsea']]}"
+            )
         for name, groups in extra.items():
             groups = _check_groups(groups, f"counterfactual extra '{name}'")
             if name in cats:
@@ -102,7 +114,7 @@ def _swap(text: str, matches: list[re.Match], cat: Category, shift: int) -> str:
         g, i = cat.index[m.group(0).lower()]
         group = cat.groups[g]
         step = (shift - 1) % (len(group) - 1) + 1
-        parts += [text[last:m.start()], _match_case(m.group(0), group[(i + step) % len(group)])]
+        parts += [text[last : m.start()], _match_case(m.group(0), group[(i + step) % len(group)])]
         last = m.end()
     return "".join(parts) + text[last:]
 
@@ -127,8 +139,10 @@ def predict_classes(predict: Predict, texts: list[str], k: int, who: str) -> np.
     """Class indices from a probabilities function, with a clear error when it returns the wrong shape."""
     probs = np.asarray(predict(texts))
     if probs.ndim != 2 or probs.shape != (len(texts), k):
-        raise UserError(f"the {who} prediction function returned shape {probs.shape} for {len(texts)} texts; "
-                        f"expected ({len(texts)}, {k}): one probability row per text, one column per label")
+        raise UserError(
+            f"the {who} prediction function returned shape {probs.shape} for {len(texts)} texts; "
+            f"expected ({len(texts)}, {k}): one probability row per text, one column per label"
+        )
     return probs.argmax(axis=1)
 
 
@@ -154,8 +168,11 @@ def counterfactual_report(
     """
     texts = [str(t) for t in texts]
     labels = [str(label) for label in labels]
-    for name, value, least in (("max_texts", max_texts, 1), ("n_examples", n_examples, 0),
-                               ("max_variants", max_variants, 1)):
+    for name, value, least in (
+        ("max_texts", max_texts, 1),
+        ("n_examples", n_examples, 0),
+        ("max_variants", max_variants, 1),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
             raise UserError(f"counterfactual {name} must be an integer of at least {least}, got {value!r}")
     cats = swap_lists(extra)
@@ -192,10 +209,19 @@ def counterfactual_report(
             if flipped["teacher"] is not None or flipped["student"] is not None:
                 twin = flipped["student"] if flipped["student"] is not None else flipped["teacher"]
                 priority = 0 if flipped["teacher"] is None else (1 if flipped["student"] else 2)
-                examples.append((priority, {
-                    "text": orig, "swapped": twin,
-                    **{who: {"before": labels[pred[who](orig)], "after": labels[pred[who](twin)]}
-                       for who in ("teacher", "student")}}))
+                examples.append(
+                    (
+                        priority,
+                        {
+                            "text": orig,
+                            "swapped": twin,
+                            **{
+                                who: {"before": labels[pred[who](orig)], "after": labels[pred[who](twin)]}
+                                for who in ("teacher", "student")
+                            },
+                        },
+                    )
+                )
         n = len(rows)
         rate = {who: (flips[who] / n if n else None) for who in flips}
         report["categories"][name] = {
@@ -220,12 +246,19 @@ class Counterfactual:
     name = "counterfactual"
     tasks = frozenset({"text-classification"})
     order = 30
-    gates = (GateDef("max_counterfactual_flip_rate", "max",
-                     largest_in("counterfactual",
-                                lambda p: (p[-1] == "flip_rate" and "student" in p) or p[-1] == "student_flip_rate",
-                                "the largest \"flip_rate\" under a \"student\" key"),
-                     "the student's counterfactual flip rate",
-                     how="run the counterfactual evaluation (safety.counterfactual: true)"),)
+    gates = (
+        GateDef(
+            "max_counterfactual_flip_rate",
+            "max",
+            largest_in(
+                "counterfactual",
+                lambda p: (p[-1] == "flip_rate" and "student" in p) or p[-1] == "student_flip_rate",
+                'the largest "flip_rate" under a "student" key',
+            ),
+            "the student's counterfactual flip rate",
+            how="run the counterfactual evaluation (safety.counterfactual: true)",
+        ),
+    )
 
     def enabled(self, recipe) -> str | None:
         return None if recipe.safety.counterfactual else "safety.counterfactual: false"
@@ -233,6 +266,12 @@ class Counterfactual:
     def run(self, ctx) -> dict:
         spec = ctx.recipe.safety
         ctx.progress.note("counterfactuals: swapping names, gendered words, nationalities and religions")
-        return counterfactual_report(ctx.inputs, ctx.teacher_predict, ctx.student_predict or ctx.student.predict_proba,
-                                     ctx.labels, extra=spec.counterfactual_words or None,
-                                     max_texts=spec.counterfactual_texts, seed=ctx.recipe.training.seed)
+        return counterfactual_report(
+            ctx.inputs,
+            ctx.teacher_predict,
+            ctx.student_predict or ctx.student.predict_proba,
+            ctx.labels,
+            extra=spec.counterfactual_words or None,
+            max_texts=spec.counterfactual_texts,
+            seed=ctx.recipe.training.seed,
+        )

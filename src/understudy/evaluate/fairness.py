@@ -15,7 +15,7 @@ out of the gaps, since a gap between tiny groups is mostly noise.
 from __future__ import annotations
 
 import math
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -40,8 +40,10 @@ def default_positive(y: np.ndarray, labels: Sequence[str]) -> int:
 def _group_names(values, n: int, attribute: str) -> np.ndarray:
     values = list(values)
     if len(values) != n:
-        raise UserError(f"fairness attribute '{attribute}' has {len(values)} values but there are {n} evaluation "
-                        "rows: give one group value per row, in the same order")
+        raise UserError(
+            f"fairness attribute '{attribute}' has {len(values)} values but there are {n} evaluation "
+            "rows: give one group value per row, in the same order"
+        )
     out = []
     for v in values:
         missing = v is None or (isinstance(v, float) and math.isnan(v))
@@ -62,10 +64,10 @@ def _gaps(y_pos: np.ndarray, pred_pos: np.ndarray, groups: np.ndarray) -> dict:
     from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
     return {
-        "demographic_parity_difference": _clean(demographic_parity_difference(
-            y_pos, pred_pos, sensitive_features=groups)),
-        "equalized_odds_difference": _clean(equalized_odds_difference(
-            y_pos, pred_pos, sensitive_features=groups)),
+        "demographic_parity_difference": _clean(
+            demographic_parity_difference(y_pos, pred_pos, sensitive_features=groups)
+        ),
+        "equalized_odds_difference": _clean(equalized_odds_difference(y_pos, pred_pos, sensitive_features=groups)),
     }
 
 
@@ -76,9 +78,14 @@ def _by_group(y: np.ndarray, pred: np.ndarray, positive: int, groups: np.ndarray
 
     y_pos, pred_pos = (y == positive).astype(int), (pred == positive).astype(int)
     frame = MetricFrame(
-        metrics={"selection_rate": selection_rate, "false_positive_rate": false_positive_rate,
-                 "false_negative_rate": false_negative_rate},
-        y_true=y_pos, y_pred=pred_pos, sensitive_features=groups,
+        metrics={
+            "selection_rate": selection_rate,
+            "false_positive_rate": false_positive_rate,
+            "false_negative_rate": false_negative_rate,
+        },
+        y_true=y_pos,
+        y_pred=pred_pos,
+        sensitive_features=groups,
     )
     accuracy = MetricFrame(metrics=accuracy_score, y_true=y, y_pred=pred, sensitive_features=groups)
     out = {}
@@ -127,13 +134,18 @@ def fairness_report(
     elif isinstance(positive, str) and positive in labels:
         pos, rule = labels.index(positive), "given"
     else:
-        raise UserError(f"fairness positive class {positive!r} is not one of the labels {labels}: "
-                        "give a label name or its index")
+        raise UserError(
+            f"fairness positive class {positive!r} is not one of the labels {labels}: give a label name or its index"
+        )
     preds = {"teacher": t.argmax(axis=1), "student": s.argmax(axis=1)}
     y_pos = (y_arr == pos).astype(int)
 
-    report = {"positive": str(labels[pos]), "positive_rule": rule, "min_group_size": int(min_group_size),
-              "attributes": {}}
+    report = {
+        "positive": str(labels[pos]),
+        "positive_rule": rule,
+        "min_group_size": int(min_group_size),
+        "attributes": {},
+    }
     for name, values in attributes.items():
         groups = _group_names(values, len(y_arr), name)
         names, counts = np.unique(groups, return_counts=True)
@@ -141,9 +153,15 @@ def fairness_report(
         judged = sorted(g for g, c in size.items() if c >= min_group_size)
         per_model = {m: _by_group(y_arr, p, pos, groups) for m, p in preds.items()}
         entry = {
-            "groups": {g: {"n": size[g], "too_small": size[g] < min_group_size,
-                           "teacher": per_model["teacher"][g], "student": per_model["student"][g]}
-                       for g in sorted(size)},
+            "groups": {
+                g: {
+                    "n": size[g],
+                    "too_small": size[g] < min_group_size,
+                    "teacher": per_model["teacher"][g],
+                    "student": per_model["student"][g],
+                }
+                for g in sorted(size)
+            },
             "judged_groups": judged,
             "too_small_groups": sorted(g for g in size if size[g] < min_group_size),
         }
@@ -151,15 +169,22 @@ def fairness_report(
             keep = np.isin(groups, judged)
             for m, p in preds.items():
                 entry[m] = _gaps(y_pos[keep], (p[keep] == pos).astype(int), groups[keep])
-            entry["widened_by"] = {k: (None if entry["student"][k] is None or entry["teacher"][k] is None
-                                       else entry["student"][k] - entry["teacher"][k])
-                                   for k in entry["student"]}
+            entry["widened_by"] = {
+                k: (
+                    None
+                    if entry["student"][k] is None or entry["teacher"][k] is None
+                    else entry["student"][k] - entry["teacher"][k]
+                )
+                for k in entry["student"]
+            }
             entry["note"] = None
         else:
             empty = {"demographic_parity_difference": None, "equalized_odds_difference": None}
             entry.update(teacher=dict(empty), student=dict(empty), widened_by=dict(empty))
-            entry["note"] = (f"fewer than two groups have at least {min_group_size} rows: "
-                             "no gap can be judged; collect more labelled rows per group")
+            entry["note"] = (
+                f"fewer than two groups have at least {min_group_size} rows: "
+                "no gap can be judged; collect more labelled rows per group"
+            )
         report["attributes"][str(name)] = entry
     return report
 
@@ -173,20 +198,37 @@ class Fairness:
     name = "fairness"
     tasks = frozenset({"text-classification"})
     order = 20
-    gates = (GateDef("max_group_gap_widening", "max",
-                     largest_in("fairness", lambda p: "widened_by" in p or "gap_widening" in p,
-                                "the largest number under a \"widened_by\" key"),
-                     "how much the student widens a gap between groups",
-                     how="give the evaluation set a sensitive attribute (data.evaluation.group_columns)"),)
+    gates = (
+        GateDef(
+            "max_group_gap_widening",
+            "max",
+            largest_in(
+                "fairness",
+                lambda p: "widened_by" in p or "gap_widening" in p,
+                'the largest number under a "widened_by" key',
+            ),
+            "how much the student widens a gap between groups",
+            how="give the evaluation set a sensitive attribute (data.evaluation.group_columns)",
+        ),
+    )
 
     def enabled(self, recipe) -> str | None:
         evaluation = getattr(getattr(recipe, "data", None), "evaluation", None)
         if not getattr(evaluation, "group_columns", None):
-            return ("data.evaluation.group_columns is empty: the evaluation set names no sensitive attribute "
-                    "to compare groups on")
+            return (
+                "data.evaluation.group_columns is empty: the evaluation set names no sensitive attribute "
+                "to compare groups on"
+            )
         return None
 
     def run(self, ctx) -> dict:
         spec = ctx.recipe.safety
-        return fairness_report(ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.groups, ctx.labels,
-                               positive=spec.fairness_positive, min_group_size=spec.min_group_size)
+        return fairness_report(
+            ctx.y,
+            ctx.teacher_probs,
+            ctx.student_probs,
+            ctx.groups,
+            ctx.labels,
+            positive=spec.fairness_positive,
+            min_group_size=spec.min_group_size,
+        )

@@ -18,7 +18,7 @@ Conventions
 from __future__ import annotations
 
 import warnings
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -46,9 +46,7 @@ def _check_labels_array(y_true, k: int, name: str = "y_true") -> np.ndarray:
     y = y.astype(np.int64)
     bad = (y < 0) | (y >= k)
     if bad.any():
-        raise ValueError(
-            f"{name} holds class index {int(y[bad][0])} outside 0..{k - 1} (there are {k} labels)"
-        )
+        raise ValueError(f"{name} holds class index {int(y[bad][0])} outside 0..{k - 1} (there are {k} labels)")
     return y
 
 
@@ -116,9 +114,7 @@ def _percentiles(samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return low, high
 
 
-def paired_bootstrap(
-    fn: Callable[[np.ndarray], np.ndarray], n: int, *, n_boot: int = 1000, seed: int = 0
-) -> tuple:
+def paired_bootstrap(fn: Callable[[np.ndarray], np.ndarray], n: int, *, n_boot: int = 1000, seed: int = 0) -> tuple:
     """95% percentile bootstrap interval of a vectorised statistic over ``n`` rows.
 
     ``fn(idx)`` gets an int array of shape (m, n), each row one resample of row indices
@@ -260,9 +256,7 @@ def compare(
     y, t, labels = _check_common(y_true, teacher_probs, labels, n_boot, name="teacher_probs")
     s = np.asarray(student_probs)
     if s.shape != t.shape:
-        raise ValueError(
-            f"student_probs has shape {s.shape} but teacher_probs has shape {t.shape}: they must match"
-        )
+        raise ValueError(f"student_probs has shape {s.shape} but teacher_probs has shape {t.shape}: they must match")
     s = _check_probs(s, y.shape[0], "student_probs")
     texts = list(texts)
     n, k = t.shape

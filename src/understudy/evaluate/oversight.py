@@ -28,8 +28,9 @@ def oversight(spec, y, s_probs, groups: dict, student_dir: Path, seed: int) -> d
     def part(idx):
         return {k: [v[i] for i in idx] for k, v in groups.items()} or None
 
-    policy = calibrate_abstention(s_probs[cal], y[cal], alpha=spec.oversight.alpha, delta=spec.oversight.delta,
-                                  groups=part(cal))
+    policy = calibrate_abstention(
+        s_probs[cal], y[cal], alpha=spec.oversight.alpha, delta=spec.oversight.delta, groups=part(cal)
+    )
     save_policy(policy, student_dir)
     return {"policy": policy, "held_out": evaluate_policy(s_probs[test], y[test], policy, groups=part(test))}
 
@@ -51,11 +52,20 @@ class Oversight:
     tasks = frozenset({"text-classification"})
     order = 50  # after calibration
     gates = (
-        GateDef("oversight_required", "required", feasible_policy("oversight"),
-                "an abstention policy that sends unsure inputs to a human",
-                how="run the oversight evaluation (safety.oversight.enabled: true)"),
-        GateDef("oversight_alpha", "max", largest_in("oversight", lambda p: p == ("alpha",), "the policy's \"alpha\""),
-                "the oversight policy's target error", how="run the oversight evaluation (safety.oversight.enabled: true)"),
+        GateDef(
+            "oversight_required",
+            "required",
+            feasible_policy("oversight"),
+            "an abstention policy that sends unsure inputs to a human",
+            how="run the oversight evaluation (safety.oversight.enabled: true)",
+        ),
+        GateDef(
+            "oversight_alpha",
+            "max",
+            largest_in("oversight", lambda p: p == ("alpha",), 'the policy\'s "alpha"'),
+            "the oversight policy's target error",
+            how="run the oversight evaluation (safety.oversight.enabled: true)",
+        ),
     )
 
     def enabled(self, recipe) -> str | None:
@@ -63,8 +73,10 @@ class Oversight:
         if flag is None:  # unset: on where the gates (the sector profile) require a policy
             flag = _required(recipe)
             if not flag:
-                return (f"safety.oversight.enabled is unset and the gates (sector '{recipe.intended_use.sector}') do "
-                        "not require oversight")
+                return (
+                    f"safety.oversight.enabled is unset and the gates (sector '{recipe.intended_use.sector}') do "
+                    "not require oversight"
+                )
         return None if flag else "safety.oversight.enabled: false"
 
     def run(self, ctx) -> dict:

@@ -16,7 +16,7 @@ agreement with the teacher's clean predictions, and the share of rows whose pred
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -81,20 +81,29 @@ def robustness_report(
         if known is not None:
             known = np.asarray(known)
             if known.shape != (len(texts), k):
-                raise UserError(f"robustness {who} clean probabilities have shape {known.shape}; "
-                                f"expected ({len(texts)}, {k}), one row per text")
+                raise UserError(
+                    f"robustness {who} clean probabilities have shape {known.shape}; "
+                    f"expected ({len(texts)}, {k}), one row per text"
+                )
             clean[who] = known[rows].argmax(axis=1)
         else:
             clean[who] = predict_classes(fn, sample, k, who)
     clean_acc = {who: float(np.mean(clean[who] == gold)) for who in clean}
 
-    report = {"n_texts": len(sample), "seed": int(seed), "typo_rate": float(typo_rate),
-              "clean_accuracy": clean_acc, "perturbations": {}}
+    report = {
+        "n_texts": len(sample),
+        "seed": int(seed),
+        "typo_rate": float(typo_rate),
+        "clean_accuracy": clean_acc,
+        "perturbations": {},
+    }
     for j, kind in enumerate(kinds):
         kind_rng = np.random.default_rng([seed, j + 1])
         messy = [perturb(t, kind, kind_rng, typo_rate) for t in sample]
-        entry = {"description": PERTURBATIONS[kind],
-                 "changed_share": float(np.mean([a != b for a, b in zip(sample, messy)]))}
+        entry = {
+            "description": PERTURBATIONS[kind],
+            "changed_share": float(np.mean([a != b for a, b in zip(sample, messy)])),
+        }
         for who, fn in (("teacher", t_predict), ("student", s_predict)):
             pred = predict_classes(fn, messy, k, who)
             acc = float(np.mean(pred == gold))
@@ -107,8 +116,9 @@ def robustness_report(
         entry["student_extra_drop"] = entry["student"]["drop"] - entry["teacher"]["drop"]
         report["perturbations"][kind] = entry
     if report["perturbations"]:
-        report["worst_for_student"] = max(report["perturbations"],
-                                          key=lambda kd: report["perturbations"][kd]["student"]["drop"])
+        report["worst_for_student"] = max(
+            report["perturbations"], key=lambda kd: report["perturbations"][kd]["student"]["drop"]
+        )
     else:
         report["worst_for_student"] = None
     return report
@@ -123,12 +133,19 @@ class Robustness:
     name = "robustness"
     tasks = frozenset({"text-classification"})
     order = 40
-    gates = (GateDef("max_robustness_drop", "max",
-                     largest_in("robustness",
-                                lambda p: (p[-1] in ("drop", "accuracy_drop") and "student" in p) or p[-1] == "student_drop",
-                                "the largest \"drop\" / \"accuracy_drop\" under a \"student\" key"),
-                     "the student's accuracy drop on perturbed texts",
-                     how="run the robustness evaluation (safety.robustness: true)"),)
+    gates = (
+        GateDef(
+            "max_robustness_drop",
+            "max",
+            largest_in(
+                "robustness",
+                lambda p: (p[-1] in ("drop", "accuracy_drop") and "student" in p) or p[-1] == "student_drop",
+                'the largest "drop" / "accuracy_drop" under a "student" key',
+            ),
+            "the student's accuracy drop on perturbed texts",
+            how="run the robustness evaluation (safety.robustness: true)",
+        ),
+    )
 
     def enabled(self, recipe) -> str | None:
         return None if recipe.safety.robustness else "safety.robustness: false"
@@ -137,6 +154,14 @@ class Robustness:
         spec = ctx.recipe.safety
         n = min(spec.robustness_texts, len(ctx.inputs))
         ctx.progress.note(f"robustness: {len(PERTURBATIONS)} perturbations of {n} texts")
-        return robustness_report(ctx.inputs, ctx.y, ctx.teacher_predict, ctx.student_predict or ctx.student.predict_proba,
-                                 ctx.labels, max_texts=n, seed=ctx.recipe.training.seed,
-                                 t_probs=ctx.teacher_probs, s_probs=ctx.student_probs)
+        return robustness_report(
+            ctx.inputs,
+            ctx.y,
+            ctx.teacher_predict,
+            ctx.student_predict or ctx.student.predict_proba,
+            ctx.labels,
+            max_texts=n,
+            seed=ctx.recipe.training.seed,
+            t_probs=ctx.teacher_probs,
+            s_probs=ctx.student_probs,
+        )

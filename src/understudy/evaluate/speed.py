@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -37,8 +37,9 @@ def _timed_calls(predict: Callable, batches: list[list[str]]) -> list[float]:
     return times
 
 
-def measure_speed(predict: Callable[[Sequence[str]], object], texts: Sequence[str], *, n_threads: int = 2,
-                  batch_1_calls: int = 64) -> dict:
+def measure_speed(
+    predict: Callable[[Sequence[str]], object], texts: Sequence[str], *, n_threads: int = 2, batch_1_calls: int = 64
+) -> dict:
     """Texts/s and latency p50/p95 at batch 1 and batch 64. One warm-up call first (lazy loading, caches)."""
     texts = list(texts)
     with threads(n_threads):
@@ -50,9 +51,12 @@ def measure_speed(predict: Callable[[Sequence[str]], object], texts: Sequence[st
         ):
             times = np.array(_timed_calls(predict, batches))
             n_texts = sum(len(b) for b in batches)
-            out[f"batch_{size}"] = {"texts_per_s": round(n_texts / times.sum(), 2),
-                                    "p50_ms": round(float(np.percentile(times, 50)) * 1e3, 3),
-                                    "p95_ms": round(float(np.percentile(times, 95)) * 1e3, 3), "calls": len(batches)}
+            out[f"batch_{size}"] = {
+                "texts_per_s": round(n_texts / times.sum(), 2),
+                "p50_ms": round(float(np.percentile(times, 50)) * 1e3, 3),
+                "p95_ms": round(float(np.percentile(times, 95)) * 1e3, 3),
+                "calls": len(batches),
+            }
     return out
 
 
@@ -60,13 +64,21 @@ def cost_per_million(texts_per_s: float, price_per_hour: float) -> float:
     return round(price_per_hour / (3600 * texts_per_s) * 1e6, 4) if texts_per_s > 0 else float("inf")
 
 
-def peak_memory_mb(kind: str, payload: dict, texts: Sequence[str], n_threads: int = 2, timeout: int = 600) -> float | None:
+def peak_memory_mb(
+    kind: str, payload: dict, texts: Sequence[str], n_threads: int = 2, timeout: int = 600
+) -> float | None:
     """Peak RSS of a fresh process that loads the model and predicts a batch: what a server would need."""
     job = json.dumps({"kind": kind, "payload": payload, "texts": list(texts)[:64], "threads": n_threads})
     env = dict(os.environ, OMP_NUM_THREADS=str(n_threads))
     try:
-        proc = subprocess.run([sys.executable, "-m", "understudy.evaluate.memory"], input=job, capture_output=True,
-                              text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "understudy.evaluate.memory"],
+            input=job,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return None
     if proc.returncode != 0:

@@ -1,7 +1,7 @@
 """The licence gate: read the teacher's licence and terms before asking it anything, decide, and carry the obligations.
 
-    check(target, use)          one model, folder, GGUF file, package or API: the verdict dict
-    gate_recipe(recipe)         the first stage of `distill`: the teacher, its base model and the student's base
+check(target, use)          one model, folder, GGUF file, package or API: the verdict dict
+gate_recipe(recipe)         the first stage of `distill`: the teacher, its base model and the student's base
 """
 
 from __future__ import annotations
@@ -22,14 +22,28 @@ class LicenceBlocked(UserError):
         self.result = result
         reasons = [r for lic in result["licences"] if lic["verdict"] in ("BLOCK", "UNKNOWN") for r in lic["reasons"]]
         reasons += result["unknown"]
-        hint = ("" if result["verdict"] == "BLOCK" else
-                "\n  If you have read the terms and accept the risk, rerun with --accept-licence-risk \"your reason\".")
-        super().__init__(f"licence gate: {result['verdict']}; the teacher was not loaded or asked anything.\n  - "
-                         + "\n  - ".join(reasons or ["no reason recorded"]) + hint + f"\n  ({NOT_LEGAL_ADVICE})")
+        hint = (
+            ""
+            if result["verdict"] == "BLOCK"
+            else '\n  If you have read the terms and accept the risk, rerun with --accept-licence-risk "your reason".'
+        )
+        super().__init__(
+            f"licence gate: {result['verdict']}; the teacher was not loaded or asked anything.\n  - "
+            + "\n  - ".join(reasons or ["no reason recorded"])
+            + hint
+            + f"\n  ({NOT_LEGAL_ADVICE})"
+        )
 
 
-def check(target: str, use: Use, *, declared: str | None = None, model: str | None = None,
-          student_base: str | None = None, accept_risk: str | None = None) -> dict:
+def check(
+    target: str,
+    use: Use,
+    *,
+    declared: str | None = None,
+    model: str | None = None,
+    student_base: str | None = None,
+    accept_risk: str | None = None,
+) -> dict:
     catalogue = load_catalogue()
     findings = [collect(target, catalogue, declared=declared, model=model)]
     if student_base:
@@ -39,8 +53,12 @@ def check(target: str, use: Use, *, declared: str | None = None, model: str | No
 
 def recipe_use(recipe) -> Use:
     iu = recipe.intended_use
-    return Use(commercial=iu.commercial, sector=iu.sector, description=iu.description,
-               student_from_teacher=getattr(recipe.student, "base", None) == "teacher")
+    return Use(
+        commercial=iu.commercial,
+        sector=iu.sector,
+        description=iu.description,
+        student_from_teacher=getattr(recipe.student, "base", None) == "teacher",
+    )
 
 
 def teacher_target(spec, resolve) -> tuple[str | None, str | None]:
@@ -73,7 +91,9 @@ def gate_recipe(recipe, *, accept_risk: str | None = None) -> dict:
         findings = [collect(target, catalogue, declared=declared, model=model)]
     base = getattr(recipe.student, "base", "teacher")
     if base and base != "teacher":
-        findings.append(collect(base if base.startswith("builtin:") else recipe.resolve(base), catalogue, role="student base"))
+        findings.append(
+            collect(base if base.startswith("builtin:") else recipe.resolve(base), catalogue, role="student base")
+        )
     return decide(findings, catalogue, recipe_use(recipe), accept_risk=accept_risk)
 
 

@@ -68,8 +68,16 @@ class Entry(_Strict):
     id: str
     name: str
     family: str
-    kind: Literal["permissive", "copyleft", "creative-commons", "model-licence", "responsible-ai", "research-only",
-                  "api-terms", "public-domain"]
+    kind: Literal[
+        "permissive",
+        "copyleft",
+        "creative-commons",
+        "model-licence",
+        "responsible-ai",
+        "research-only",
+        "api-terms",
+        "public-domain",
+    ]
     aliases: list[str] = []
     model_patterns: list[str] = []
     source: str

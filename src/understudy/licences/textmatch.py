@@ -30,7 +30,7 @@ class Text:
     pairs: set
 
     @classmethod
-    def of(cls, raw: str) -> "Text":
+    def of(cls, raw: str) -> Text:
         parts, starts, pos = [], [], 0
         for line in raw.splitlines():
             starts.append(pos)

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from .catalogue import Catalogue, Entry
 from .evidence import Findings
 
-NOT_LEGAL_ADVICE = ("This is an automated reading of licence texts and terms, not legal advice. "
-                    "Check the terms yourself, or with a lawyer, before you ship the student.")
+NOT_LEGAL_ADVICE = (
+    "This is an automated reading of licence texts and terms, not legal advice. "
+    "Check the terms yourself, or with a lawyer, before you ship the student."
+)
 RANK = {"ALLOW": 0, "ALLOW_WITH_OBLIGATIONS": 1, "UNKNOWN": 2, "BLOCK": 3}
 
 
@@ -17,12 +19,18 @@ RANK = {"ALLOW": 0, "ALLOW_WITH_OBLIGATIONS": 1, "UNKNOWN": 2, "BLOCK": 3}
 class Use:
     commercial: bool = True
     sector: str = "general"
-    student_from_teacher: bool = False  # the student is built from the teacher's own weights (layers kept, embeddings distilled)
+    student_from_teacher: bool = (
+        False  # the student is built from the teacher's own weights (layers kept, embeddings distilled)
+    )
     description: str = ""
 
     def to_dict(self) -> dict:
-        return {"commercial": self.commercial, "sector": self.sector, "student_from_teacher": self.student_from_teacher,
-                "description": self.description}
+        return {
+            "commercial": self.commercial,
+            "sector": self.sector,
+            "student_from_teacher": self.student_from_teacher,
+            "description": self.description,
+        }
 
 
 def judge(entry: Entry, use: Use, role: str) -> tuple[str, list[str]]:
@@ -34,28 +42,42 @@ def judge(entry: Entry, use: Use, role: str) -> tuple[str, list[str]]:
         if d.allowed == "no":
             block.append(f"{entry.name} does not allow training another model on its outputs{quote}")
         elif d.allowed == "permission-required":
-            block.append(f"{entry.name} requires the provider's prior permission to train a model on its outputs{quote}; "
-                         "ask the provider, or use another teacher")
+            block.append(
+                f"{entry.name} requires the provider's prior permission to train a model on its outputs{quote}; "
+                "ask the provider, or use another teacher"
+            )
         elif d.allowed == "research-only" and use.commercial:
-            block.append(f"{entry.name} allows distillation for research only, and the recipe's use is commercial{quote}")
+            block.append(
+                f"{entry.name} allows distillation for research only, and the recipe's use is commercial{quote}"
+            )
         elif d.allowed == "derivative-only":
             if use.student_from_teacher:
-                why.append(f"{entry.name}: allowed because the student is built from the teacher's own weights "
-                           f"({d.condition or 'a derivative of the teacher'}){quote}")
+                why.append(
+                    f"{entry.name}: allowed because the student is built from the teacher's own weights "
+                    f"({d.condition or 'a derivative of the teacher'}){quote}"
+                )
             else:
-                block.append(f"{entry.name} allows training on its outputs only to improve its own derivatives "
-                             f"({d.condition or 'the student must be built from the teacher'}), and this student is not{quote}")
+                block.append(
+                    f"{entry.name} allows training on its outputs only to improve its own derivatives "
+                    f"({d.condition or 'the student must be built from the teacher'}), and this student is not{quote}"
+                )
         elif d.allowed == "conditional":
-            unknown.append(f"{entry.name} allows it only under a condition a person must judge: "
-                           f"{d.condition or 'see the clause'}{quote}")
+            unknown.append(
+                f"{entry.name} allows it only under a condition a person must judge: "
+                f"{d.condition or 'see the clause'}{quote}"
+            )
     c = entry.commercial
     if use.commercial and c.allowed == "no":
-        block.append(f"{entry.name} does not allow commercial use, and the recipe's use is commercial"
-                     + (f' ("{c.clause}")' if c.clause else ""))
+        block.append(
+            f"{entry.name} does not allow commercial use, and the recipe's use is commercial"
+            + (f' ("{c.clause}")' if c.clause else "")
+        )
     for r in entry.restricted_uses:
         if use.sector in r.sectors:
-            block.append(f"{entry.name} bans this use for the recipe's sector '{use.sector}': \"{r.clause}\""
-                         + (f" ({r.where})" if r.where else ""))
+            block.append(
+                f"{entry.name} bans this use for the recipe's sector '{use.sector}': \"{r.clause}\""
+                + (f" ({r.where})" if r.where else "")
+            )
     if block:
         return "BLOCK", block + unknown
     if unknown:
@@ -67,32 +89,54 @@ def judge(entry: Entry, use: Use, role: str) -> tuple[str, list[str]]:
 
 def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_risk: str | None = None) -> dict:
     """The licence gate's result: verdict, whether the run may go on, every licence with its reasons, evidence, obligations."""
-    roles: dict[str, tuple[str, str]] = {}  # licence id -> (role, where first found); a teacher role beats 'student base'
+    roles: dict[
+        str, tuple[str, str]
+    ] = {}  # licence id -> (role, where first found); a teacher role beats 'student base'
     unknown_reasons, evidence, notes = [], [], []
     for f in findings:
         evidence += [e.to_dict() | {"target": f.target} for e in f.evidence]
         notes += f.notes
         recognised = [e for e in f.evidence if e.licence]
         for e in recognised:
-            role = "student base" if e.role == "student base" else ("API provider" if e.role == "API provider" else "teacher")
+            role = (
+                "student base"
+                if e.role == "student base"
+                else ("API provider" if e.role == "API provider" else "teacher")
+            )
             if e.licence not in roles or roles[e.licence][0] == "student base":
                 roles[e.licence] = (role, e.source)
         for e in f.evidence:
             if e.licence is None:
                 where = f"{e.file}:{e.line}" if e.file and e.line else (e.file or e.source)
-                unknown_reasons.append(f"{where}: {e.source} '{e.value}' is not a licence understudy knows"
-                                       + (f" — {e.clause}" if e.clause else ""))
+                unknown_reasons.append(
+                    f"{where}: {e.source} '{e.value}' is not a licence understudy knows"
+                    + (f" — {e.clause}" if e.clause else "")
+                )
         if not recognised and not any(e.licence is None for e in f.evidence):
-            unknown_reasons.append(f"{f.target}: no licence found (no card tag, licence file, GGUF metadata or "
-                                   "package metadata); declare it as teacher.licence in the recipe if you know it")
+            unknown_reasons.append(
+                f"{f.target}: no licence found (no card tag, licence file, GGUF metadata or "
+                "package metadata); declare it as teacher.licence in the recipe if you know it"
+            )
     licences = []
     for lid, (role, source) in roles.items():
         entry = catalogue.get(lid)
         verdict, reasons = judge(entry, use, role)
-        licences.append({"id": entry.id, "name": entry.name, "role": role, "found_in": source, "verdict": verdict,
-                         "reasons": reasons, "source": entry.source, "read": str(entry.read)})
-    verdict = max([lic["verdict"] for lic in licences] + (["UNKNOWN"] if unknown_reasons else []) or ["UNKNOWN"],
-                  key=RANK.__getitem__)
+        licences.append(
+            {
+                "id": entry.id,
+                "name": entry.name,
+                "role": role,
+                "found_in": source,
+                "verdict": verdict,
+                "reasons": reasons,
+                "source": entry.source,
+                "read": str(entry.read),
+            }
+        )
+    verdict = max(
+        [lic["verdict"] for lic in licences] + (["UNKNOWN"] if unknown_reasons else []) or ["UNKNOWN"],
+        key=RANK.__getitem__,
+    )
     entries = [catalogue.get(lic["id"]) for lic in licences]
     result = {
         "verdict": verdict,
@@ -107,7 +151,7 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
         "model_names": [n for f in findings for n in dict.fromkeys(f.names)],
         "obligations": obligations(entries, use),
         "accepted_risk": None,
-        "checked": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "checked": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "not_legal_advice": NOT_LEGAL_ADVICE,
     }
     if verdict == "UNKNOWN" and accept_risk:
@@ -117,9 +161,20 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
 
 def obligations(entries: list[Entry], use: Use) -> dict:
     """What the student must carry: every licence's obligations, merged."""
-    out = {"name_prefix": None, "attribution": [], "notices": [], "licence_copies": [], "use_restrictions": [],
-           "use_policies": [], "share_alike": [], "source_code": False, "no_redistribution": False,
-           "user_limits": [], "geographic": [], "other": []}
+    out = {
+        "name_prefix": None,
+        "attribution": [],
+        "notices": [],
+        "licence_copies": [],
+        "use_restrictions": [],
+        "use_policies": [],
+        "share_alike": [],
+        "source_code": False,
+        "no_redistribution": False,
+        "user_limits": [],
+        "geographic": [],
+        "other": [],
+    }
     for e in entries:
         o = e.obligations
         if o.name_prefix and not out["name_prefix"]:
@@ -131,8 +186,9 @@ def obligations(entries: list[Entry], use: Use) -> dict:
         if o.licence_copy:
             out["licence_copies"].append({"id": e.id, "name": e.name, "source": e.source})
         if o.pass_on_use_policy or e.restricted_uses:
-            out["use_restrictions"] += [{"licence": e.name, "id": r.id, "clause": r.clause, "where": r.where}
-                                        for r in e.restricted_uses]
+            out["use_restrictions"] += [
+                {"licence": e.name, "id": r.id, "clause": r.clause, "where": r.where} for r in e.restricted_uses
+            ]
             if o.use_policy:
                 out["use_policies"].append({"licence": e.name, "link": o.use_policy})
         if o.share_alike:
@@ -140,7 +196,9 @@ def obligations(entries: list[Entry], use: Use) -> dict:
         out["source_code"] |= o.source_code
         out["no_redistribution"] |= o.no_redistribution_of_derivatives
         if e.commercial.monthly_active_users_limit:
-            out["user_limits"].append({"licence": e.name, "monthly_active_users": e.commercial.monthly_active_users_limit})
+            out["user_limits"].append(
+                {"licence": e.name, "monthly_active_users": e.commercial.monthly_active_users_limit}
+            )
         out["geographic"] += [{"licence": e.name, **g.model_dump()} for g in e.geographic]
         out["other"] += [f"{e.name}: {x}" for x in o.other]
     for k in ("attribution", "notices", "share_alike", "other"):

@@ -13,15 +13,17 @@ import os
 import subprocess
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from .prompts import prompt_ids, render
 
-JUDGE_TEMPLATE = ("A customer wrote:\n{question}\n\nReply A:\n{a}\n\nReply B:\n{b}\n\n"
-                  "Which reply answers the customer better? Answer with one letter, A or B.")
+JUDGE_TEMPLATE = (
+    "A customer wrote:\n{question}\n\nReply A:\n{a}\n\nReply B:\n{b}\n\n"
+    "Which reply answers the customer better? Answer with one letter, A or B."
+)
 
 
 def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> dict:
@@ -33,7 +35,9 @@ def rouge_l(predictions: Sequence[str], references: Sequence[str]) -> dict:
     return {"mean": round(float(np.mean(scores)), 4) if scores else None, "per_prompt": [round(s, 4) for s in scores]}
 
 
-def embedding_similarity(predictions: Sequence[str], references: Sequence[str], encoder: str = "builtin:all-MiniLM-L6-v2") -> dict:
+def embedding_similarity(
+    predictions: Sequence[str], references: Sequence[str], encoder: str = "builtin:all-MiniLM-L6-v2"
+) -> dict:
     """Mean cosine similarity of sentence embeddings (a local encoder), so a paraphrase still counts as agreement."""
     try:
         from sentence_transformers import SentenceTransformer
@@ -52,12 +56,17 @@ def embedding_similarity(predictions: Sequence[str], references: Sequence[str], 
 
 
 @torch.inference_mode()
-def perplexity(model, tokenizer, chats: Sequence[list[dict]], answers: Sequence[str], *, batch_size: int = 8) -> float | None:
+def perplexity(
+    model, tokenizer, chats: Sequence[list[dict]], answers: Sequence[str], *, batch_size: int = 8
+) -> float | None:
     """exp(mean negative log-likelihood) of the answers' tokens (plus EOS), each after its prompt: how likely the
     model finds the teacher's answers."""
     total, count = 0.0, 0
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    rows = [(prompt_ids(tokenizer, c), list(tokenizer(a, add_special_tokens=False)["input_ids"]) + eos) for c, a in zip(chats, answers)]
+    rows = [
+        (prompt_ids(tokenizer, c), list(tokenizer(a, add_special_tokens=False)["input_ids"]) + eos)
+        for c, a in zip(chats, answers)
+    ]
     pad = tokenizer.pad_token_id or 0
     for i in range(0, len(rows), batch_size):
         batch = rows[i : i + batch_size]
@@ -69,18 +78,23 @@ def perplexity(model, tokenizer, chats: Sequence[list[dict]], answers: Sequence[
             mask[r, : len(h) + len(b)] = 1
             labels[r, len(h) : len(h) + len(b)] = torch.tensor(b)
         logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1),
-                                                ignore_index=-100, reduction="sum")
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
+        )
         total, count = total + float(nll), count + int((labels[:, 1:] != -100).sum())
     return round(math.exp(total / count), 3) if count else None
 
 
 def answer_length(answers: Sequence[str], tokenizer=None) -> dict:
     words = [len(a.split()) for a in answers]
-    out = {"mean_words": round(float(np.mean(words)), 1) if words else None,
-           "empty_answers": sum(1 for a in answers if not a.strip())}
+    out = {
+        "mean_words": round(float(np.mean(words)), 1) if words else None,
+        "empty_answers": sum(1 for a in answers if not a.strip()),
+    }
     if tokenizer is not None:
-        out["mean_tokens"] = round(float(np.mean([len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers])), 1)
+        out["mean_tokens"] = round(
+            float(np.mean([len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers])), 1
+        )
     return out
 
 
@@ -107,8 +121,17 @@ def measure_generation(model, tokenizer, chats: Sequence[list[dict]], *, n_token
         for k, chat in enumerate([chats[0]] + list(chats)):  # the first call warms up
             enc = tokenizer(render(tokenizer, chat), add_special_tokens=False, return_tensors="pt")
             clock, start = _Clock(), time.perf_counter()
-            model.generate(**enc, max_new_tokens=n_tokens, min_new_tokens=n_tokens, do_sample=False, streamer=clock,
-                           pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
+            model.generate(
+                **enc,
+                max_new_tokens=n_tokens,
+                min_new_tokens=n_tokens,
+                do_sample=False,
+                streamer=clock,
+                pad_token_id=tokenizer.pad_token_id,
+                temperature=None,
+                top_p=None,
+                top_k=None,
+            )
             end = time.perf_counter()
             if k == 0:
                 continue
@@ -116,16 +139,26 @@ def measure_generation(model, tokenizer, chats: Sequence[list[dict]], *, n_token
             ttft.append(stamps[0] - start)
             rates.append((len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else float("nan"))
             del end
-    return {"threads": threads, "answers_timed": len(rates), "tokens_per_answer": n_tokens,
-            "tokens_per_s": round(float(np.mean(rates)), 2), "time_to_first_token_ms": round(float(np.mean(ttft)) * 1e3, 1)}
+    return {
+        "threads": threads,
+        "answers_timed": len(rates),
+        "tokens_per_answer": n_tokens,
+        "tokens_per_s": round(float(np.mean(rates)), 2),
+        "time_to_first_token_ms": round(float(np.mean(ttft)) * 1e3, 1),
+    }
 
 
 def peak_memory_mb(folder: str, threads: int = 2, timeout: int = 900) -> float | None:
     """Peak memory of a fresh process that loads the model and writes a short answer: what a server would need."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     try:
-        proc = subprocess.run([sys.executable, "-m", "understudy.lm.evaluate", "memory", str(folder), str(threads)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", "understudy.lm.evaluate", "memory", str(folder), str(threads)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+        )
     except subprocess.TimeoutExpired:
         return None
     if proc.returncode != 0:
@@ -134,7 +167,9 @@ def peak_memory_mb(folder: str, threads: int = 2, timeout: int = 900) -> float |
 
 
 @torch.inference_mode()
-def judge(model, tokenizer, chats: Sequence[list[dict]], teacher_answers: Sequence[str], student_answers: Sequence[str]) -> dict:
+def judge(
+    model, tokenizer, chats: Sequence[list[dict]], teacher_answers: Sequence[str], student_answers: Sequence[str]
+) -> dict:
     """The teacher compares its own answer with the student's, in both orders (to cancel its bias for a position),
     by the probability it gives to 'A' and to 'B'. Win: the student's is preferred both times; loss: the teacher's
     is; tie: the orders disagree."""
@@ -154,7 +189,9 @@ def judge(model, tokenizer, chats: Sequence[list[dict]], teacher_answers: Sequen
         question = next((m["content"] for m in reversed(chat) if m["role"] == "user"), "")
         student_first = prefers_first(question, s, t)
         student_second = not prefers_first(question, t, s)
-        counts["win" if student_first and student_second else "loss" if not (student_first or student_second) else "tie"] += 1
+        counts[
+            "win" if student_first and student_second else "loss" if not (student_first or student_second) else "tie"
+        ] += 1
     n = sum(counts.values())
     return {**counts, "judged": n, "win_or_tie_share": round((counts["win"] + counts["tie"]) / n, 4) if n else None}
 
@@ -167,8 +204,11 @@ def main(argv: list[str]) -> None:
 
     torch.set_num_threads(int(argv[2]))
     model, tokenizer = load_causal_lm(argv[1])
-    enc = tokenizer(render(tokenizer, [{"role": "user", "content": "Where is my order?"}]), add_special_tokens=False,
-                    return_tensors="pt")
+    enc = tokenizer(
+        render(tokenizer, [{"role": "user", "content": "Where is my order?"}]),
+        add_special_tokens=False,
+        return_tensors="pt",
+    )
     with torch.inference_mode():
         model.generate(**enc, max_new_tokens=8, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     print(json.dumps({"peak_mb": round(peak_kb() / 1024, 1)}))

@@ -21,8 +21,14 @@ def _trl_jsd():
     return GKDTrainer.generalized_jsd_loss
 
 
-def generalized_jsd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask: torch.Tensor | None = None, *,
-                    beta: float = 0.5, temperature: float = 1.0) -> torch.Tensor:
+def generalized_jsd(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    beta: float = 0.5,
+    temperature: float = 1.0,
+) -> torch.Tensor:
     """Mean generalised JSD over the masked positions of (..., vocab) logits."""
     labels = None
     if mask is None:
@@ -41,8 +47,9 @@ def reverse_kl(student_logits, teacher_logits, mask=None, *, temperature: float 
     return generalized_jsd(student_logits, teacher_logits, mask, beta=1.0, temperature=temperature)
 
 
-def divergence(student_logits, teacher_logits, mask=None, *, kind: str = "forward-kl", beta: float = 0.5,
-               temperature: float = 1.0) -> torch.Tensor:
+def divergence(
+    student_logits, teacher_logits, mask=None, *, kind: str = "forward-kl", beta: float = 0.5, temperature: float = 1.0
+) -> torch.Tensor:
     """The recipe's `training.divergence` by name."""
     return generalized_jsd(student_logits, teacher_logits, mask, beta=BETAS.get(kind, beta), temperature=temperature)
 
@@ -64,8 +71,16 @@ def topk_buckets(student_logits: torch.Tensor, topk_ids: torch.Tensor, topk_logp
     return with_tail(student), with_tail(teacher)
 
 
-def topk_divergence(student_logits, topk_ids, topk_logprobs, mask=None, *, kind: str = "forward-kl", beta: float = 0.5,
-                    temperature: float = 1.0) -> torch.Tensor:
+def topk_divergence(
+    student_logits,
+    topk_ids,
+    topk_logprobs,
+    mask=None,
+    *,
+    kind: str = "forward-kl",
+    beta: float = 0.5,
+    temperature: float = 1.0,
+) -> torch.Tensor:
     """The divergence on the top-k-plus-tail buckets. The temperature softens both bucket distributions."""
     s, t = topk_buckets(student_logits, topk_ids, topk_logprobs)
     return divergence(s, t, mask, kind=kind, beta=beta, temperature=temperature)
@@ -73,5 +88,6 @@ def topk_divergence(student_logits, topk_ids, topk_logprobs, mask=None, *, kind:
 
 def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over positions whose label is not -100 (labels already shifted)."""
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1),
-                                             ignore_index=-100)
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
+    )

@@ -28,7 +28,9 @@ def builtin_lm(name: str) -> Path:
     """The file or folder behind 'builtin:NAME'."""
     key = name.removeprefix("builtin:")
     if key not in BUILTIN_LMS:
-        raise UserError(f"unknown builtin language model '{name}'; known: {', '.join('builtin:' + k for k in BUILTIN_LMS)}")
+        raise UserError(
+            f"unknown builtin language model '{name}'; known: {', '.join('builtin:' + k for k in BUILTIN_LMS)}"
+        )
     package, file = BUILTIN_LMS[key]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -48,7 +50,9 @@ def model_path(path: str | Path) -> Path:
         return path
     if path.is_dir() and list(path.glob("*.gguf")):
         return sorted(path.glob("*.gguf"))[0]
-    raise UserError(f"{path}: not a causal language model: give a transformers folder (with config.json) or a .gguf file")
+    raise UserError(
+        f"{path}: not a causal language model: give a transformers folder (with config.json) or a .gguf file"
+    )
 
 
 def file_hash(path: Path) -> str:
@@ -61,9 +65,10 @@ def file_hash(path: Path) -> str:
 
 def gguf_folder(path: Path, cache: Path | None = None) -> Path:
     """The GGUF file dequantised (float32) into a transformers folder, made once and reused."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
     from ..data.builtin import cache_dir
     from ..students.transformer import hf_quiet
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target = (cache or cache_dir() / "gguf") / f"{path.stem}-{file_hash(path)[:16]}"
     if (target / "config.json").is_file():
@@ -120,12 +125,20 @@ def clean_gguf_tokenizer(tokenizer, path: Path):
         return tokenizer  # only the byte-level BPE case is known to need the repair
     backend.post_processor = processors.ByteLevel(trim_offsets=False)
     token = {i: t for t, i in backend.get_vocab().items()}
-    special = {key: token[ids[name]] for key, name in
-               (("bos_token", "bos"), ("eos_token", "eos"), ("unk_token", "unknown"), ("pad_token", "padding"))
-               if name in ids and ids[name] in token}
+    special = {
+        key: token[ids[name]]
+        for key, name in (
+            ("bos_token", "bos"),
+            ("eos_token", "eos"),
+            ("unk_token", "unknown"),
+            ("pad_token", "padding"),
+        )
+        if name in ids and ids[name] in token
+    }
     special.setdefault("pad_token", special.get("eos_token"))
-    return PreTrainedTokenizerFast(tokenizer_object=backend, chat_template=tokenizer.chat_template,
-                                   clean_up_tokenization_spaces=False, **special)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, chat_template=tokenizer.chat_template, clean_up_tokenization_spaces=False, **special
+    )
 
 
 def transformers_folder(path: str | Path) -> Path:
@@ -142,14 +155,16 @@ def default_attention() -> str:
 
 def load_causal_lm(path: str | Path, *, dtype=torch.float32):
     """(model, tokenizer) from a folder, a .gguf file or 'builtin:NAME'; in eval mode, never from the network."""
-    from ..students.transformer import hf_quiet
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from ..students.transformer import hf_quiet
 
     folder = transformers_folder(path)
     try:
         with hf_quiet():
-            model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=dtype,
-                                                         attn_implementation=default_attention())
+            model = AutoModelForCausalLM.from_pretrained(
+                str(folder), local_files_only=True, dtype=dtype, attn_implementation=default_attention()
+            )
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load a causal language model from {folder}: {exc}") from None
@@ -190,7 +205,9 @@ def add_lora(model, r: int, alpha: int, dropout: float, target_modules):
     """LoRA adapters (peft) on the student; merged into the weights when saved."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
+    )
     return get_peft_model(model, config)
 
 

@@ -34,7 +34,9 @@ def prompts_file(path: str) -> Path:
     if path.startswith("builtin:"):
         key = path.removeprefix("builtin:")
         if key not in BUILTIN_PROMPTS:
-            raise UserError(f"unknown builtin prompts '{path}'; known: {', '.join('builtin:' + k for k in BUILTIN_PROMPTS)}")
+            raise UserError(
+                f"unknown builtin prompts '{path}'; known: {', '.join('builtin:' + k for k in BUILTIN_PROMPTS)}"
+            )
         from .. import data
 
         return Path(data.__file__).parent / BUILTIN_PROMPTS[key]
@@ -45,12 +47,16 @@ def _messages(row: dict, where: str) -> list[dict]:
     if "messages" in row:
         msgs = row["messages"]
         if not isinstance(msgs, list) or not msgs:
-            raise UserError(f"{where}: 'messages' must be a non-empty list of {{\"role\", \"content\"}} objects")
+            raise UserError(f'{where}: \'messages\' must be a non-empty list of {{"role", "content"}} objects')
         for i, m in enumerate(msgs):
             if not isinstance(m, dict) or m.get("role") not in ROLES or not isinstance(m.get("content"), str):
-                raise UserError(f"{where}: messages[{i}] must be {{\"role\": one of {', '.join(ROLES)}, \"content\": text}}; got {m!r:.80}")
+                raise UserError(
+                    f'{where}: messages[{i}] must be {{"role": one of {", ".join(ROLES)}, "content": text}}; got {m!r:.80}'
+                )
         if msgs[-1]["role"] != "user":
-            raise UserError(f"{where}: the last message must be the user's (the models answer it); it is '{msgs[-1]['role']}'")
+            raise UserError(
+                f"{where}: the last message must be the user's (the models answer it); it is '{msgs[-1]['role']}'"
+            )
         return [{"role": m["role"], "content": m["content"]} for m in msgs]
     for key in ("prompt", "text"):
         if isinstance(row.get(key), str) and row[key].strip():
@@ -58,8 +64,15 @@ def _messages(row: dict, where: str) -> list[dict]:
     raise UserError(f"{where}: each line needs 'messages' (a chat) or 'prompt' (a text); found keys {sorted(row)}")
 
 
-def load_prompts(path: str, *, system: str | None = None, test_split: str = "test", test_fraction: float = 0.15,
-                 limit: int | None = None, seed: int = 0) -> list[Prompt]:
+def load_prompts(
+    path: str,
+    *,
+    system: str | None = None,
+    test_split: str = "test",
+    test_fraction: float = 0.15,
+    limit: int | None = None,
+    seed: int = 0,
+) -> list[Prompt]:
     """Every prompt in the file, in order, each marked 'train' or 'test'."""
     file = prompts_file(path)
     if not file.is_file():
@@ -127,8 +140,12 @@ def check_lengths(prompts: list[Prompt], tokenizer, limit: int, who: str) -> tup
     kept, too_long = [], []
     for p in prompts:
         n = len(prompt_ids(tokenizer, p.messages))
-        (kept if n <= limit else too_long).append(p if n <= limit else {"id": p.id, "line": p.line, "tokens": n, "model": who})
+        (kept if n <= limit else too_long).append(
+            p if n <= limit else {"id": p.id, "line": p.line, "tokens": n, "model": who}
+        )
     if not kept:
-        raise UserError(f"every prompt is longer than {limit} tokens for the {who} (after its chat template); "
-                        "raise prompts.max_prompt_tokens or shorten the prompts")
+        raise UserError(
+            f"every prompt is longer than {limit} tokens for the {who} (after its chat template); "
+            "raise prompts.max_prompt_tokens or shorten the prompts"
+        )
     return kept, too_long

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -50,8 +51,17 @@ def eos_ids(model, tokenizer) -> set[int]:
 
 
 @torch.inference_mode()
-def generate_answers(model, tokenizer, chats: Sequence[list[dict]], *, max_new_tokens: int, top_k: int = 0,
-                     batch_size: int = 16, progress: Progress = QUIET, what: str = "answering") -> list[dict]:
+def generate_answers(
+    model,
+    tokenizer,
+    chats: Sequence[list[dict]],
+    *,
+    max_new_tokens: int,
+    top_k: int = 0,
+    batch_size: int = 16,
+    progress: Progress = QUIET,
+    what: str = "answering",
+) -> list[dict]:
     """Greedy answers, batched (prompts of similar length together, left padding). With top_k, each answer token
     also gets the model's top-k (id, log-prob) pairs, from the raw logits."""
     texts = [render(tokenizer, c) for c in chats]
@@ -64,20 +74,35 @@ def generate_answers(model, tokenizer, chats: Sequence[list[dict]], *, max_new_t
             for start in range(0, len(order), batch_size):
                 rows = order[start : start + batch_size]
                 enc = tokenizer([texts[i] for i in rows], add_special_tokens=False, padding=True, return_tensors="pt")
-                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, return_dict_in_generate=True,
-                                     output_logits=top_k > 0, pad_token_id=tokenizer.pad_token_id,
-                                     eos_token_id=sorted(stops) or None, temperature=None, top_p=None, top_k=None)
-                new = gen.sequences[:, enc["input_ids"].shape[1]:]
+                gen = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    return_dict_in_generate=True,
+                    output_logits=top_k > 0,
+                    pad_token_id=tokenizer.pad_token_id,
+                    eos_token_id=sorted(stops) or None,
+                    temperature=None,
+                    top_p=None,
+                    top_k=None,
+                )
+                new = gen.sequences[:, enc["input_ids"].shape[1] :]
                 logp = torch.stack(gen.logits, 1).float().log_softmax(-1) if top_k > 0 else None
                 for b, i in enumerate(rows):
                     ids = new[b].tolist()
                     end = next((t + 1 for t, tok in enumerate(ids) if tok in stops), len(ids))  # keep the EOS
                     ids = ids[:end]
-                    answer = {"text": tokenizer.decode(ids, skip_special_tokens=True).strip(), "token_ids": ids,
-                              "top_logprobs": None}
+                    answer = {
+                        "text": tokenizer.decode(ids, skip_special_tokens=True).strip(),
+                        "token_ids": ids,
+                        "top_logprobs": None,
+                    }
                     if logp is not None:
                         vals, idx = logp[b, :end].topk(min(top_k, logp.shape[-1]), dim=-1)
-                        answer["top_logprobs"] = {"ids": idx.numpy().astype(np.int32), "logprobs": vals.numpy().astype(np.float32)}
+                        answer["top_logprobs"] = {
+                            "ids": idx.numpy().astype(np.int32),
+                            "logprobs": vals.numpy().astype(np.float32),
+                        }
                     out[i] = answer
                 advance(len(rows))
     finally:
@@ -128,15 +153,32 @@ class LocalTeacher:
     def answer(self, chats: Sequence[list[dict]]) -> list[dict]:
         """What `teach` stores: text, token ids and (with top_logprobs) the top-k per answer token."""
         model, tokenizer = self._load()
-        return generate_answers(model, tokenizer, chats, max_new_tokens=self.max_new_tokens, top_k=self.top_k,
-                                batch_size=self.batch_size)
+        return generate_answers(
+            model, tokenizer, chats, max_new_tokens=self.max_new_tokens, top_k=self.top_k, batch_size=self.batch_size
+        )
 
-    def generate(self, chats: Sequence[list[dict]], max_new_tokens: int | None = None, *,
-                 progress: Progress = QUIET, what: str = "teacher answering") -> list[str]:
+    def generate(
+        self,
+        chats: Sequence[list[dict]],
+        max_new_tokens: int | None = None,
+        *,
+        progress: Progress = QUIET,
+        what: str = "teacher answering",
+    ) -> list[str]:
         """Plain greedy answers (not stored: the model is here, asking again costs nothing but time)."""
         model, tokenizer = self._load()
-        return [a["text"] for a in generate_answers(model, tokenizer, chats, max_new_tokens=max_new_tokens or self.max_new_tokens,
-                                                    batch_size=self.batch_size, progress=progress, what=what)]
+        return [
+            a["text"]
+            for a in generate_answers(
+                model,
+                tokenizer,
+                chats,
+                max_new_tokens=max_new_tokens or self.max_new_tokens,
+                batch_size=self.batch_size,
+                progress=progress,
+                what=what,
+            )
+        ]
 
     def generate_texts(self, chats: Sequence[list[dict]], max_new_tokens: int | None = None, store=None) -> list[str]:
         """`generate` under the name the engine's refusal check calls; the store is not needed here."""
@@ -161,8 +203,13 @@ class ApiLMTeacher:
     def __init__(self, settings, *, max_new_tokens: int = 96, top_logprobs: int = 20, client=None):
         from ..teachers.api import ApiGenerator
 
-        settings = settings.model_copy(update={"max_new_tokens": max_new_tokens, "use_logprobs": top_logprobs > 0,
-                                               "top_logprobs": max(1, min(top_logprobs, 20))})
+        settings = settings.model_copy(
+            update={
+                "max_new_tokens": max_new_tokens,
+                "use_logprobs": top_logprobs > 0,
+                "top_logprobs": max(1, min(top_logprobs, 20)),
+            }
+        )
         self.settings = settings
         self.max_new_tokens, self.top_k = max_new_tokens, top_logprobs
         self.generator = ApiGenerator(settings, None, client=client)
@@ -197,12 +244,26 @@ class ApiLMTeacher:
                 for i, row in enumerate(g.top_logprobs):
                     lp[i, : len(row)] = [v for _, v in row]
                 top = {"tokens": [[t for t, _ in row] for row in g.top_logprobs], "logprobs": lp}
-            out.append({"text": g.text.strip(), "token_ids": None, "tokens": g.tokens, "top_logprobs": top,
-                        "finish_reason": g.finish_reason})
+            out.append(
+                {
+                    "text": g.text.strip(),
+                    "token_ids": None,
+                    "tokens": g.tokens,
+                    "top_logprobs": top,
+                    "finish_reason": g.finish_reason,
+                }
+            )
         return out
 
-    def generate(self, chats: Sequence[list[dict]], max_new_tokens: int | None = None, *,
-                 store: TeacherStore | None = None, progress: Progress = QUIET, what: str = "teacher answering") -> list[str]:
+    def generate(
+        self,
+        chats: Sequence[list[dict]],
+        max_new_tokens: int | None = None,
+        *,
+        store: TeacherStore | None = None,
+        progress: Progress = QUIET,
+        what: str = "teacher answering",
+    ) -> list[str]:
         """Plain answers, no log-probs asked. Stored like every request (attach a store, or pass one), so a rerun
         does not pay twice. A request the endpoint refuses (HTTP 400/413/422: a content filter) gives ''."""
         if store is not None:
@@ -212,8 +273,9 @@ class ApiLMTeacher:
             advance(len(chats))
         return ["" if g.refused is not None else g.text.strip() for g in gens]
 
-    def generate_texts(self, chats: Sequence[list[dict]], max_new_tokens: int | None = None,
-                       store: TeacherStore | None = None) -> list[str]:
+    def generate_texts(
+        self, chats: Sequence[list[dict]], max_new_tokens: int | None = None, store: TeacherStore | None = None
+    ) -> list[str]:
         """`generate` under the name the engine's refusal check calls, with the run's store positional."""
         return self.generate(chats, max_new_tokens, store=store)
 
@@ -236,8 +298,9 @@ def build_lm_teacher(spec, resolve=None) -> LocalTeacher | ApiLMTeacher:
         if not spec.path:
             raise UserError("teacher kind 'local' needs 'path' (a transformers folder, a .gguf file or 'builtin:NAME')")
         path = resolve(spec.path) if resolve is not None and not spec.path.startswith("builtin:") else spec.path
-        return LocalTeacher(path, max_new_tokens=spec.max_new_tokens, top_logprobs=spec.top_logprobs,
-                            batch_size=spec.batch_size)
+        return LocalTeacher(
+            path, max_new_tokens=spec.max_new_tokens, top_logprobs=spec.top_logprobs, batch_size=spec.batch_size
+        )
     raise UserError(f"teacher.kind '{kind}': a text-generation teacher is 'local' or 'openai-api'")
 
 
@@ -286,13 +349,16 @@ def align_api_tokens(answers: dict[str, dict], tokenizer, *, min_share: float = 
             new["top_logprobs"] = {"ids": idx, "logprobs": lp}
         out[pid] = new
     if chosen and mapped / chosen < min_share:
-        raise UserError(f"only {mapped / chosen:.0%} of the API teacher's answer tokens are single tokens of the student's "
-                        "tokenizer, so its top log-probs cannot be matched token by token: the endpoint's model uses "
-                        "another tokenizer. Use training.method: sequence (the student learns from the answer texts).")
+        raise UserError(
+            f"only {mapped / chosen:.0%} of the API teacher's answer tokens are single tokens of the student's "
+            "tokenizer, so its top log-probs cannot be matched token by token: the endpoint's model uses "
+            "another tokenizer. Use training.method: sequence (the student learns from the answer texts)."
+        )
     return out
 
 
 # --- the store: text as UTF-8 bytes, ids and log-probs as arrays; never pickled ------------------------------
+
 
 def chat_key(messages: list[dict]) -> str:
     return input_hash(json.dumps(messages, sort_keys=True, ensure_ascii=False))
@@ -304,7 +370,14 @@ def _blob(text: str) -> np.ndarray:
 
 def _put(store: TeacherStore, fingerprint: str, keys: list[str], answers: list[dict]) -> None:
     """One batch: refusals, texts, token ids, top-k (ids, or an API's token strings) and log-probs, per answer."""
-    rows: dict[str, list] = {"refused": [], "text": [], "token_ids": [], "topk_ids": [], "topk_tokens": [], "topk_logprobs": []}
+    rows: dict[str, list] = {
+        "refused": [],
+        "text": [],
+        "token_ids": [],
+        "topk_ids": [],
+        "topk_tokens": [],
+        "topk_logprobs": [],
+    }
     for k, a in zip(keys, answers):
         if a.get("refused") is not None:
             rows["refused"].append((k, _blob(a["refused"])))
@@ -316,8 +389,9 @@ def _put(store: TeacherStore, fingerprint: str, keys: list[str], answers: list[d
             if top.get("ids") is not None:
                 rows["topk_ids"].append((k, np.asarray(top["ids"])))
             if top.get("tokens") is not None:
-                rows["topk_tokens"].append((k, _blob(json.dumps({"tokens": a.get("tokens"), "top": top["tokens"]},
-                                                              ensure_ascii=False))))
+                rows["topk_tokens"].append(
+                    (k, _blob(json.dumps({"tokens": a.get("tokens"), "top": top["tokens"]}, ensure_ascii=False)))
+                )
             rows["topk_logprobs"].append((k, np.asarray(top["logprobs"], dtype=np.float32)))
     # the text last: a stored text means the answer's other parts are stored (a kill in between asks again)
     for kind in ("refused", "token_ids", "topk_ids", "topk_tokens", "topk_logprobs", "text"):
@@ -327,12 +401,17 @@ def _put(store: TeacherStore, fingerprint: str, keys: list[str], answers: list[d
             store.put(fingerprint, kind, rows[kind])
 
 
-def _get(store: TeacherStore, fingerprint: str, keys: list[str], provides: frozenset[str],
-         in_process: bool = True) -> tuple[dict[str, dict], dict[str, str]]:
+def _get(
+    store: TeacherStore, fingerprint: str, keys: list[str], provides: frozenset[str], in_process: bool = True
+) -> tuple[dict[str, dict], dict[str, str]]:
     """({key: answer}, {key: the endpoint's refusal}). A local teacher's answer counts only with all it provides;
     an API teacher's with its text (its top log-probs are there where the server gave them)."""
     texts = store.get(fingerprint, keys, "text")
-    refused = {k: v.tobytes().decode("utf-8") for k, v in store.get(fingerprint, keys, "refused").items()} if not in_process else {}
+    refused = (
+        {k: v.tobytes().decode("utf-8") for k, v in store.get(fingerprint, keys, "refused").items()}
+        if not in_process
+        else {}
+    )
     ids = store.get(fingerprint, keys, "token_ids") if "token_ids" in provides else {}
     want_top = "top_logprobs" in provides or not in_process
     top_ids = store.get(fingerprint, keys, "topk_ids") if want_top and in_process else {}
@@ -340,11 +419,18 @@ def _get(store: TeacherStore, fingerprint: str, keys: list[str], provides: froze
     top_lp = store.get(fingerprint, keys, "topk_logprobs") if want_top else {}
     found = {}
     for k, t in texts.items():
-        if in_process and ("token_ids" in provides and k not in ids
-                           or "top_logprobs" in provides and (k not in top_ids or k not in top_lp)):
+        if in_process and (
+            "token_ids" in provides
+            and k not in ids
+            or "top_logprobs" in provides
+            and (k not in top_ids or k not in top_lp)
+        ):
             continue  # a batch cut short by a kill: ask again
-        answer = {"text": t.tobytes().decode("utf-8"), "token_ids": ids[k].tolist() if k in ids else None,
-                  "top_logprobs": None}
+        answer = {
+            "text": t.tobytes().decode("utf-8"),
+            "token_ids": ids[k].tolist() if k in ids else None,
+            "top_logprobs": None,
+        }
         if k in top_ids and k in top_lp:
             answer["top_logprobs"] = {"ids": top_ids[k], "logprobs": top_lp[k]}
         elif k in top_tok and k in top_lp:
@@ -366,9 +452,15 @@ class TeachStats:
     api: dict | None = None  # an API teacher's report: endpoint, model, features refused, spend of every run
 
     def to_report(self, fingerprint: str) -> dict:
-        out = {"teacher_fingerprint": fingerprint, "prompts": self.prompts, "reused": self.reused, "asked": self.asked,
-               "seconds": round(self.seconds, 2), "answer_tokens": self.tokens,
-               "tokens_per_s": round(self.tokens / self.seconds, 2) if self.asked and self.seconds else None}
+        out = {
+            "teacher_fingerprint": fingerprint,
+            "prompts": self.prompts,
+            "reused": self.reused,
+            "asked": self.asked,
+            "seconds": round(self.seconds, 2),
+            "answer_tokens": self.tokens,
+            "tokens_per_s": round(self.tokens / self.seconds, 2) if self.asked and self.seconds else None,
+        }
         if self.refused:
             out["refused"] = self.refused
         if self.api is not None:
@@ -378,18 +470,29 @@ class TeachStats:
 
 def _no_logprobs_error(teacher, n: int, store: TeacherStore, reused: bool) -> UserError:
     refused = getattr(getattr(teacher, "generator", None), "_refused", set())
-    why = ("the endpoint refused the 'logprobs' parameter" if "logprobs" in refused else
-           "the endpoint answered without any")
+    why = (
+        "the endpoint refused the 'logprobs' parameter"
+        if "logprobs" in refused
+        else "the endpoint answered without any"
+    )
     where = "the stored answers" if reused else f"the first batch of {n} prompts"
     return UserError(
         f"training.method 'topk' needs the teacher's top log-probs, but {where} from {teacher.description} came "
         f"without them ({why}). Use training.method: sequence (the student learns from the answer texts), or an "
         f"endpoint that returns logprobs/top_logprobs. The {n} answers are kept in {store.path}: a rerun with "
-        "method sequence reuses them and pays nothing again.")
+        "method sequence reuses them and pays nothing again."
+    )
 
 
-def teach(teacher: LMTeacher, prompts: Sequence[Prompt], store: TeacherStore, *, batch_size: int = 16,
-          progress: Progress = QUIET, needs: frozenset[str] | set[str] = frozenset()) -> tuple[dict[str, dict], TeachStats]:
+def teach(
+    teacher: LMTeacher,
+    prompts: Sequence[Prompt],
+    store: TeacherStore,
+    *,
+    batch_size: int = 16,
+    progress: Progress = QUIET,
+    needs: frozenset[str] | set[str] = frozenset(),
+) -> tuple[dict[str, dict], TeachStats]:
     """The teacher's answer to every prompt, {prompt id: answer}; each asked once, ever.
 
     `needs`: what training cannot do without; {"top_logprobs"} (method topk) stops after the first batch an API
@@ -417,9 +520,11 @@ def teach(teacher: LMTeacher, prompts: Sequence[Prompt], store: TeacherStore, *,
                 except UserError:
                     raise
                 except Exception as exc:
-                    raise UserError(f"the teacher ({teacher.description}) failed on a batch of {len(batch)} prompts: "
-                                    f"{type(exc).__name__}: {exc}. Answers stored so far are kept in {store.path}; "
-                                    "rerun to resume") from exc
+                    raise UserError(
+                        f"the teacher ({teacher.description}) failed on a batch of {len(batch)} prompts: "
+                        f"{type(exc).__name__}: {exc}. Answers stored so far are kept in {store.path}; "
+                        "rerun to resume"
+                    ) from exc
                 _put(store, teacher.fingerprint, batch, answers)
                 for k, a in zip(batch, answers):
                     if a.get("refused") is not None:
@@ -446,10 +551,13 @@ def stored_answers(teacher: LMTeacher, prompts: Sequence[Prompt], store: Teacher
     """The stored answers only, {prompt id: answer}; the teacher is not asked (training reads the store).
     Prompts an endpoint refused are left out, as `teach` leaves them out."""
     keys = {p.id: chat_key(p.messages) for p in prompts}
-    have, refused = _get(store, teacher.fingerprint, list(set(keys.values())), teacher.provides,
-                         getattr(teacher, "in_process", True))
+    have, refused = _get(
+        store, teacher.fingerprint, list(set(keys.values())), teacher.provides, getattr(teacher, "in_process", True)
+    )
     missing = [pid for pid, k in keys.items() if k not in have and k not in refused]
     if missing:
-        raise UserError(f"{store.path} holds no answer from this teacher for {len(missing)} prompts (e.g. '{missing[0]}'); "
-                        "run the teaching stage first (understudy distill), with the same recipe")
+        raise UserError(
+            f"{store.path} holds no answer from this teacher for {len(missing)} prompts (e.g. '{missing[0]}'); "
+            "run the teaching stage first (understudy distill), with the same recipe"
+        )
     return {pid: have[k] for pid, k in keys.items() if k in have}

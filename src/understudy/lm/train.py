@@ -39,7 +39,8 @@ def check_vocabularies(method: str, student_tokenizer, teacher_tokenizer, teache
             f"token, but their tokenizers differ (teacher {teacher_desc}: {len(teacher_tokenizer)} tokens, student: "
             f"{len(student_tokenizer)} tokens), so token ids do not mean the same text. Use training.method: sequence "
             "(the student learns from the teacher's answer texts, with its own tokenizer), or a student that shares "
-            "the teacher's tokenizer (student.base: teacher).")
+            "the teacher's tokenizer (student.base: teacher)."
+        )
 
 
 def plan_training(recipe, teacher, student_tokenizer=None) -> None:
@@ -55,18 +56,24 @@ def plan_training(recipe, teacher, student_tokenizer=None) -> None:
     spec = recipe.teacher
     kind = getattr(spec, "kind", "local")
     if not in_process and getattr(recipe.student, "base", None) == "teacher":
-        raise UserError(f"student.base 'teacher' keeps some of the teacher's layers, but the teacher ({teacher.description}) "
-                        "is behind an API and has no layers here; set student.base to a small causal LM (a transformers "
-                        "folder, a .gguf file or 'builtin:NAME') that the API teacher's answers fine-tune")
+        raise UserError(
+            f"student.base 'teacher' keeps some of the teacher's layers, but the teacher ({teacher.description}) "
+            "is behind an API and has no layers here; set student.base to a small causal LM (a transformers "
+            "folder, a .gguf file or 'builtin:NAME') that the API teacher's answers fine-tune"
+        )
     if method in TEACHER_METHODS and not in_process:
-        raise UserError(f"training.method '{method}' needs the teacher's full next-token distributions on every "
-                        f"training step, but the teacher ({teacher.description}, teacher.kind {kind}) is behind an API and "
-                        "cannot score the student's tokens; use training.method: sequence (learn from its answer texts) "
-                        "or topk (its top log-probs, where the server gives them)")
+        raise UserError(
+            f"training.method '{method}' needs the teacher's full next-token distributions on every "
+            f"training step, but the teacher ({teacher.description}, teacher.kind {kind}) is behind an API and "
+            "cannot score the student's tokens; use training.method: sequence (learn from its answer texts) "
+            "or topk (its top log-probs, where the server gives them)"
+        )
     if method == "topk" and "top_logprobs" not in teacher.provides:
-        raise UserError(f"training.method 'topk' needs the teacher's top log-probs, and teacher.top_logprobs is 0, so "
-                        f"{teacher.description} is asked for none; set teacher.top_logprobs above 0 (e.g. 20) or use "
-                        "training.method: sequence")
+        raise UserError(
+            f"training.method 'topk' needs the teacher's top log-probs, and teacher.top_logprobs is 0, so "
+            f"{teacher.description} is asked for none; set teacher.top_logprobs above 0 (e.g. 20) or use "
+            "training.method: sequence"
+        )
     if student_tokenizer is not None and in_process:
         check_vocabularies(method, student_tokenizer, teacher.tokenizer, teacher.description)
 
@@ -79,11 +86,15 @@ def build_examples(prompts, answers: dict, tokenizer, method: str, max_length: i
         a = answers[p.id]
         head = prompt_ids(tokenizer, p.messages)
         if method == "sequence":
-            body = list(tokenizer(a["text"], add_special_tokens=False)["input_ids"]) + ([eos] if eos is not None else [])
+            body = list(tokenizer(a["text"], add_special_tokens=False)["input_ids"]) + (
+                [eos] if eos is not None else []
+            )
         else:
             if a.get("token_ids") is None:
-                raise UserError(f"training.method '{method}' needs the teacher's token ids, which this teacher does not give; "
-                                "use training.method: sequence")
+                raise UserError(
+                    f"training.method '{method}' needs the teacher's token ids, which this teacher does not give; "
+                    "use training.method: sequence"
+                )
             body = list(a["token_ids"])
         if len(head) + len(body) > max_length:
             too_long.append({"id": p.id, "line": p.line, "tokens": len(head) + len(body)})
@@ -92,8 +103,10 @@ def build_examples(prompts, answers: dict, tokenizer, method: str, max_length: i
         if method == "topk":
             top = a.get("top_logprobs")
             if top is None:
-                raise UserError("training.method 'topk' needs the teacher's top log-probs; set teacher.top_logprobs "
-                                "above 0 (its answers are then asked again), or use training.method: sequence")
+                raise UserError(
+                    "training.method 'topk' needs the teacher's top log-probs; set teacher.top_logprobs "
+                    "above 0 (its answers are then asked again), or use training.method: sequence"
+                )
             ex["topk_ids"], ex["topk_logprobs"] = np.asarray(top["ids"]), np.asarray(top["logprobs"])
         examples.append(ex)
     return examples, too_long
@@ -167,16 +180,27 @@ def _trainer_class():
             left = torch.full((len(prompts), width), pad, dtype=torch.long, device=inputs["input_ids"].device)
             lmask = torch.zeros_like(left)
             for b, p in enumerate(prompts):
-                left[b, width - len(p):], lmask[b, width - len(p):] = p, 1
+                left[b, width - len(p) :], lmask[b, width - len(p) :] = p, 1
             was_training = unwrapped.training
             unwrapped.eval()
             with torch.no_grad():
-                out = unwrapped.generate(input_ids=left, attention_mask=lmask, max_new_tokens=self.max_new_tokens,
-                                         do_sample=True, temperature=st.temperature, top_p=1.0, top_k=0, pad_token_id=pad)
+                out = unwrapped.generate(
+                    input_ids=left,
+                    attention_mask=lmask,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=True,
+                    temperature=st.temperature,
+                    top_p=1.0,
+                    top_k=0,
+                    pad_token_id=pad,
+                )
             unwrapped.train(was_training)
             new = out[:, width:]
-            stops = set(unwrapped.generation_config.eos_token_id if isinstance(unwrapped.generation_config.eos_token_id, list)
-                        else [unwrapped.generation_config.eos_token_id])
+            stops = set(
+                unwrapped.generation_config.eos_token_id
+                if isinstance(unwrapped.generation_config.eos_token_id, list)
+                else [unwrapped.generation_config.eos_token_id]
+            )
             rows = []
             for b, p in enumerate(prompts):
                 ids = new[b].tolist()
@@ -198,20 +222,35 @@ def _trainer_class():
             if st.ce_weight > 0 and not on_policy:
                 parts["ce"] = answer_cross_entropy(logits, labels)
             if st.method == "topk" and st.kd_weight > 0:
-                parts["kd"] = topk_divergence(logits, inputs["topk_ids"][:, 1:], inputs["topk_logprobs"][:, 1:], mask,
-                                              kind=st.divergence, beta=st.beta, temperature=st.temperature)
+                parts["kd"] = topk_divergence(
+                    logits,
+                    inputs["topk_ids"][:, 1:],
+                    inputs["topk_logprobs"][:, 1:],
+                    mask,
+                    kind=st.divergence,
+                    beta=st.beta,
+                    temperature=st.temperature,
+                )
             elif st.method in TEACHER_METHODS and st.kd_weight > 0:
                 with torch.no_grad():
-                    t_logits = self.teacher_model(input_ids=inputs["input_ids"],
-                                                  attention_mask=inputs["attention_mask"]).logits[:, :-1]
-                parts["kd"] = divergence(logits, t_logits, mask, kind=st.divergence, beta=st.beta, temperature=st.temperature)
+                    t_logits = self.teacher_model(
+                        input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]
+                    ).logits[:, :-1]
+                parts["kd"] = divergence(
+                    logits, t_logits, mask, kind=st.divergence, beta=st.beta, temperature=st.temperature
+                )
             loss = st.ce_weight * parts.get("ce", 0.0) + st.kd_weight * parts.get("kd", 0.0)
             if not torch.is_tensor(loss):
                 raise UserError("training: ce_weight and kd_weight are both 0 for this method; nothing to learn from")
             if model.training:
-                self.history.append({"step": self.state.global_step, "loss": round(float(loss.detach()), 5),
-                                     **{k: round(float(v.detach()), 5) for k, v in parts.items()},
-                                     **({"on_policy": True} if on_policy else {})})
+                self.history.append(
+                    {
+                        "step": self.state.global_step,
+                        "loss": round(float(loss.detach()), 5),
+                        **{k: round(float(v.detach()), 5) for k, v in parts.items()},
+                        **({"on_policy": True} if on_policy else {}),
+                    }
+                )
             return (loss, out) if return_outputs else loss
 
     return DistilTrainer
@@ -245,33 +284,59 @@ def prepare_student(model, spec):
     return model
 
 
-def fit(model, tokenizer, examples: list[dict], recipe, out: Path, *, teacher_model=None,
-        progress: Progress = QUIET):
+def fit(model, tokenizer, examples: list[dict], recipe, out: Path, *, teacher_model=None, progress: Progress = QUIET):
     """Train `model` on the examples; returns (the trained model, a summary for the report, the Trainer).
     A LoRA model comes back with its adapters; `models.save_causal_lm` merges them."""
     from transformers import TrainingArguments
 
     st = recipe.training
     if not examples:
-        raise UserError("no training examples left (every prompt was held out or too long); add prompts or raise training.max_length")
+        raise UserError(
+            "no training examples left (every prompt was held out or too long); add prompts or raise training.max_length"
+        )
     if st.method in TEACHER_METHODS and teacher_model is None:
-        raise UserError(f"training.method '{st.method}' needs the teacher model in the loop; this teacher gives no model")
+        raise UserError(
+            f"training.method '{st.method}' needs the teacher model in the loop; this teacher gives no model"
+        )
     torch.manual_seed(st.seed)
     model = prepare_student(model, recipe.student)
     model.train()
     use_gpu = torch.cuda.is_available()
     args = TrainingArguments(
-        output_dir=str(out / "checkpoints"), per_device_train_batch_size=st.batch_size,
-        gradient_accumulation_steps=st.gradient_accumulation, num_train_epochs=st.epochs, learning_rate=st.learning_rate,
-        warmup_steps=st.warmup_ratio, lr_scheduler_type="linear", weight_decay=0.0, max_grad_norm=1.0, seed=st.seed,
-        logging_strategy="no", save_strategy="no", report_to="none", disable_tqdm=True, remove_unused_columns=False,
-        use_cpu=not use_gpu, bf16=use_gpu and torch.cuda.is_bf16_supported(), dataloader_num_workers=0,
-        ddp_find_unused_parameters=False)
-    n_steps = math.ceil(len(examples) / (st.batch_size * st.gradient_accumulation * args.world_size)) * math.ceil(st.epochs)
-    trainer = _trainer_class()(model=model, args=args, train_dataset=ListDataset(examples),
-                               data_collator=Collator(tokenizer.pad_token_id), processing_class=tokenizer, settings=st,
-                               teacher_model=teacher_model, max_new_tokens=recipe.teacher.max_new_tokens,
-                               callbacks=[_progress_callback(progress, n_steps)] if args.process_index == 0 else [])
+        output_dir=str(out / "checkpoints"),
+        per_device_train_batch_size=st.batch_size,
+        gradient_accumulation_steps=st.gradient_accumulation,
+        num_train_epochs=st.epochs,
+        learning_rate=st.learning_rate,
+        warmup_steps=st.warmup_ratio,
+        lr_scheduler_type="linear",
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        seed=st.seed,
+        logging_strategy="no",
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        use_cpu=not use_gpu,
+        bf16=use_gpu and torch.cuda.is_bf16_supported(),
+        dataloader_num_workers=0,
+        ddp_find_unused_parameters=False,
+    )
+    n_steps = math.ceil(len(examples) / (st.batch_size * st.gradient_accumulation * args.world_size)) * math.ceil(
+        st.epochs
+    )
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=ListDataset(examples),
+        data_collator=Collator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        settings=st,
+        teacher_model=teacher_model,
+        max_new_tokens=recipe.teacher.max_new_tokens,
+        callbacks=[_progress_callback(progress, n_steps)] if args.process_index == 0 else [],
+    )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # our Progress reports instead of printed dicts
@@ -281,12 +346,18 @@ def fit(model, tokenizer, examples: list[dict], recipe, out: Path, *, teacher_mo
         (out / "checkpoints").rmdir()
     model = trainer.accelerator.unwrap_model(trainer.model).eval()
     steps = trainer.history
-    summary = {"method": st.method, "seconds": round(time.perf_counter() - start, 2), "examples": len(examples),
-               "steps": result.global_step, "world_size": args.world_size, "device": str(args.device),
-               "first_loss": steps[0]["loss"] if steps else None,
-               "last_loss": float(np.mean([s["loss"] for s in steps[-5:]])) if steps else None,
-               "history": steps[:: max(1, len(steps) // 200)],
-               "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+    summary = {
+        "method": st.method,
+        "seconds": round(time.perf_counter() - start, 2),
+        "examples": len(examples),
+        "steps": result.global_step,
+        "world_size": args.world_size,
+        "device": str(args.device),
+        "first_loss": steps[0]["loss"] if steps else None,
+        "last_loss": float(np.mean([s["loss"] for s in steps[-5:]])) if steps else None,
+        "history": steps[:: max(1, len(steps) // 200)],
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
     return model, summary, trainer
 
 
@@ -333,8 +404,18 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     if first:
         folder.start("train", recipe_yaml)
     p = recipe.prompts
-    prompts = [x for x in load_prompts(p.path, system=p.system, test_split=p.test_split, test_fraction=p.test_fraction,
-                                       limit=p.limit, seed=recipe.training.seed) if x.split == "train"]
+    prompts = [
+        x
+        for x in load_prompts(
+            p.path,
+            system=p.system,
+            test_split=p.test_split,
+            test_fraction=p.test_fraction,
+            limit=p.limit,
+            seed=recipe.training.seed,
+        )
+        if x.split == "train"
+    ]
     teacher = build_lm_teacher(recipe.teacher)
     plan_training(recipe, teacher)
     with TeacherStore(run / "teacher.sqlite") as store:
@@ -343,13 +424,18 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     if getattr(teacher, "in_process", True):
         check_vocabularies(recipe.training.method, tokenizer, teacher.tokenizer, teacher.description)
     answers = answers_for_training(answers, recipe.training.method, teacher, tokenizer)
-    examples, too_long = build_examples([x for x in prompts if x.id in answers], answers, tokenizer,
-                                        recipe.training.method, recipe.training.max_length)
+    examples, too_long = build_examples(
+        [x for x in prompts if x.id in answers], answers, tokenizer, recipe.training.method, recipe.training.max_length
+    )
     teacher_model = teacher.model if recipe.training.method in TEACHER_METHODS else None
-    model, summary, trainer = fit(model, tokenizer, examples, recipe, run, teacher_model=teacher_model, progress=progress)
+    model, summary, trainer = fit(
+        model, tokenizer, examples, recipe, run, teacher_model=teacher_model, progress=progress
+    )
     summary["too_long"] = too_long
     if trainer.args.process_index == 0:
-        save_causal_lm(model, tokenizer, run / "student", {"name": recipe.student.name, "training_method": recipe.training.method})
+        save_causal_lm(
+            model, tokenizer, run / "student", {"name": recipe.student.name, "training_method": recipe.training.method}
+        )
         folder.write_json("training.json", summary)
         folder.finish("train", launched_by="accelerate")
     trainer.accelerator.wait_for_everyone()

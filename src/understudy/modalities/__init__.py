@@ -12,7 +12,7 @@ store key with `understudy.store.input_key` over the input's bytes and may reuse
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["by_size"]
 

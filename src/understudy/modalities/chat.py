@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +25,7 @@ def messages_of(item: Any) -> list[dict]:
     """The messages of a chat: the item itself (a list of {"role", "content"}) or a `Prompt`'s `.messages`."""
     msgs = getattr(item, "messages", item)
     if not isinstance(msgs, list) or not all(isinstance(m, dict) and "role" in m and "content" in m for m in msgs):
-        raise TypeError(f"a chat is a list of {{\"role\", \"content\"}} messages; got {type(item).__name__} {item!r:.80}")
+        raise TypeError(f'a chat is a list of {{"role", "content"}} messages; got {type(item).__name__} {item!r:.80}')
     return msgs
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import functools
 import unicodedata
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -74,8 +75,11 @@ def _typos(text: str, rng: np.random.Generator, rate: float) -> str:
 
 def _noise(text: str, rng: np.random.Generator) -> str:
     words = text.split()
-    for extra in (_NOISE_WORDS[rng.integers(len(_NOISE_WORDS))], _EMOJI[rng.integers(len(_EMOJI))],
-                  _URLS[rng.integers(len(_URLS))]):
+    for extra in (
+        _NOISE_WORDS[rng.integers(len(_NOISE_WORDS))],
+        _EMOJI[rng.integers(len(_EMOJI))],
+        _URLS[rng.integers(len(_URLS))],
+    ):
         words.insert(int(rng.integers(len(words) + 1)), extra)
     return " ".join(words)
 
@@ -139,8 +143,7 @@ class TextModality:
     def describe(self, item: str) -> str:
         return shorten(item)
 
-    def read(self, spec, path: str, *, role: str, known_labels: list[str] | None = None,
-             require_labels: bool = False):
+    def read(self, spec, path: str, *, role: str, known_labels: list[str] | None = None, require_labels: bool = False):
         """The data file checked and cleaned, as `data.readers.load_texts` gives it (a TextSet); its errors unchanged."""
         from ..data.readers import load_texts  # pandas: only when a file is read
 

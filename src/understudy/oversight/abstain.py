@@ -28,16 +28,24 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import UserError
 from ..evaluate.calibration import checked_probs
 
-__all__ = ["calibrate_abstention", "evaluate_policy", "decide", "save_policy", "load_policy",
-           "POLICY_FILE", "ALWAYS_DEFER", "INFEASIBLE"]
+__all__ = [
+    "calibrate_abstention",
+    "evaluate_policy",
+    "decide",
+    "save_policy",
+    "load_policy",
+    "POLICY_FILE",
+    "ALWAYS_DEFER",
+    "INFEASIBLE",
+]
 
 POLICY_FILE = "oversight.json"
 ALWAYS_DEFER = math.nextafter(1.0, 2.0)  # just above 1.0: no confidence reaches it
@@ -80,11 +88,15 @@ def _deferred_by_group(defer: np.ndarray, groups: Mapping[str, Sequence] | None)
     for name, values in groups.items():
         values = ["(missing)" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v) for v in values]
         if len(values) != len(defer):
-            raise UserError(f"oversight group '{name}' has {len(values)} values but there are {len(defer)} rows: "
-                            "give one group value per row, in the same order")
+            raise UserError(
+                f"oversight group '{name}' has {len(values)} values but there are {len(defer)} rows: "
+                "give one group value per row, in the same order"
+            )
         arr = np.array(values, dtype=object)
-        out[str(name)] = {g: {"n": int(np.sum(arr == g)), "deferred_share": float(np.mean(defer[arr == g]))}
-                          for g in sorted(set(values))}
+        out[str(name)] = {
+            g: {"n": int(np.sum(arr == g)), "deferred_share": float(np.mean(defer[arr == g]))}
+            for g in sorted(set(values))
+        }
     return out
 
 
@@ -136,17 +148,21 @@ def calibrate_abstention(
     defer = conf < threshold
     kept = int(np.sum(~defer))
     if feasible:
-        message = (f"the student answers when its confidence is at least {threshold:.4g}; with probability "
-                   f"{1 - delta:.0%} its kept answers are wrong at most {alpha:.1%} of the time")
+        message = (
+            f"the student answers when its confidence is at least {threshold:.4g}; with probability "
+            f"{1 - delta:.0%} its kept answers are wrong at most {alpha:.1%} of the time"
+        )
     elif n < n_min:
-        message = (f"{INFEASIBLE} (only {n} calibration rows: a threshold can be certified for this alpha and "
-                   "delta only with more labelled calibration rows)")
+        message = (
+            f"{INFEASIBLE} (only {n} calibration rows: a threshold can be certified for this alpha and "
+            "delta only with more labelled calibration rows)"
+        )
     else:
         message = INFEASIBLE
     return {
         "rule": RULE,
         "method": "Learn then Test (Angelopoulos et al. 2021): fixed-sequence testing from high thresholds to low, "
-                  "Hoeffding-Bentkus p-values (mapie)",
+        "Hoeffding-Bentkus p-values (mapie)",
         "feasible": feasible,
         "threshold": threshold,
         "alpha": alpha,
@@ -163,8 +179,10 @@ def calibrate_abstention(
 
 def _check_policy(policy) -> float:
     if not isinstance(policy, Mapping) or "threshold" not in policy or "feasible" not in policy:
-        raise UserError("an oversight policy is the dict made by calibrate_abstention (with 'threshold' and "
-                        f"'feasible'); got {type(policy).__name__}: recalibrate it")
+        raise UserError(
+            "an oversight policy is the dict made by calibrate_abstention (with 'threshold' and "
+            f"'feasible'); got {type(policy).__name__}: recalibrate it"
+        )
     threshold = policy["threshold"]
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(threshold):
         raise UserError(f"oversight policy threshold must be a number, got {threshold!r}: recalibrate it")
@@ -217,8 +235,10 @@ def load_policy(folder: str | Path) -> dict:
     """Read ``oversight.json`` from ``folder``."""
     path = Path(folder) / POLICY_FILE
     if not path.is_file():
-        raise UserError(f"{path} not found: calibrate the abstention policy (calibrate_abstention, then "
-                        "save_policy into the student folder) before serving with human oversight")
+        raise UserError(
+            f"{path} not found: calibrate the abstention policy (calibrate_abstention, then "
+            "save_policy into the student folder) before serving with human oversight"
+        )
     try:
         policy = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

@@ -23,20 +23,26 @@ class ReviewQueue:
             probs text, created text not null, decided text, decided_label text, reviewer text)""")
 
     def add(self, text: str, suggested: str, confidence: float, probs: list[float]) -> int:
-        cur = self.db.execute("insert into reviews (text, suggested, confidence, probs, created) values (?, ?, ?, ?, ?)",
-                              (text, suggested, float(confidence), json.dumps(probs), _now()))
+        cur = self.db.execute(
+            "insert into reviews (text, suggested, confidence, probs, created) values (?, ?, ?, ?, ?)",
+            (text, suggested, float(confidence), json.dumps(probs), _now()),
+        )
         return int(cur.lastrowid)
 
     def pending(self, limit: int = 100) -> list[dict]:
-        rows = self.db.execute("select id, text, suggested, confidence, created from reviews where decided is null "
-                               "order by id limit ?", (limit,)).fetchall()
+        rows = self.db.execute(
+            "select id, text, suggested, confidence, created from reviews where decided is null order by id limit ?",
+            (limit,),
+        ).fetchall()
         return [dict(zip(("id", "text", "suggested", "confidence", "created"), r)) for r in rows]
 
     def decide(self, item: int, label: str, labels: list[str], reviewer: str | None = None) -> dict:
         if label not in labels:
             raise UserError(f"review {item}: label '{label}' is not one of {labels}")
-        cur = self.db.execute("update reviews set decided = ?, decided_label = ?, reviewer = ? where id = ? and decided is null",
-                              (_now(), label, reviewer, item))
+        cur = self.db.execute(
+            "update reviews set decided = ?, decided_label = ?, reviewer = ? where id = ? and decided is null",
+            (_now(), label, reviewer, item),
+        )
         if cur.rowcount == 0:
             raise UserError(f"review {item} does not exist or is already decided")
         return {"id": item, "label": label, "reviewer": reviewer}
@@ -47,4 +53,4 @@ class ReviewQueue:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -79,7 +79,7 @@ def _table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
 
 def _plot(title: str, svg: str, caption: str) -> str:
     inner = svg or f"<p>{NA} — not enough data to draw this chart.</p>"
-    return f'<figure><figcaption><b>{title}</b><br>{caption}</figcaption>{inner}</figure>'
+    return f"<figure><figcaption><b>{title}</b><br>{caption}</figcaption>{inner}</figure>"
 
 
 def _header(r: dict) -> str:
@@ -99,28 +99,60 @@ def _cards(r: dict) -> str:
     c, t, s = r.get("comparison") or {}, r.get("teacher") or {}, r.get("student") or {}
     ci, ag = c.get("retention_ci") or {}, c.get("agreement") or {}
     cards = [
-        ("Quality kept", _pct(c.get("retention")),
-         f"of the teacher's macro-F1 (95% range {_pct(ci.get('low'))}–{_pct(ci.get('high'))})"),
-        ("Speed-up", _fix(c.get("speedup"), 1, "×"),
-         f"faster than the teacher at batch 64 ({_fix(c.get('speedup_batch_1'), 1, '×')} one text at a time)"),
-        ("Size", _pct(c.get("size_ratio")),
-         f"of the teacher's size: {_mb(s.get('size_bytes'))} vs {_mb(t.get('size_bytes'))}"),
-        ("Agreement", _pct(ag.get("value")),
-         f"of texts get the same answer as the teacher ({_pct(ag.get('low'))}–{_pct(ag.get('high'))})"),
-        ("Cost per million predictions", _usd(s.get("cost_per_million_usd")),
-         f"for the student vs {_usd(t.get('cost_per_million_usd'))} for the teacher"),
+        (
+            "Quality kept",
+            _pct(c.get("retention")),
+            f"of the teacher's macro-F1 (95% range {_pct(ci.get('low'))}–{_pct(ci.get('high'))})",
+        ),
+        (
+            "Speed-up",
+            _fix(c.get("speedup"), 1, "×"),
+            f"faster than the teacher at batch 64 ({_fix(c.get('speedup_batch_1'), 1, '×')} one text at a time)",
+        ),
+        (
+            "Size",
+            _pct(c.get("size_ratio")),
+            f"of the teacher's size: {_mb(s.get('size_bytes'))} vs {_mb(t.get('size_bytes'))}",
+        ),
+        (
+            "Agreement",
+            _pct(ag.get("value")),
+            f"of texts get the same answer as the teacher ({_pct(ag.get('low'))}–{_pct(ag.get('high'))})",
+        ),
+        (
+            "Cost per million predictions",
+            _usd(s.get("cost_per_million_usd")),
+            f"for the student vs {_usd(t.get('cost_per_million_usd'))} for the teacher",
+        ),
     ]
-    return '<section class="cards">' + "".join(
-        f'<div class="card"><h3>{h}</h3><div class="big">{v}</div><p>{p}</p></div>' for h, v, p in cards) + "</section>"
+    return (
+        '<section class="cards">'
+        + "".join(f'<div class="card"><h3>{h}</h3><div class="big">{v}</div><p>{p}</p></div>' for h, v, p in cards)
+        + "</section>"
+    )
 
 
 def _gates(r: dict) -> str:
-    rows = [[_e(g.get("name")), _num(g.get("value")), _num(g.get("threshold")), _e(g.get("on_fail")),
-             '<span class="ok">✓</span>' if g.get("passed") else '<span>skipped</span>' if g.get("passed") is None else
-             f'<span class="{"bad" if g.get("on_fail") == "block" else "warn"}">✗</span>', _e(g.get("message"))]
-            for g in (_get(r, "gates", "results") or [])]
-    body = _table(["Check", "Measured", "Threshold", "If it fails", "Passed", "What it means"], rows) if rows \
+    rows = [
+        [
+            _e(g.get("name")),
+            _num(g.get("value")),
+            _num(g.get("threshold")),
+            _e(g.get("on_fail")),
+            '<span class="ok">✓</span>'
+            if g.get("passed")
+            else "<span>skipped</span>"
+            if g.get("passed") is None
+            else f'<span class="{"bad" if g.get("on_fail") == "block" else "warn"}">✗</span>',
+            _e(g.get("message")),
+        ]
+        for g in (_get(r, "gates", "results") or [])
+    ]
+    body = (
+        _table(["Check", "Measured", "Threshold", "If it fails", "Passed", "What it means"], rows)
+        if rows
         else f"<p>{NA} — no checks were run.</p>"
+    )
     return f"<section><h2>Release checks</h2>{body}</section>"
 
 
@@ -139,10 +171,14 @@ def _side_by_side(r: dict) -> str:
         row("Brier score (lower is better)", lambda m: _fix(_get(m, "quality", "brier"), 3)),
         row("Texts per second, one at a time", lambda m: sp(m, "batch_1", "texts_per_s", _auto)),
         row("Texts per second, batches of 64", lambda m: sp(m, "batch_64", "texts_per_s", _auto)),
-        row("Latency p50 / p95, one at a time",
-            lambda m: f'{sp(m, "batch_1", "p50_ms", _auto)} / {sp(m, "batch_1", "p95_ms", _auto)} ms'),
-        row("Latency p50 / p95, batch of 64",
-            lambda m: f'{sp(m, "batch_64", "p50_ms", _auto)} / {sp(m, "batch_64", "p95_ms", _auto)} ms'),
+        row(
+            "Latency p50 / p95, one at a time",
+            lambda m: f"{sp(m, 'batch_1', 'p50_ms', _auto)} / {sp(m, 'batch_1', 'p95_ms', _auto)} ms",
+        ),
+        row(
+            "Latency p50 / p95, batch of 64",
+            lambda m: f"{sp(m, 'batch_64', 'p50_ms', _auto)} / {sp(m, 'batch_64', 'p95_ms', _auto)} ms",
+        ),
         row("CPU threads used", lambda m: _e(_get(m, "speed", "threads"))),
         row("Size on disk", lambda m: _mb(m.get("size_bytes"))),
         row("Peak memory", lambda m: _fix(m.get("peak_memory_mb"), 0, " MB")),
@@ -157,19 +193,38 @@ def _plots(r: dict) -> str:
 
     t, s, labels = r.get("teacher") or {}, r.get("student") or {}, [str(x) for x in r.get("labels") or []]
     ms = [("Teacher", plots.TEACHER_COLOUR, t), ("Student", plots.STUDENT_COLOUR, s)]
-    qs = plots.quality_vs_speed([{"name": n, "colour": c, "texts_per_s": _get(m, "speed", "batch_64", "texts_per_s"),
-                                  **(_get(m, "quality", "macro_f1") or {})} for n, c, m in ms])
-    pc = plots.per_class_f1(labels, [{"name": n, "colour": c, "per_class": _get(m, "quality", "per_class_f1")}
-                                     for n, c, m in ms])
+    qs = plots.quality_vs_speed(
+        [
+            {
+                "name": n,
+                "colour": c,
+                "texts_per_s": _get(m, "speed", "batch_64", "texts_per_s"),
+                **(_get(m, "quality", "macro_f1") or {}),
+            }
+            for n, c, m in ms
+        ]
+    )
+    pc = plots.per_class_f1(
+        labels, [{"name": n, "colour": c, "per_class": _get(m, "quality", "per_class_f1")} for n, c, m in ms]
+    )
     rel = plots.reliability([{"name": n, "colour": c, "bins": _get(m, "quality", "reliability")} for n, c, m in ms])
     cm = plots.confusions(labels, [{"name": n, "matrix": _get(m, "quality", "confusion")} for n, c, m in ms])
-    return "<section><h2>Charts</h2>" + "".join([
-        _plot("Quality against speed", qs, "Up and to the right is better. Vertical bars show the 95% range."),
-        _plot("Quality per class", pc, "F1 for each label; bars show the 95% range."),
-        _plot("Can you trust its confidence?", rel,
-              "When a model says it is 80% sure, it should be right about 80% of the time (the dashed line)."),
-        _plot("Where the mistakes go", cm, "Rows are the correct label, columns what the model predicted."),
-    ]) + "</section>"
+    return (
+        "<section><h2>Charts</h2>"
+        + "".join(
+            [
+                _plot("Quality against speed", qs, "Up and to the right is better. Vertical bars show the 95% range."),
+                _plot("Quality per class", pc, "F1 for each label; bars show the 95% range."),
+                _plot(
+                    "Can you trust its confidence?",
+                    rel,
+                    "When a model says it is 80% sure, it should be right about 80% of the time (the dashed line).",
+                ),
+                _plot("Where the mistakes go", cm, "Rows are the correct label, columns what the model predicted."),
+            ]
+        )
+        + "</section>"
+    )
 
 
 def _flips(r: dict) -> str:
@@ -179,10 +234,20 @@ def _flips(r: dict) -> str:
     for x in nf.get("examples") or []:
         text = str(x.get("text") or "")
         text = text if len(text) <= 300 else text[:300].rstrip() + "…"
-        rows.append([escape(text), _e(x.get("gold")), _e(x.get("teacher")), _e(x.get("student")),
-                     f'{_pct(x.get("teacher_confidence"), 0)} / {_pct(x.get("student_confidence"), 0)}'])
-    table = _table(["Text", "Correct", "Teacher said", "Student said", "How sure (teacher / student)"], rows, "flips") \
-        if rows else "<p>No examples to show.</p>"
+        rows.append(
+            [
+                escape(text),
+                _e(x.get("gold")),
+                _e(x.get("teacher")),
+                _e(x.get("student")),
+                f"{_pct(x.get('teacher_confidence'), 0)} / {_pct(x.get('student_confidence'), 0)}",
+            ]
+        )
+    table = (
+        _table(["Text", "Correct", "Teacher said", "Student said", "How sure (teacher / student)"], rows, "flips")
+        if rows
+        else "<p>No examples to show.</p>"
+    )
     return f"""<section><h2>New mistakes</h2>
 <p>The student got <b>{_num(nf.get("count"))}</b> texts wrong that the teacher got right
 ({_pct(nf.get("share"))} of the evaluation set). It got <b>{_num(pf.get("count"))}</b> right that the teacher
@@ -198,19 +263,27 @@ def _data(r: dict) -> str:
             return NA
         return ", ".join(f"{escape(str(k))}: {_num(v)}" for k, v in sk.items() if v) or "none"
 
-    rows = [["Source", _e(tr.get("source")), _e(ev.get("source"))],
-            ["Rows read", _num(tr.get("rows_read")), _num(ev.get("rows_read"))],
-            ["Rows used", _num(tr.get("rows_used")), _num(ev.get("rows_used"))],
-            ["Rows skipped", skipped(tr), skipped(ev)],
-            ["Has correct labels", *(_e({True: "yes", False: "no"}.get(d.get("gold_labels"))) for d in (tr, ev))]]
+    rows = [
+        ["Source", _e(tr.get("source")), _e(ev.get("source"))],
+        ["Rows read", _num(tr.get("rows_read")), _num(ev.get("rows_read"))],
+        ["Rows used", _num(tr.get("rows_used")), _num(ev.get("rows_used"))],
+        ["Rows skipped", skipped(tr), skipped(ev)],
+        ["Has correct labels", *(_e({True: "yes", False: "no"}.get(d.get("gold_labels"))) for d in (tr, ev))],
+    ]
     counts = ev.get("label_counts")
     if isinstance(counts, dict):
         rows.append(["Texts per label", NA, ", ".join(f"{escape(str(k))}: {_num(v)}" for k, v in counts.items())])
     lab = r.get("labelling") or {}
-    lrows = [["Texts labelled", _num(lab.get("texts"))], ["Reused from earlier runs", _num(lab.get("reused"))],
-             ["Asked of the teacher", _num(lab.get("asked"))], ["Time taken", _fix(lab.get("seconds"), 1, " s")]]
-    return (f'<section><h2>Data</h2>{_table(["", "Training (transfer) set", "Evaluation set"], rows, "cmp")}'
-            f'<h3>Labelling by the teacher</h3>{_table(["", ""], lrows, "kv")}</section>')
+    lrows = [
+        ["Texts labelled", _num(lab.get("texts"))],
+        ["Reused from earlier runs", _num(lab.get("reused"))],
+        ["Asked of the teacher", _num(lab.get("asked"))],
+        ["Time taken", _fix(lab.get("seconds"), 1, " s")],
+    ]
+    return (
+        f"<section><h2>Data</h2>{_table(['', 'Training (transfer) set', 'Evaluation set'], rows, 'cmp')}"
+        f"<h3>Labelling by the teacher</h3>{_table(['', ''], lrows, 'kv')}</section>"
+    )
 
 
 def _training(r: dict) -> str:
@@ -219,8 +292,12 @@ def _training(r: dict) -> str:
     tr = _get(r, "student", "training")
     if not isinstance(tr, dict):
         return f"<section><h2>Student training</h2><p>{NA} — no training details recorded.</p></section>"
-    rows = [["Kind of student", _e(_get(r, "student", "kind"))], ["Time taken", _fix(tr.get("seconds"), 1, " s")],
-            ["Epochs run", _num(tr.get("epochs_run"))], ["Best epoch", _num(tr.get("best_epoch"))]]
+    rows = [
+        ["Kind of student", _e(_get(r, "student", "kind"))],
+        ["Time taken", _fix(tr.get("seconds"), 1, " s")],
+        ["Epochs run", _num(tr.get("epochs_run"))],
+        ["Best epoch", _num(tr.get("best_epoch"))],
+    ]
     for k, v in (tr.get("settings") or {}).items():
         rows.append([escape(str(k)), escape(v if isinstance(v, str) else json.dumps(v, default=str))])
     svg = plots.training_history(tr.get("history") or [], tr.get("best_epoch"))
@@ -233,9 +310,11 @@ def _footer(r: dict) -> str:
     tm = r.get("timings") or {}
     stages = ", ".join(f"{escape(str(k))} {_fix(v, 1, ' s')}" for k, v in tm.items()) or NA
     fp = _get(r, "labelling", "teacher_fingerprint") or _get(r, "teacher", "fingerprint")
-    return (f"<footer><p><b>Time per stage:</b> {stages}</p><p>understudy {_e(r.get('understudy_version'))} · "
-            f"report schema {_e(r.get('schema_version'))} · teacher fingerprint <code>{_e(fp)}</code> · "
-            f"student fingerprint <code>{_e(_get(r, 'student', 'fingerprint'))}</code></p></footer>")
+    return (
+        f"<footer><p><b>Time per stage:</b> {stages}</p><p>understudy {_e(r.get('understudy_version'))} · "
+        f"report schema {_e(r.get('schema_version'))} · teacher fingerprint <code>{_e(fp)}</code> · "
+        f"student fingerprint <code>{_e(_get(r, 'student', 'fingerprint'))}</code></p></footer>"
+    )
 
 
 _STYLE = """
@@ -275,9 +354,11 @@ def _safety(report: dict) -> str:
 def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
     """One self-contained HTML page around `sections`, written atomically (a reader never sees half a page)."""
     title = escape(f"understudy report: {_get(report, 'run', 'name') or 'run'}")
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
-            f"<style>{_STYLE}</style></head><body><main>" + sections + "</main></body></html>\n")
+    page = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
+        f"<style>{_STYLE}</style></head><body><main>" + sections + "</main></body></html>\n"
+    )
     from ..run.folder import write_atomic
 
     write_atomic(path, page)
@@ -285,5 +366,17 @@ def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
 
 def render_html(report: dict, path: str | pathlib.Path) -> None:
     """Write `report` (a parsed report.json) to `path` as a single self-contained HTML file."""
-    write_page(report, _header(report) + _cards(report) + _gates(report) + _side_by_side(report) + _plots(report)
-               + _flips(report) + _safety(report) + _data(report) + _training(report) + _footer(report), path)
+    write_page(
+        report,
+        _header(report)
+        + _cards(report)
+        + _gates(report)
+        + _side_by_side(report)
+        + _plots(report)
+        + _flips(report)
+        + _safety(report)
+        + _data(report)
+        + _training(report)
+        + _footer(report),
+        path,
+    )

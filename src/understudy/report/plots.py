@@ -34,13 +34,16 @@ def _svg(fig) -> str:
     with matplotlib.rc_context({"svg.fonttype": "path", "svg.hashsalt": "understudy"}):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     # Several SVGs share one HTML document: prefix every id so glyph and clip-path ids cannot collide.
     prefix = f"us{next(_ids)}-"
     ids = set(re.findall(r'\bid="([^"]+)"', text))
-    text = re.sub(r'(\bid="|#)([^"\)\s]+)(?=["\)])',
-                  lambda m: m.group(1) + (prefix if m.group(2) in ids else "") + m.group(2), text)
+    text = re.sub(
+        r'(\bid="|#)([^"\)\s]+)(?=["\)])',
+        lambda m: m.group(1) + (prefix if m.group(2) in ids else "") + m.group(2),
+        text,
+    )
     return re.sub(r"<svg\b[^>]*>", _responsive, text, count=1)
 
 
@@ -74,10 +77,25 @@ def quality_vs_speed(points: list[dict]) -> str:
     for p in points:
         lo = p["value"] if p.get("low") is None else p["low"]
         hi = p["value"] if p.get("high") is None else p["high"]
-        ax.errorbar([p["texts_per_s"]], [p["value"]], yerr=_yerr([p["value"]], [lo], [hi]), fmt="o",
-                    markersize=10, capsize=5, color=p["colour"], label=p["name"])
-        ax.annotate(p["name"], (p["texts_per_s"], p["value"]), xytext=(10, 8), textcoords="offset points",
-                    fontsize=10, color=p["colour"], fontweight="bold")
+        ax.errorbar(
+            [p["texts_per_s"]],
+            [p["value"]],
+            yerr=_yerr([p["value"]], [lo], [hi]),
+            fmt="o",
+            markersize=10,
+            capsize=5,
+            color=p["colour"],
+            label=p["name"],
+        )
+        ax.annotate(
+            p["name"],
+            (p["texts_per_s"], p["value"]),
+            xytext=(10, 8),
+            textcoords="offset points",
+            fontsize=10,
+            color=p["colour"],
+            fontweight="bold",
+        )
     xs = [p["texts_per_s"] for p in points]
     ax.set_xscale("log")
     ax.set_xlim(min(xs) / 3, max(xs) * 3)
@@ -103,8 +121,16 @@ def per_class_f1(labels: list[str], models: list[dict]) -> str:
         vals = [c.get("value") or 0.0 for c in cells]
         lows = [c.get("low", v) if c.get("low") is not None else v for c, v in zip(cells, vals)]
         highs = [c.get("high", v) if c.get("high") is not None else v for c, v in zip(cells, vals)]
-        ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, yerr=_yerr(vals, lows, highs),
-               capsize=3, color=m["colour"], label=m["name"], error_kw={"elinewidth": 1, "ecolor": "#333"})
+        ax.bar(
+            x + (i - (len(models) - 1) / 2) * width,
+            vals,
+            width,
+            yerr=_yerr(vals, lows, highs),
+            capsize=3,
+            color=m["colour"],
+            label=m["name"],
+            error_kw={"elinewidth": 1, "ecolor": "#333"},
+        )
     ax.set_xticks(x, _plain(labels), rotation=30 if len(labels) > 6 else 0, ha="right" if len(labels) > 6 else "center")
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("F1 per class")
@@ -115,16 +141,30 @@ def per_class_f1(labels: list[str], models: list[dict]) -> str:
 
 def reliability(models: list[dict]) -> str:
     """models: [{"name", "colour", "bins": [{"count","confidence","accuracy"}]}]; empty bins are skipped."""
-    series = [(m, [b for b in (m.get("bins") or []) if b.get("count") and b.get("confidence") is not None
-                   and b.get("accuracy") is not None]) for m in models]
+    series = [
+        (
+            m,
+            [
+                b
+                for b in (m.get("bins") or [])
+                if b.get("count") and b.get("confidence") is not None and b.get("accuracy") is not None
+            ],
+        )
+        for m in models
+    ]
     if not any(bins for _, bins in series):
         return ""
     fig, (ax,) = _figure(4.6, 4.2)
     ax.plot([0, 1], [0, 1], linestyle="--", color="#999", linewidth=1, label="perfectly calibrated")
     for m, bins in series:
         if bins:
-            ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], marker="o",
-                    color=m["colour"], label=m["name"])
+            ax.plot(
+                [b["confidence"] for b in bins],
+                [b["accuracy"] for b in bins],
+                marker="o",
+                color=m["colour"],
+                label=m["name"],
+            )
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("How sure the model said it was")
@@ -150,11 +190,22 @@ def confusions(labels: list[str], models: list[dict]) -> str:
         ax.imshow(mat, cmap="Blues", vmin=0, vmax=max(mat.max(), 1))
         ax.spines[:].set_visible(False)
         for (r, c), v in np.ndenumerate(mat):
-            ax.text(c, r, f"{int(v)}", ha="center", va="center", fontsize=font,
-                    color="white" if v > 0.6 * mat.max() else "#222")
-        ax.set_xticks(range(mat.shape[1]), _plain(labels[:mat.shape[1]]), rotation=45 if n > 4 else 0,
-                      ha="right" if n > 4 else "center")
-        ax.set_yticks(range(mat.shape[0]), _plain(labels[:mat.shape[0]]))
+            ax.text(
+                c,
+                r,
+                f"{int(v)}",
+                ha="center",
+                va="center",
+                fontsize=font,
+                color="white" if v > 0.6 * mat.max() else "#222",
+            )
+        ax.set_xticks(
+            range(mat.shape[1]),
+            _plain(labels[: mat.shape[1]]),
+            rotation=45 if n > 4 else 0,
+            ha="right" if n > 4 else "center",
+        )
+        ax.set_yticks(range(mat.shape[0]), _plain(labels[: mat.shape[0]]))
         ax.set_xlabel("Predicted label")
         ax.set_ylabel("Correct (gold) label")
         ax.set_title(m["name"], fontsize=11, fontweight="bold")
@@ -170,20 +221,37 @@ def training_history(history: list[dict], best_epoch: int | None = None) -> str:
     epochs = [h["epoch"] for h in history]
     loss = [h.get("loss") for h in history]
     agree = [h.get("val_agreement") for h in history]
-    ax.plot(epochs, [float("nan") if v is None else v for v in loss], marker="o", color=TEACHER_COLOUR,
-            label="training loss")
+    ax.plot(
+        epochs,
+        [float("nan") if v is None else v for v in loss],
+        marker="o",
+        color=TEACHER_COLOUR,
+        label="training loss",
+    )
     ax.set_xlabel("Epoch")
     ax.set_ylabel("Training loss", color=TEACHER_COLOUR)
     ax2 = ax.twinx()
     ax2.spines[["top"]].set_visible(False)
-    ax2.plot(epochs, [float("nan") if v is None else v for v in agree], marker="s", color=STUDENT_COLOUR,
-             label="agreement with teacher")
+    ax2.plot(
+        epochs,
+        [float("nan") if v is None else v for v in agree],
+        marker="s",
+        color=STUDENT_COLOUR,
+        label="agreement with teacher",
+    )
     ax2.set_ylabel("Agreement with teacher", color=STUDENT_COLOUR)
     ax2.tick_params(labelsize=9)
     if best_epoch is not None:
         ax.axvline(best_epoch, color="#2e7d32", linestyle=":", linewidth=1.5)
-        ax.annotate("best", (best_epoch, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
-                    textcoords="offset points", fontsize=9, color="#2e7d32")
+        ax.annotate(
+            "best",
+            (best_epoch, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=9,
+            color="#2e7d32",
+        )
     if len(set(epochs)) < 12:
         ax.set_xticks(sorted(set(epochs)))
     return _svg(fig)

@@ -74,10 +74,16 @@ def _measured(report: dict | None, path: str) -> bool:
 
 def uk_principles(report: dict | None = None) -> list[dict]:
     """The UK's five principles, each with the report sections that are evidence for it and whether they were measured."""
-    return [{"id": p["id"], "title": p["title"],
-             "evidence": [{"path": e["path"], "what": e["what"], "measured": _measured(report, e["path"])}
-                          for e in p["evidence"]]}
-            for p in rules()["uk_principles"]]
+    return [
+        {
+            "id": p["id"],
+            "title": p["title"],
+            "evidence": [
+                {"path": e["path"], "what": e["what"], "measured": _measured(report, e["path"])} for e in p["evidence"]
+            ],
+        }
+        for p in rules()["uk_principles"]
+    ]
 
 
 def screen(intended_use: dict | None, *, task: str | None = None, report: dict | None = None) -> dict:
@@ -114,27 +120,43 @@ def screen(intended_use: dict | None, *, task: str | None = None, report: dict |
     reasons = []
     if not text:
         level = "unknown"
-        reasons.append("No intended use was described, so the screen had nothing to read: write what the student "
-                       "will be used for in the recipe's intended_use.description.")
+        reasons.append(
+            "No intended use was described, so the screen had nothing to read: write what the student "
+            "will be used for in the recipe's intended_use.description."
+        )
     else:
-        level = ("prohibited" if found["prohibited"] else "high-risk" if found["high_risk"]
-                 else "limited" if found["transparency"] else "minimal")
-    for section, words in (("prohibited", "may be a prohibited practice"), ("high_risk", "may be high-risk"),
-                           ("transparency", "carries a transparency duty")):
+        level = (
+            "prohibited"
+            if found["prohibited"]
+            else "high-risk"
+            if found["high_risk"]
+            else "limited"
+            if found["transparency"]
+            else "minimal"
+        )
+    for section, words in (
+        ("prohibited", "may be a prohibited practice"),
+        ("high_risk", "may be high-risk"),
+        ("transparency", "carries a transparency duty"),
+    ):
         for h in found[section]:
             reasons.append(f"{h['where']}: {h['title']} — the use {words}; matched: {', '.join(h['matched'])}.")
     for h in exceptions:
-        reasons.append(f"{h['where']}: {h['title']} matched ({', '.join(h['matched'])}), but an exception may apply "
-                       f"({', '.join(h['because_of'])}): {h['exception']}")
+        reasons.append(
+            f"{h['where']}: {h['title']} matched ({', '.join(h['matched'])}), but an exception may apply "
+            f"({', '.join(h['because_of'])}): {h['exception']}"
+        )
     sector_note = None
     if text and level in ("minimal", "limited") and sector in (r.get("sector_notes") or {}):
         sector_note = r["sector_notes"][sector]
         reasons.append(f"Sector '{sector}': {sector_note}")
     commercial_note = None
     if commercial is False:
-        commercial_note = ("Non-commercial use does not by itself take a system out of the AI Act: it excludes systems "
-                           "developed and used for the sole purpose of scientific research and development "
-                           "(Article 2(6)) and purely personal, non-professional use (Article 2(10)).")
+        commercial_note = (
+            "Non-commercial use does not by itself take a system out of the AI Act: it excludes systems "
+            "developed and used for the sole purpose of scientific research and development "
+            "(Article 2(6)) and purely personal, non-professional use (Article 2(10))."
+        )
         reasons.append(commercial_note)
     if level == "minimal":
         reasons.insert(0, "The description matches no prohibited practice, high-risk area or transparency duty.")

@@ -28,27 +28,47 @@ def render_summary(report: dict, console) -> None:
     table.add_row("macro-F1 (95% CI)", _ci(t["quality"]["macro_f1"]), _ci(s["quality"]["macro_f1"]))
     table.add_row("accuracy (95% CI)", _ci(t["quality"]["accuracy"]), _ci(s["quality"]["accuracy"]))
     table.add_row("calibration error (ECE)", f"{t['quality']['ece']:.3f}", f"{s['quality']['ece']:.3f}")
+
     def speed(m, key, fmt):  # an API teacher has no speed of ours: its server's
         return "n/a (API)" if not m.get("speed") else fmt.format(m["speed"][key[0]][key[1]])
 
     for b in ("batch_1", "batch_64"):
-        table.add_row(f"texts/s, {b.replace('_', ' ')}", speed(t, (b, "texts_per_s"), "{:,.1f}"),
-                      speed(s, (b, "texts_per_s"), "{:,.1f}"))
-    table.add_row("latency p95, batch 1", speed(t, ("batch_1", "p95_ms"), "{:,.1f} ms"), speed(s, ("batch_1", "p95_ms"), "{:,.2f} ms"))
+        table.add_row(
+            f"texts/s, {b.replace('_', ' ')}",
+            speed(t, (b, "texts_per_s"), "{:,.1f}"),
+            speed(s, (b, "texts_per_s"), "{:,.1f}"),
+        )
+    table.add_row(
+        "latency p95, batch 1",
+        speed(t, ("batch_1", "p95_ms"), "{:,.1f} ms"),
+        speed(s, ("batch_1", "p95_ms"), "{:,.2f} ms"),
+    )
     table.add_row("size on disk", _mb(t["size_bytes"]), _mb(s["size_bytes"]))
     mem = lambda m: "n/a" if m is None else f"{m:,.0f} MB"  # noqa: E731
     usd = lambda v, f: "n/a" if v is None else f.format(v)  # noqa: E731
     table.add_row("peak memory", mem(t["peak_memory_mb"]), mem(s["peak_memory_mb"]))
-    table.add_row("cost / million predictions", usd(t["cost_per_million_usd"], "${:,.2f}"), usd(s["cost_per_million_usd"], "${:,.4f}"))
+    table.add_row(
+        "cost / million predictions",
+        usd(t["cost_per_million_usd"], "${:,.2f}"),
+        usd(s["cost_per_million_usd"], "${:,.4f}"),
+    )
     console.print(table)
     flips = c["negative_flips"]
-    console.print(f"retention [bold]{_pct(c['retention'])}[/]  agreement [bold]{_pct(c['agreement']['value'])}[/]  "
-                  f"speed-up [bold]{'n/a' if c['speedup'] is None else format(c['speedup'], ',.0f') + 'x'}[/]  "
-                  f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
-                  f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})")
+    console.print(
+        f"retention [bold]{_pct(c['retention'])}[/]  agreement [bold]{_pct(c['agreement']['value'])}[/]  "
+        f"speed-up [bold]{'n/a' if c['speedup'] is None else format(c['speedup'], ',.0f') + 'x'}[/]  "
+        f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
+        f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})"
+    )
     gates = report["gates"]
     for r in gates["results"]:
-        mark = "[green]pass[/]" if r["passed"] else "[dim]skipped[/]" if r["passed"] is None else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        mark = (
+            "[green]pass[/]"
+            if r["passed"]
+            else "[dim]skipped[/]"
+            if r["passed"] is None
+            else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        )
         console.print(f"  {mark}  {r['message']}")
     verdict = gates["verdict"]
     console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")
@@ -61,17 +81,27 @@ def render_lm_summary(report: dict, console) -> None:
     def num(v, fmt="{:.3f}"):
         return "n/a" if v is None else fmt.format(v)
 
-    console.print(f"student [bold]{s['name']}[/]: ROUGE-L against the teacher's answers "
-                  f"{num(c.get('rouge_l_before'))} before -> [bold]{num(c.get('rouge_l_after'))}[/] after; "
-                  f"embedding similarity {num(c.get('embedding_similarity_before'))} -> {num(c.get('embedding_similarity_after'))}")
-    console.print(f"speed-up [bold]{num(c.get('speedup'), '{:.2f}x')}[/] tokens/s, size [bold]{_pct(c.get('size_ratio'))}[/] "
-                  f"of the teacher, memory {_pct(c.get('memory_ratio'))}")
+    console.print(
+        f"student [bold]{s['name']}[/]: ROUGE-L against the teacher's answers "
+        f"{num(c.get('rouge_l_before'))} before -> [bold]{num(c.get('rouge_l_after'))}[/] after; "
+        f"embedding similarity {num(c.get('embedding_similarity_before'))} -> {num(c.get('embedding_similarity_after'))}"
+    )
+    console.print(
+        f"speed-up [bold]{num(c.get('speedup'), '{:.2f}x')}[/] tokens/s, size [bold]{_pct(c.get('size_ratio'))}[/] "
+        f"of the teacher, memory {_pct(c.get('memory_ratio'))}"
+    )
     refusal = (report.get("generation") or {}).get("refusal")
     if refusal:
         console.print(f"refusals kept: [bold]{_pct(refusal.get('kept'))}[/] of the teacher's")
     gates = report.get("gates") or {"results": [], "verdict": "PASS"}
     for r in gates["results"]:
-        mark = "[green]pass[/]" if r["passed"] else "[dim]skipped[/]" if r["passed"] is None else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        mark = (
+            "[green]pass[/]"
+            if r["passed"]
+            else "[dim]skipped[/]"
+            if r["passed"] is None
+            else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
+        )
         console.print(f"  {mark}  {r['message']}")
     verdict = gates["verdict"]
     console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")

@@ -43,10 +43,17 @@ class Run:
 
     def header(self) -> dict:
         r = self.resolved or self.recipe
-        return {"schema_version": 1, "understudy_version": __version__,
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                "run": {"name": r.name, "task": r.task, "out": str(self.folder.path.resolve()),
-                        "intended_use": r.intended_use.model_dump()}}
+        return {
+            "schema_version": 1,
+            "understudy_version": __version__,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "run": {
+                "name": r.name,
+                "task": r.task,
+                "out": str(self.folder.path.resolve()),
+                "intended_use": r.intended_use.model_dump(),
+            },
+        }
 
 
 def task_for(recipe) -> Any:
@@ -55,8 +62,15 @@ def task_for(recipe) -> Any:
     return registry.load("understudy.tasks", recipe.task)()
 
 
-def distill(recipe, out: str | Path, *, progress: Progress = QUIET, accept_licence_risk: str | None = None,
-            start: str = "teach", stop: str = "package") -> dict:
+def distill(
+    recipe,
+    out: str | Path,
+    *,
+    progress: Progress = QUIET,
+    accept_licence_risk: str | None = None,
+    start: str = "teach",
+    stop: str = "package",
+) -> dict:
     """Run the stages from `start` to `stop` (the licence gate always runs first); returns report.json's content
     (an empty dict when the run stops before the gate)."""
     for name, value in (("--from", start), ("--to", stop)):
@@ -77,8 +91,8 @@ def distill(recipe, out: str | Path, *, progress: Progress = QUIET, accept_licen
         try:
             with run.timed("licence gate"):
                 licence_stage(run)
-            for stage in STAGES[max(first, 1): last + 1]:
-                for earlier in STAGES[1:STAGES.index(stage)]:
+            for stage in STAGES[max(first, 1) : last + 1]:
+                for earlier in STAGES[1 : STAGES.index(stage)]:
                     if STAGES.index(earlier) < first:
                         folder.require(earlier, f"--from {start}")
                 folder.start(stage, run.resolved.to_yaml() if run.resolved is not None else recipe.to_yaml())
@@ -149,7 +163,7 @@ def _package(task, run: Run) -> dict:
 
     folder = run.folder
     report = folder.read_json("report.json")
-    licence = run.licence
+    licence = run.licence or {}
     student_dir = folder / "student"
     write_notice(licence, student_dir, report["teacher"]["description"])
     write_licence(licence, student_dir, report["teacher"]["description"])

@@ -15,9 +15,10 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import UserError
 
@@ -48,7 +49,7 @@ def write_json(path: str | Path, data: Any) -> None:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _alive(pid: int) -> bool:
@@ -120,7 +121,7 @@ class RunFolder:
     def start(self, stage: str, recipe_yaml: str) -> None:
         """Mark `stage` running and every later one unfinished, before the stage changes anything."""
         state = self.stages()
-        for later in STAGES[STAGES.index(stage):]:
+        for later in STAGES[STAGES.index(stage) :]:
             state.pop(later, None)
         state[stage] = {"status": "running", "started": _now(), "recipe": recipe_hash(recipe_yaml), "pid": os.getpid()}
         self.write_json("stages.json", state)
@@ -146,15 +147,19 @@ class RunFolder:
             return
         entry = self.stages().get(stage)
         how = ("it started and did not finish" if entry else "it has not run") + f" in {self.path}"
-        raise UserError(f"{needed_by} needs the {stage} stage, and {how}; rerun it: "
-                        f"understudy distill RECIPE --out {self.path} --from {stage}")
+        raise UserError(
+            f"{needed_by} needs the {stage} stage, and {how}; rerun it: "
+            f"understudy distill RECIPE --out {self.path} --from {stage}"
+        )
 
     def require_evaluated(self, what: str) -> None:
         """`report` and `serve` use only a student that was evaluated and gated as it is now."""
         if not (self.path / "stages.json").is_file():
             if (self.path / "report.json").is_file():
-                raise UserError(f"{self.path} was made by an older understudy (no stages.json); rerun it: "
-                                f"understudy distill RECIPE --out {self.path} --from evaluate")
+                raise UserError(
+                    f"{self.path} was made by an older understudy (no stages.json); rerun it: "
+                    f"understudy distill RECIPE --out {self.path} --from evaluate"
+                )
             raise UserError(f"{self.path} is not a run folder made by `understudy distill` (no stages.json)")
         for stage in ("train", "evaluate", "gate"):
             if not self.done(stage):
@@ -163,9 +168,11 @@ class RunFolder:
         shipped = student_fingerprint(self.path / "student")
         measured = (report.get("student") or {}).get("fingerprint")
         if measured and shipped and measured != shipped:
-            raise UserError(f"the student in {self.path / 'student'} is not the one report.json measured "
-                            f"(fingerprint {shipped}, measured {measured}); rerun: understudy distill RECIPE "
-                            f"--out {self.path} --from evaluate")
+            raise UserError(
+                f"the student in {self.path / 'student'} is not the one report.json measured "
+                f"(fingerprint {shipped}, measured {measured}); rerun: understudy distill RECIPE "
+                f"--out {self.path} --from evaluate"
+            )
 
     # --- one writer at a time ---------------------------------------------------------------------------
 
@@ -180,9 +187,11 @@ class RunFolder:
             except FileExistsError:
                 holder = self._holder(lock)
                 if holder is not None:
-                    raise RunLocked(f"{self.path} is being written by another understudy run (pid {holder['pid']} on "
-                                    f"{holder['host']}, since {holder['started']}); wait for it to finish, or give "
-                                    "this run another --out") from None
+                    raise RunLocked(
+                        f"{self.path} is being written by another understudy run (pid {holder['pid']} on "
+                        f"{holder['host']}, since {holder['started']}); wait for it to finish, or give "
+                        "this run another --out"
+                    ) from None
                 if progress is not None:
                     progress.note(f"a run that was killed left {lock}; taking it over")
                 lock.unlink(missing_ok=True)

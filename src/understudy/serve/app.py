@@ -79,7 +79,10 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
         if meta.get("kind") in ("static", "transformer"):
             return "classifier", student
         raise UserError(f"{student} holds no student this server knows (student.json kind: {meta.get('kind')!r})")
-    if (path / "student.json").is_file() and json.loads((path / "student.json").read_text()).get("kind") in ("static", "transformer"):
+    if (path / "student.json").is_file() and json.loads((path / "student.json").read_text()).get("kind") in (
+        "static",
+        "transformer",
+    ):
         return "classifier", path
     return "lm", path
 
@@ -87,8 +90,10 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
 def _error(status: int, message: str, param: str | None = None):
     from fastapi.responses import JSONResponse
 
-    return JSONResponse(status_code=status, content={"error": {"message": message, "type": "invalid_request_error",
-                                                               "param": param, "code": None}})
+    return JSONResponse(
+        status_code=status,
+        content={"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}},
+    )
 
 
 def _sse(obj) -> str:
@@ -110,13 +115,15 @@ def create_app(target: str, *, name: str | None = None):
 
     @app.get("/v1/models")
     def models():
-        return {"object": "list", "data": [{"id": model_id, "object": "model", "created": created, "owned_by": "understudy"}]}
+        return {
+            "object": "list",
+            "data": [{"id": model_id, "object": "model", "created": created, "owned_by": "understudy"}],
+        }
 
     if kind == "classifier":
-        from ..students import load_student
-
         from ..oversight.abstain import decide, load_policy
         from ..oversight.queue import ReviewQueue
+        from ..students import load_student
 
         student = load_student(what)
         folder = Path(what)
@@ -130,16 +137,23 @@ def create_app(target: str, *, name: str | None = None):
                 return _error(400, "'texts' must hold at least one text", "texts")
             probs = student.predict_proba(req.texts)
             labels = list(student.labels)
-            answer = {"model": model_id, "classes": labels, "labels": [labels[i] for i in probs.argmax(1)],
-                      "probs": [[round(float(p), 6) for p in row] for row in probs]}
+            answer = {
+                "model": model_id,
+                "classes": labels,
+                "labels": [labels[i] for i in probs.argmax(1)],
+                "probs": [[round(float(p), 6) for p in row] for row in probs],
+            }
             if policy is not None:
                 defer = decide(probs, policy)
                 answer["defer_to_human"] = defer
-                answer["review_ids"] = [queue.add(t, labels[int(p.argmax())], float(p.max()), p.tolist()) if d else None
-                                        for t, p, d in zip(req.texts, probs, defer)]
+                answer["review_ids"] = [
+                    queue.add(t, labels[int(p.argmax())], float(p.max()), p.tolist()) if d else None
+                    for t, p, d in zip(req.texts, probs, defer)
+                ]
             return answer
 
         if queue is not None:
+
             @app.get("/v1/review")
             def pending(limit: int = 100):
                 return {"items": queue.pending(limit), **queue.counts()}
@@ -163,8 +177,13 @@ def create_app(target: str, *, name: str | None = None):
     def settings(req, default_max: int):
         stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
         temperature = 1.0 if req.temperature is None else req.temperature
-        return {"temperature": temperature, "top_p": 1.0 if req.top_p is None else req.top_p, "stop": stop,
-                "seed": req.seed, "max_tokens": default_max}
+        return {
+            "temperature": temperature,
+            "top_p": 1.0 if req.top_p is None else req.top_p,
+            "stop": stop,
+            "seed": req.seed,
+            "max_tokens": default_max,
+        }
 
     def check(req) -> Any:
         if req.n not in (None, 1):
@@ -174,8 +193,12 @@ def create_app(target: str, *, name: str | None = None):
         return None
 
     def chat_logprob(s: Step) -> dict:
-        return {"token": s.token, "logprob": s.logprob, "bytes": list(s.token.encode("utf-8")),
-                "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))} for t, lp in s.top]}
+        return {
+            "token": s.token,
+            "logprob": s.logprob,
+            "bytes": list(s.token.encode("utf-8")),
+            "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))} for t, lp in s.top],
+        }
 
     @app.post("/v1/chat/completions")
     def chat(req: ChatRequest):
@@ -185,8 +208,15 @@ def create_app(target: str, *, name: str | None = None):
         if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
             return _error(400, "top_logprobs must be between 0 and 20", "top_logprobs")
         try:
-            messages = [{"role": m["role"], "content": m["content"] if isinstance(m.get("content"), str) else
-                         "".join(p.get("text", "") for p in m.get("content") or [])} for m in req.messages]
+            messages = [
+                {
+                    "role": m["role"],
+                    "content": m["content"]
+                    if isinstance(m.get("content"), str)
+                    else "".join(p.get("text", "") for p in m.get("content") or []),
+                }
+                for m in req.messages
+            ]
         except (KeyError, TypeError, AttributeError):
             return _error(400, "each message needs 'role' and 'content'", "messages")
         if not messages:
@@ -197,20 +227,51 @@ def create_app(target: str, *, name: str | None = None):
         cid, now = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         steps = engine.stream(ids, top_logprobs=n_top, **opts)
         if req.stream:
+
             def events():
                 base = {"id": cid, "object": "chat.completion.chunk", "created": now, "model": model_id}
-                yield _sse({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                                 "logprobs": None, "finish_reason": None}]})
+                yield _sse(
+                    {
+                        **base,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "delta": {"role": "assistant", "content": ""},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ],
+                    }
+                )
                 n = 0
                 for s in steps:
                     if isinstance(s, str):
-                        yield _sse({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": s}],
-                                    "usage": {"prompt_tokens": len(ids), "completion_tokens": n, "total_tokens": len(ids) + n}})
+                        yield _sse(
+                            {
+                                **base,
+                                "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": s}],
+                                "usage": {
+                                    "prompt_tokens": len(ids),
+                                    "completion_tokens": n,
+                                    "total_tokens": len(ids) + n,
+                                },
+                            }
+                        )
                         break
                     n += 1
-                    yield _sse({**base, "choices": [{"index": 0, "delta": {"content": s.text},
-                                                     "logprobs": {"content": [chat_logprob(s)]} if req.logprobs else None,
-                                                     "finish_reason": None}]})
+                    yield _sse(
+                        {
+                            **base,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"content": s.text},
+                                    "logprobs": {"content": [chat_logprob(s)]} if req.logprobs else None,
+                                    "finish_reason": None,
+                                }
+                            ],
+                        }
+                    )
                 yield "data: [DONE]\n\n"
 
             from fastapi.responses import StreamingResponse
@@ -218,19 +279,37 @@ def create_app(target: str, *, name: str | None = None):
             return StreamingResponse(events(), media_type="text/event-stream")
         done = list(steps)
         tokens, finish = [s for s in done if isinstance(s, Step)], done[-1]
-        return {"id": cid, "object": "chat.completion", "created": now, "model": model_id,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(s.text for s in tokens)},
-                             "logprobs": {"content": [chat_logprob(s) for s in tokens]} if req.logprobs else None,
-                             "finish_reason": finish}],
-                "usage": {"prompt_tokens": len(ids), "completion_tokens": len(tokens), "total_tokens": len(ids) + len(tokens)}}
+        return {
+            "id": cid,
+            "object": "chat.completion",
+            "created": now,
+            "model": model_id,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "".join(s.text for s in tokens)},
+                    "logprobs": {"content": [chat_logprob(s) for s in tokens]} if req.logprobs else None,
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(ids),
+                "completion_tokens": len(tokens),
+                "total_tokens": len(ids) + len(tokens),
+            },
+        }
 
     def completion_logprobs(tokens: list[Step], start: int = 0) -> dict:
         offsets, at = [], start
         for s in tokens:
             offsets.append(at)
             at += len(s.text)
-        return {"tokens": [s.token for s in tokens], "token_logprobs": [s.logprob for s in tokens],
-                "top_logprobs": [dict(s.top) for s in tokens], "text_offset": offsets}
+        return {
+            "tokens": [s.token for s in tokens],
+            "token_logprobs": [s.logprob for s in tokens],
+            "top_logprobs": [dict(s.top) for s in tokens],
+            "text_offset": offsets,
+        }
 
     @app.post("/v1/completions")
     def completions(req: CompletionRequest):
@@ -252,15 +331,20 @@ def create_app(target: str, *, name: str | None = None):
         cid, now = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
         base = {"id": cid, "object": "text_completion", "created": now, "model": model_id}
         if req.stream:
+
             def events():
                 at = 0
                 for s in steps:
                     if isinstance(s, str):
-                        yield _sse({**base, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": s}]})
+                        yield _sse(
+                            {**base, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": s}]}
+                        )
                         break
                     lp = completion_logprobs([s], at) if req.logprobs is not None else None
                     at += len(s.text)
-                    yield _sse({**base, "choices": [{"index": 0, "text": s.text, "logprobs": lp, "finish_reason": None}]})
+                    yield _sse(
+                        {**base, "choices": [{"index": 0, "text": s.text, "logprobs": lp, "finish_reason": None}]}
+                    )
                 yield "data: [DONE]\n\n"
 
             from fastapi.responses import StreamingResponse
@@ -268,9 +352,21 @@ def create_app(target: str, *, name: str | None = None):
             return StreamingResponse(events(), media_type="text/event-stream")
         done = list(steps)
         tokens = [s for s in done if isinstance(s, Step)]
-        return {**base, "choices": [{"index": 0, "text": "".join(s.text for s in tokens),
-                                     "logprobs": completion_logprobs(tokens) if req.logprobs is not None else None,
-                                     "finish_reason": done[-1]}],
-                "usage": {"prompt_tokens": len(ids), "completion_tokens": len(tokens), "total_tokens": len(ids) + len(tokens)}}
+        return {
+            **base,
+            "choices": [
+                {
+                    "index": 0,
+                    "text": "".join(s.text for s in tokens),
+                    "logprobs": completion_logprobs(tokens) if req.logprobs is not None else None,
+                    "finish_reason": done[-1],
+                }
+            ],
+            "usage": {
+                "prompt_tokens": len(ids),
+                "completion_tokens": len(tokens),
+                "total_tokens": len(ids) + len(tokens),
+            },
+        }
 
     return app

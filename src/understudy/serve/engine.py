@@ -4,8 +4,8 @@ log-prob and the top alternatives (what an API teacher asks for), greedy or samp
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import torch
 
@@ -43,8 +43,17 @@ class TextGenerator:
         return self.tokenizer.decode([token_id], skip_special_tokens=False)
 
     @torch.inference_mode()
-    def stream(self, prompt_ids: Sequence[int], *, max_tokens: int = 128, temperature: float = 1.0, top_p: float = 1.0,
-               stop: Sequence[str] = (), top_logprobs: int = 0, seed: int | None = None) -> Iterator[Step | str]:
+    def stream(
+        self,
+        prompt_ids: Sequence[int],
+        *,
+        max_tokens: int = 128,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        top_logprobs: int = 0,
+        seed: int | None = None,
+    ) -> Iterator[Step | str]:
         """Yields a Step per token, then the finish reason ('stop' or 'length') as a plain string."""
         max_tokens = max(0, min(max_tokens, self.context - len(prompt_ids)))
         gen = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -72,7 +81,7 @@ class TextGenerator:
                 if text.endswith("\ufffd"):  # half a character: wait for the rest
                     new = ""
                 else:
-                    new, shown = text[len(shown):], text
+                    new, shown = text[len(shown) :], text
                 hit = next((s for s in stop if s and s in shown), None)
                 top = []
                 if top_logprobs:

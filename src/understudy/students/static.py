@@ -11,8 +11,8 @@ import os
 import re
 import shutil
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -39,8 +39,17 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class StaticStudent:
     kind = "static"
 
-    def __init__(self, tokenizer, embeddings: np.ndarray, labels: list[str], *, normalize: bool = True,
-                 max_length: int = 512, head: dict[str, np.ndarray] | None = None, hidden: int = 256):
+    def __init__(
+        self,
+        tokenizer,
+        embeddings: np.ndarray,
+        labels: list[str],
+        *,
+        normalize: bool = True,
+        max_length: int = 512,
+        head: dict[str, np.ndarray] | None = None,
+        hidden: int = 256,
+    ):
         self.tokenizer = tokenizer
         self.embeddings = embeddings.astype(np.float32)
         self.labels = list(labels)
@@ -57,13 +66,20 @@ class StaticStudent:
 
     # --- building ----------------------------------------------------------------------------------
     @classmethod
-    def for_teacher(cls, base_folder, texts, labels, spec, progress, cache=None) -> "StaticStudent":
+    def for_teacher(cls, base_folder, texts, labels, spec, progress, cache=None) -> StaticStudent:
         """The engine's one way to start a student: from the base encoder, the transfer texts and the labels."""
         return cls.distil(base_folder, texts, labels, spec, progress, cache=cache)
 
     @classmethod
-    def distil(cls, encoder_folder: str | Path, texts: Sequence[str], labels: list[str], spec,
-               progress: Progress = QUIET, cache: str | Path | None = None) -> "StaticStudent":
+    def distil(
+        cls,
+        encoder_folder: str | Path,
+        texts: Sequence[str],
+        labels: list[str],
+        spec,
+        progress: Progress = QUIET,
+        cache: str | Path | None = None,
+    ) -> StaticStudent:
         """Static embeddings from the encoder (model2vec), with the transfer set's own words added.
 
         Distilling passes every vocabulary token through the encoder (minutes on a CPU), so the result
@@ -79,7 +95,9 @@ class StaticStudent:
             tok_file = folder / "tokenizer.json"
             known = set(Tokenizer.from_file(str(tok_file)).get_vocab()) if tok_file.is_file() else set()
             vocabulary = transfer_vocabulary(texts, known, spec.vocabulary_size)
-        key = hashlib.sha256(json.dumps([fingerprint_files(folder), vocabulary, spec.pca_dims]).encode()).hexdigest()[:16]
+        key = hashlib.sha256(json.dumps([fingerprint_files(folder), vocabulary, spec.pca_dims]).encode()).hexdigest()[
+            :16
+        ]
         cached = Path(cache) / f"static-base-{key}" if cache else None
         if cached is not None and (cached / "embeddings.safetensors").is_file():
             from safetensors.numpy import load_file
@@ -92,8 +110,10 @@ class StaticStudent:
             from model2vec.distill import distill
         except ImportError:
             raise UserError("the static student needs model2vec[distill]: pip install -r requirements.txt") from None
-        progress.note(f"distilling static embeddings from {folder.name} (+{len(vocabulary or [])} words of your own data); "
-                      "this passes every token through the encoder once")
+        progress.note(
+            f"distilling static embeddings from {folder.name} (+{len(vocabulary or [])} words of your own data); "
+            "this passes every token through the encoder once"
+        )
         try:
             m2v = distill(model_name=str(folder), vocabulary=vocabulary, pca_dims=spec.pca_dims, device="cpu")
         except Exception as exc:
@@ -141,8 +161,16 @@ class StaticStudent:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(1)]
 
     # --- training ----------------------------------------------------------------------------------
-    def fit(self, texts: Sequence[str], teacher: dict[str, np.ndarray], *, gold: np.ndarray | None = None,
-            settings=None, val_idx: np.ndarray | None = None, progress: Progress = QUIET):
+    def fit(
+        self,
+        texts: Sequence[str],
+        teacher: dict[str, np.ndarray],
+        *,
+        gold: np.ndarray | None = None,
+        settings=None,
+        val_idx: np.ndarray | None = None,
+        progress: Progress = QUIET,
+    ):
         from .torch_static import train_static
 
         return train_static(self, texts, teacher, gold=gold, settings=settings, val_idx=val_idx, progress=progress)
@@ -156,16 +184,35 @@ class StaticStudent:
         path.mkdir(parents=True, exist_ok=True)
         save_file({"embeddings": self.embeddings.astype(np.float16)}, str(path / "model.safetensors"))
         self.tokenizer.save(str(path / "tokenizer.json"))
-        (path / "config.json").write_text(json.dumps({"model_type": "model2vec", "architectures": ["StaticModel"],
-                                                      "normalize": self.normalize, "hidden_dim": int(self.embeddings.shape[1]),
-                                                      "seq_length": self.max_length}, indent=2))
+        (path / "config.json").write_text(
+            json.dumps(
+                {
+                    "model_type": "model2vec",
+                    "architectures": ["StaticModel"],
+                    "normalize": self.normalize,
+                    "hidden_dim": int(self.embeddings.shape[1]),
+                    "seq_length": self.max_length,
+                },
+                indent=2,
+            )
+        )
         save_file({k: v.astype(np.float32) for k, v in self.head_.items()}, str(path / "head.safetensors"))
-        (path / "student.json").write_text(json.dumps({"kind": self.kind, "labels": self.labels, "normalize": self.normalize,
-                                                       "max_length": self.max_length, "hidden": self.hidden,
-                                                       "understudy_version": __version__}, indent=2))
+        (path / "student.json").write_text(
+            json.dumps(
+                {
+                    "kind": self.kind,
+                    "labels": self.labels,
+                    "normalize": self.normalize,
+                    "max_length": self.max_length,
+                    "hidden": self.hidden,
+                    "understudy_version": __version__,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "StaticStudent":
+    def load(cls, path: str | Path) -> StaticStudent:
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
@@ -173,5 +220,12 @@ class StaticStudent:
         meta = json.loads((path / "student.json").read_text())
         emb = load_file(str(path / "model.safetensors"))["embeddings"]
         head = load_file(str(path / "head.safetensors"))
-        return cls(Tokenizer.from_file(str(path / "tokenizer.json")), emb, meta["labels"], normalize=meta["normalize"],
-                   max_length=meta["max_length"], head=head, hidden=meta["hidden"])
+        return cls(
+            Tokenizer.from_file(str(path / "tokenizer.json")),
+            emb,
+            meta["labels"],
+            normalize=meta["normalize"],
+            max_length=meta["max_length"],
+            head=head,
+            hidden=meta["hidden"],
+        )

@@ -17,7 +17,9 @@ class StaticNet(nn.Module):
 
     def __init__(self, embeddings: np.ndarray, n_classes: int, hidden: int, teacher_dim: int | None, normalize: bool):
         super().__init__()
-        self.bag = nn.EmbeddingBag.from_pretrained(torch.from_numpy(embeddings.copy()), freeze=False, mode="mean", sparse=True)
+        self.bag = nn.EmbeddingBag.from_pretrained(
+            torch.from_numpy(embeddings.copy()), freeze=False, mode="mean", sparse=True
+        )
         dim = embeddings.shape[1]
         self.head = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
         self.project = nn.Linear(dim, teacher_dim) if teacher_dim else None
@@ -86,17 +88,29 @@ def train_static(student, texts, teacher: dict[str, np.ndarray], *, gold=None, s
     dense = [p for name, p in net.named_parameters() if not name.startswith("bag.")]
     optimizers = [torch.optim.Adam(dense, lr=settings.learning_rate)]
     if settings.embedding_lr_scale > 0:
-        optimizers.append(torch.optim.SparseAdam(list(net.bag.parameters()), lr=settings.learning_rate * settings.embedding_lr_scale))
+        optimizers.append(
+            torch.optim.SparseAdam(list(net.bag.parameters()), lr=settings.learning_rate * settings.embedding_lr_scale)
+        )
     else:  # frozen embeddings: only the head learns
         net.bag.weight.requires_grad_(False)
-    trainer = Trainer(net, lambda logits, e, b: distillation_loss(logits, e, b, settings), optimizers,
-                      epochs=settings.epochs, patience=settings.patience if len(val_idx) else settings.epochs, progress=progress)
+    trainer = Trainer(
+        net,
+        lambda logits, e, b: distillation_loss(logits, e, b, settings),
+        optimizers,
+        epochs=settings.epochs,
+        patience=settings.patience if len(val_idx) else settings.epochs,
+        progress=progress,
+    )
     n_batches = -(-len(train_idx) // settings.batch_size)
     trainer.fit(make_batches, n_batches, validate if len(val_idx) else None)
 
     student.embeddings = net.bag.weight.detach().numpy().astype(np.float32)
     lin1, lin2 = net.head[0], net.head[2]
-    student.head_ = {"w1": lin1.weight.detach().numpy(), "b1": lin1.bias.detach().numpy(),
-                     "w2": lin2.weight.detach().numpy(), "b2": lin2.bias.detach().numpy()}
+    student.head_ = {
+        "w1": lin1.weight.detach().numpy(),
+        "b1": lin1.bias.detach().numpy(),
+        "w2": lin2.weight.detach().numpy(),
+        "b2": lin2.bias.detach().numpy(),
+    }
     student.training_ = trainer.summary()
     return student

@@ -6,9 +6,9 @@ Saved in the model's own format (save_pretrained, safetensors) plus head.safeten
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -47,8 +47,10 @@ def load_pretrained(folder: Path):
         raise UserError(f"{folder} is not a transformers model folder (config.json missing)")
     try:
         with hf_quiet():
-            return (AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32),
-                    AutoTokenizer.from_pretrained(str(folder), local_files_only=True))
+            return (
+                AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32),
+                AutoTokenizer.from_pretrained(str(folder), local_files_only=True),
+            )
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load a transformer from {folder}: {exc}") from None
 
@@ -67,9 +69,13 @@ def model_folder(folder: str | Path) -> Path:
 def drop_layers(model, keep: list[int], name: str) -> None:
     """Keep only the listed encoder layers (DistilBERT-style), renumbered from 0, and update the config."""
     n = model.config.num_hidden_layers
-    where, stack = next(((k, m) for k, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) == n), ("", None))
+    where, stack = next(
+        ((k, m) for k, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) == n), ("", None)
+    )
     if stack is None:
-        raise UserError(f"student.keep_layers: cannot find the {n} encoder layers of {name} ({model.config.model_type})")
+        raise UserError(
+            f"student.keep_layers: cannot find the {n} encoder layers of {name} ({model.config.model_type})"
+        )
     bad = [i for i in keep if not 0 <= i < n]
     if bad or not keep or len(set(keep)) != len(keep):
         what = f"{bad} out of range" if bad else "needs at least one index, each at most once"
@@ -110,7 +116,8 @@ class Stepper:
         self.zero_grad = self.opt.zero_grad
         warm = max(1, int(total * warmup))
         self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm)))
+            self.opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (total - s) / max(1, total - warm))
+        )
 
     def step(self) -> None:
         nn.utils.clip_grad_norm_(self.params, 1.0)
@@ -132,12 +139,12 @@ class TransformerStudent:
 
     # --- building ----------------------------------------------------------------------------------
     @classmethod
-    def for_teacher(cls, base_folder, texts, labels, spec, progress, cache=None) -> "TransformerStudent":
+    def for_teacher(cls, base_folder, texts, labels, spec, progress, cache=None) -> TransformerStudent:
         """The engine's one way to start a student (the texts and cache are the static student's concern)."""
         return cls.from_base(base_folder, labels, spec, progress)
 
     @classmethod
-    def from_base(cls, folder: str | Path, labels: list[str], spec, progress: Progress = QUIET) -> "TransformerStudent":
+    def from_base(cls, folder: str | Path, labels: list[str], spec, progress: Progress = QUIET) -> TransformerStudent:
         encoder, tokenizer = load_pretrained(model_folder(folder))
         n = encoder.config.num_hidden_layers
         if spec.keep_layers is not None:
@@ -190,8 +197,16 @@ class TransformerStudent:
         self.net.project = proj
         return proj
 
-    def fit(self, texts: Sequence[str], teacher: dict[str, np.ndarray], *, gold: np.ndarray | None = None,
-            settings=None, val_idx: np.ndarray | None = None, progress: Progress = QUIET) -> "TransformerStudent":
+    def fit(
+        self,
+        texts: Sequence[str],
+        teacher: dict[str, np.ndarray],
+        *,
+        gold: np.ndarray | None = None,
+        settings=None,
+        val_idx: np.ndarray | None = None,
+        progress: Progress = QUIET,
+    ) -> TransformerStudent:
         from . import DEFAULTS
 
         epochs = settings.epochs or DEFAULTS[self.kind]["epochs"]
@@ -235,9 +250,14 @@ class TransformerStudent:
 
         n_batches = -(-len(train_idx) // bs)
         params = [p for p in self.net.parameters() if p.requires_grad]
-        trainer = Trainer(self.net, lambda logits, e, b: distillation_loss(logits, e, b, settings),
-                          [Stepper(params, lr, epochs * n_batches)], epochs=epochs,
-                          patience=settings.patience if len(val_idx) else epochs, progress=progress)
+        trainer = Trainer(
+            self.net,
+            lambda logits, e, b: distillation_loss(logits, e, b, settings),
+            [Stepper(params, lr, epochs * n_batches)],
+            epochs=epochs,
+            patience=settings.patience if len(val_idx) else epochs,
+            progress=progress,
+        )
         trainer.fit(make_batches, n_batches, validate if len(val_idx) else None)
         self.net.eval()
         self.training_ = trainer.summary()
@@ -252,12 +272,23 @@ class TransformerStudent:
         with hf_quiet():
             self.net.encoder.save_pretrained(str(path))
             self.tokenizer.save_pretrained(str(path))
-        save_file({k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}, str(path / "head.safetensors"))
-        (path / "student.json").write_text(json.dumps({"kind": self.kind, "labels": self.labels, "max_length": self.max_length,
-                                                       "understudy_version": __version__}, indent=2))
+        save_file(
+            {k: v.detach().contiguous() for k, v in self.net.head.state_dict().items()}, str(path / "head.safetensors")
+        )
+        (path / "student.json").write_text(
+            json.dumps(
+                {
+                    "kind": self.kind,
+                    "labels": self.labels,
+                    "max_length": self.max_length,
+                    "understudy_version": __version__,
+                },
+                indent=2,
+            )
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "TransformerStudent":
+    def load(cls, path: str | Path) -> TransformerStudent:
         from safetensors.torch import load_file
 
         path = Path(path)

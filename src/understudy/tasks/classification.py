@@ -9,6 +9,7 @@ registered evaluation for this task (calibration, fairness, counterfactuals, rob
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -32,22 +33,31 @@ class ClassificationTask:
 
         recipe, state = run.recipe, run.state
         store = state["store"] = run.folder.open_store()
-        teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=lambda name, enc: reviews_head(
-            name, enc, store, run.progress, recipe.labelling.batch_size))
+        teacher = build_teacher(
+            recipe.teacher,
+            recipe.resolve,
+            head_builder=lambda name, enc: reviews_head(name, enc, store, run.progress, recipe.labelling.batch_size),
+        )
         state["teacher"] = teacher
         state["remote"] = hasattr(teacher, "attach")  # an API teacher: answers are stored as they arrive
         if state["remote"]:
             teacher.attach(store)
         resolved = resolve_defaults(recipe, teacher)
-        resolved.student.name = prefixed_name(resolved.student.name, run.licence)
+        resolved.student.name = prefixed_name(resolved.student.name or f"{recipe.name}-student", run.licence)
         check_losses(resolved, teacher)
         run.resolved = resolved
         run.folder.write_text("recipe.yaml", resolved.to_yaml())
         d = resolved.data
-        state["transfer"] = load_texts(d.transfer, resolved.resolve(d.transfer.path), role="transfer",
-                                       known_labels=teacher.labels)
-        state["evaluation"] = load_texts(d.evaluation, resolved.resolve(d.evaluation.path), role="evaluation",
-                                         known_labels=teacher.labels, require_labels=True)
+        state["transfer"] = load_texts(
+            d.transfer, resolved.resolve(d.transfer.path), role="transfer", known_labels=teacher.labels
+        )
+        state["evaluation"] = load_texts(
+            d.evaluation,
+            resolved.resolve(d.evaluation.path),
+            role="evaluation",
+            known_labels=teacher.labels,
+            require_labels=True,
+        )
         return state
 
     def close(self, run) -> None:
@@ -64,8 +74,9 @@ class ClassificationTask:
         s = self.prepare(run)
         if "outputs" not in s:
             texts = s["transfer"].texts + s["evaluation"].texts
-            s["outputs"], s["label_stats"] = label(s["teacher"], texts, s["store"],
-                                                   batch_size=run.resolved.labelling.batch_size, progress=run.progress)
+            s["outputs"], s["label_stats"] = label(
+                s["teacher"], texts, s["store"], batch_size=run.resolved.labelling.batch_size, progress=run.progress
+            )
             self._drop_unlabelled(run)
         return s["outputs"]
 
@@ -80,8 +91,10 @@ class ClassificationTask:
         s["api_report"] = teacher.report(transfer.texts + s["evaluation"].texts)
         keep = teacher.labelled_mask(transfer.texts)
         if not keep.any():
-            raise UserError("the API teacher labelled none of the transfer texts; see the unparseable answers in "
-                            f"{s['store'].path} and check the prompt and the model")
+            raise UserError(
+                "the API teacher labelled none of the transfer texts; see the unparseable answers in "
+                f"{s['store'].path} and check the prompt and the model"
+            )
         s["outputs"] = {k: np.concatenate([v[:n][keep], v[n:]]) for k, v in outputs.items()}
         transfer.texts = [t for t, k in zip(transfer.texts, keep) if k]
         if transfer.labels is not None:
@@ -107,8 +120,15 @@ class ClassificationTask:
         if s["transfer"].labels is not None and r.training.gold_weight > 0:
             gold = np.array([index[g] if g is not None else -1 for g in s["transfer"].labels])
         with run.timed("train student"):
-            training = train_student(r, s["teacher"], s["transfer"].texts, {k: v[:n] for k, v in outputs.items()},
-                                     gold, run.folder, run.progress)
+            training = train_student(
+                r,
+                s["teacher"],
+                s["transfer"].texts,
+                {k: v[:n] for k, v in outputs.items()},
+                gold,
+                run.folder,
+                run.progress,
+            )
         run.folder.write_json("training.json", training)
         return {}
 
@@ -135,27 +155,51 @@ class ClassificationTask:
             y = np.array([index[g] for g in evaluation.labels])
             t_quality = quality(y, e_probs, labels, n_boot=ev.bootstrap, seed=seed)
             s_quality = quality(y, s_probs, labels, n_boot=ev.bootstrap, seed=seed)
-            comparison = compare(y, e_probs, s_probs, evaluation.texts, labels, n_boot=ev.bootstrap, seed=seed,
-                                 n_examples=ev.flip_examples)
+            comparison = compare(
+                y,
+                e_probs,
+                s_probs,
+                evaluation.texts,
+                labels,
+                n_boot=ev.bootstrap,
+                seed=seed,
+                n_examples=ev.flip_examples,
+            )
 
         def t_predict(texts):
             found, _ = label(teacher, list(texts), s["store"], batch_size=r.labelling.batch_size, progress=progress)
             return found["probs"]
 
-        ctx = EvalContext(task=self.name, recipe=r, teacher=teacher, student=student, inputs=evaluation.texts,
-                          student_dir=folder / "student", progress=progress, labels=labels, y=y, teacher_probs=e_probs,
-                          student_probs=s_probs, groups=evaluation.groups or {}, teacher_predict=t_predict,
-                          student_predict=student.predict_proba)
+        ctx = EvalContext(
+            task=self.name,
+            recipe=r,
+            teacher=teacher,
+            student=student,
+            inputs=evaluation.texts,
+            student_dir=folder / "student",
+            progress=progress,
+            labels=labels,
+            y=y,
+            teacher_probs=e_probs,
+            student_probs=s_probs,
+            groups=evaluation.groups or {},
+            teacher_predict=t_predict,
+            student_predict=student.predict_proba,
+        )
         sections, skipped = run_evaluations(ctx, timed=run.timed)
         remote = s["remote"]
         with run.timed("evaluate speed"):
             sample = evaluation.texts[: ev.speed_texts]
             progress.note(f"timing both models on {len(sample)} evaluation texts, {ev.threads} threads")
             # An API teacher's speed is its server's: its latency comes from the calls made while labelling.
-            t_speed = None if remote else measure_speed(teacher.predict, sample, n_threads=ev.threads,
-                                                        batch_1_calls=min(32, len(sample)))
-            s_speed = measure_speed(student.predict_proba, sample, n_threads=ev.threads,
-                                    batch_1_calls=min(256, len(sample)))
+            t_speed = (
+                None
+                if remote
+                else measure_speed(teacher.predict, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)))
+            )
+            s_speed = measure_speed(
+                student.predict_proba, sample, n_threads=ev.threads, batch_1_calls=min(256, len(sample))
+            )
         with run.timed("evaluate memory"):
             t_mem = s_mem = None
             if ev.measure_memory and not remote:
@@ -175,15 +219,29 @@ class ClassificationTask:
         training = folder.read_json("training.json") or {}
         report = {
             "labels": labels,
-            "data": {"transfer": {**transfer.to_report(), "unlabelled_by_teacher": s["n_unlabelled"]},
-                     "evaluation": evaluation.to_report()},
+            "data": {
+                "transfer": {**transfer.to_report(), "unlabelled_by_teacher": s["n_unlabelled"]},
+                "evaluation": evaluation.to_report(),
+            },
             "labelling": teaching,
-            "teacher": model_report(teacher.description, teacher.fingerprint, t_size, t_quality, t_speed, t_mem, price,
-                                    cost=api_cost(s["api_report"], len(transfer.texts) + len(evaluation.texts))),
-            "student": {**model_report(f"{r.student.kind} student {r.student.name}", None, s_size, s_quality, s_speed,
-                                       s_mem, price),
-                        "kind": r.student.kind, "name": r.student.name,
-                        "training": {**training, "settings": r.training.model_dump()}},
+            "teacher": model_report(
+                teacher.description,
+                teacher.fingerprint,
+                t_size,
+                t_quality,
+                t_speed,
+                t_mem,
+                price,
+                cost=api_cost(s["api_report"], len(transfer.texts) + len(evaluation.texts)),
+            ),
+            "student": {
+                **model_report(
+                    f"{r.student.kind} student {r.student.name}", None, s_size, s_quality, s_speed, s_mem, price
+                ),
+                "kind": r.student.kind,
+                "name": r.student.name,
+                "training": {**training, "settings": r.training.model_dump()},
+            },
         }
         if s["api_report"] is not None:
             report["api"] = s["api_report"]
@@ -193,8 +251,9 @@ class ClassificationTask:
         report["comparison"] = {
             **comparison,
             "speedup": round(s_fast / t_fast, 2) if t_fast else None,
-            "speedup_batch_1": (round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2)
-                                if t_speed else None),
+            "speedup_batch_1": (
+                round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2) if t_speed else None
+            ),
             "size_ratio": round(s_size / t_size, 5) if t_size else None,
             "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
             "cost_ratio": round(s_cost / t_cost, 6) if (t_cost and s_cost) else None,
@@ -213,6 +272,7 @@ class ClassificationTask:
 
 
 # --- helpers of the stages ------------------------------------------------------------------------------
+
 
 def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
     """Fill in the defaults that depend on the student or the teacher, and refuse impossible pairings now."""
@@ -252,16 +312,18 @@ def check_losses(recipe: Recipe, teacher) -> None:
     from ..losses import EMBEDDING_LOSSES, kd_kl
 
     training = recipe.training
-    losses = {"training.kd_weight": kd_kl} if training.kd_weight > 0 else {}
+    losses: dict[str, Any] = {"training.kd_weight": kd_kl} if training.kd_weight > 0 else {}
     if training.embedding_loss != "none":
         losses["training.embedding_loss"] = EMBEDDING_LOSSES[training.embedding_loss]
     for key, loss in losses.items():
         missing = set(loss.requires) - set(teacher.provides)
         if missing:
             fix = "set training.embedding_loss: none" if key == "training.embedding_loss" else f"set {key}: 0"
-            raise UserError(f"{key} turns on the loss {loss.__name__}, which needs the teacher's "
-                            f"{', '.join(sorted(missing))}; the teacher ({teacher.description}) gives "
-                            f"{', '.join(sorted(teacher.provides)) or 'nothing'}; {fix}")
+            raise UserError(
+                f"{key} turns on the loss {loss.__name__}, which needs the teacher's "
+                f"{', '.join(sorted(missing))}; the teacher ({teacher.description}) gives "
+                f"{', '.join(sorted(teacher.provides)) or 'nothing'}; {fix}"
+            )
 
 
 def encoder_folder(recipe: Recipe, teacher) -> str:
@@ -272,8 +334,10 @@ def encoder_folder(recipe: Recipe, teacher) -> str:
         return str(builtin_model(base)) if base.startswith("builtin:") else recipe.resolve(base)
     folder = getattr(getattr(teacher, "encoder", None), "folder", None) or getattr(teacher, "folder", None)
     if folder is None:
-        raise UserError(f"student.base is 'teacher', but the teacher ({teacher.description}) has no encoder to start "
-                        "from; set student.base to an encoder folder, e.g. builtin:all-MiniLM-L6-v2")
+        raise UserError(
+            f"student.base is 'teacher', but the teacher ({teacher.description}) has no encoder to start "
+            "from; set student.base to an encoder folder, e.g. builtin:all-MiniLM-L6-v2"
+        )
     return str(folder)
 
 
@@ -284,7 +348,9 @@ def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progres
     rng = np.random.default_rng(settings.seed)
     val_idx = rng.choice(len(texts), size=int(len(texts) * settings.validation_fraction), replace=False)
     cls = registry.load("understudy.students", spec.kind)
-    student = cls.for_teacher(encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress, cache=folder / "cache")
+    student = cls.for_teacher(
+        encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress, cache=folder / "cache"
+    )
     student.fit(texts, outputs, gold=gold, settings=settings, val_idx=val_idx, progress=progress)
     with folder.staging("student") as tmp:
         student.save(tmp)
@@ -296,8 +362,15 @@ def model_report(description, fingerprint, size, quality, speed, memory, price, 
 
     if cost is None and speed:
         cost = cost_per_million(speed["batch_64"]["texts_per_s"], price)
-    return {"description": description, "fingerprint": fingerprint, "size_bytes": size, "quality": quality,
-            "speed": speed, "peak_memory_mb": memory, "cost_per_million_usd": cost}
+    return {
+        "description": description,
+        "fingerprint": fingerprint,
+        "size_bytes": size,
+        "quality": quality,
+        "speed": speed,
+        "peak_memory_mb": memory,
+        "cost_per_million_usd": cost,
+    }
 
 
 def api_cost(api_report: dict | None, n_texts: int) -> float | None:

@@ -34,9 +34,9 @@ import re
 import time
 import uuid
 from collections import Counter, deque
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 from pydantic import model_validator
@@ -68,7 +68,7 @@ def _blob_text(array: np.ndarray) -> str:
 def request_key(payload: dict, round_: int = 0) -> str:
     """The hash a request's answer is stored under: the exact payload, plus which round of samples it is."""
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{round_}|{canonical}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{round_}|{canonical}".encode()).hexdigest()
 
 
 @dataclass
@@ -76,8 +76,8 @@ class _Job:
     """One request to make: how to build it (late, so a refused feature is left out), and what its answer leads to."""
 
     build: Callable[[], tuple[dict, int]]  # -> (payload, round)
-    on_answer: Callable[[Answer], list["_Job"]]
-    on_refused: Callable[[ApiError], list["_Job"]]
+    on_answer: Callable[[Answer], list[_Job]]
+    on_refused: Callable[[ApiError], list[_Job]]
 
 
 class _ApiTeacherBase:
@@ -95,7 +95,7 @@ class _ApiTeacherBase:
         self._notes_read = False
         self._answered = False  # until something is answered, a refusal means the set-up is wrong
 
-    def attach(self, store: TeacherStore) -> "_ApiTeacherBase":
+    def attach(self, store: TeacherStore) -> _ApiTeacherBase:
         """Store answers here as they arrive, and count the budget from what this store already spent."""
         self.store = store
         self._notes_read = False
@@ -139,8 +139,11 @@ class _ApiTeacherBase:
             return
         ledger = self.ledger()
         ledger["runs"][self.run_id] = {
-            "endpoint": self.settings.host(), "model": self.settings.model, "fingerprint": self.fingerprint,
-            **self._client.spend.to_report(self._client.prices)}
+            "endpoint": self.settings.host(),
+            "model": self.settings.model,
+            "fingerprint": self.fingerprint,
+            **self._client.spend.to_report(self._client.prices),
+        }
         self._put_blob(SPEND_FINGERPRINT, SPEND_KEY, KIND_SPEND, json.dumps(ledger))
 
     def _read_notes(self) -> None:
@@ -164,24 +167,34 @@ class _ApiTeacherBase:
     @staticmethod
     def _setup_error(deferred: list) -> ApiError:
         first = deferred[0][1]
-        return ApiError(f"the endpoint refused the first {len(deferred)} request(s) and answered none, so the set-up "
-                        f"rather than the texts looks wrong (check teacher.api: model, max_tokens, top_logprobs): {first}",
-                        first.status)
+        return ApiError(
+            f"the endpoint refused the first {len(deferred)} request(s) and answered none, so the set-up "
+            f"rather than the texts looks wrong (check teacher.api: model, max_tokens, top_logprobs): {first}",
+            first.status,
+        )
 
     def spend_report(self) -> dict:
         """This run's spend, every run's spend from this store, and the totals."""
         runs = self.ledger()["runs"]
         if self._client is not None:
-            runs[self.run_id] = {"endpoint": self.settings.host(), "model": self.settings.model,
-                                 "fingerprint": self.fingerprint, **self._client.spend.to_report(self._client.prices)}
+            runs[self.run_id] = {
+                "endpoint": self.settings.host(),
+                "model": self.settings.model,
+                "fingerprint": self.fingerprint,
+                **self._client.spend.to_report(self._client.prices),
+            }
         prices = self._client.prices if self._client is not None else None
         return {
-            "this_run": runs.get(self.run_id), "runs": runs,
-            "total": {"tokens": sum(r["tokens"] for r in runs.values()),
-                      "usd": round(sum(r["usd"] or 0.0 for r in runs.values()), 6),
-                      "requests": sum(r["requests"] for r in runs.values())},
-            "prices": None if prices is None else {"input_per_million": prices.input, "output_per_million": prices.output,
-                                                   "source": prices.source},
+            "this_run": runs.get(self.run_id),
+            "runs": runs,
+            "total": {
+                "tokens": sum(r["tokens"] for r in runs.values()),
+                "usd": round(sum(r["usd"] or 0.0 for r in runs.values()), 6),
+                "requests": sum(r["requests"] for r in runs.values()),
+            },
+            "prices": None
+            if prices is None
+            else {"input_per_million": prices.input, "output_per_million": prices.output, "source": prices.source},
             "budget": {"tokens": self.settings.budget_tokens, "usd": self.settings.budget_usd},
         }
 
@@ -247,7 +260,7 @@ class _ApiTeacherBase:
                     deferred.clear()
         except BaseException:
             # Interrupted (Ctrl-C): keep what is already paid for before giving up.
-            for future, (job, payload, key) in pending.items():
+            for future, (_job, _payload, key) in pending.items():
                 try:
                     answer = future.result()
                 except BaseException:
@@ -263,10 +276,13 @@ class _ApiTeacherBase:
         if deferred:  # refused, and nothing at all answered: the set-up is wrong, not the texts
             raise self._setup_error(deferred)
         if failed:
-            raise ApiError(f"{len(failed)} request(s) failed after every retry; the first: {failed[0]}", failed[0].status)
+            raise ApiError(
+                f"{len(failed)} request(s) failed after every retry; the first: {failed[0]}", failed[0].status
+            )
 
 
 # ------------------------------------------------------------------------------------------ classifier
+
 
 def parse_label(text: str, labels: Sequence[str]) -> str | None:
     """The label an answer names, or None: a JSON object {"label": ...} or the bare label; case, quotes,
@@ -303,7 +319,7 @@ def _label_start(text: str, label: str) -> int | None:
 
 def _label_of_piece(piece: str, labels: Sequence[str]) -> int | None:
     """The one label a token could begin (or a token holding a whole label and closing punctuation); None if none or several."""
-    r = piece.lower().rstrip().rstrip('"}\'`.,').rstrip()
+    r = piece.lower().rstrip().rstrip("\"}'`.,").rstrip()
     if not r:
         return None
     hits = [i for i, name in enumerate(labels) if name.lower().startswith(r) or r == name.lower()]
@@ -331,7 +347,7 @@ def probs_from_logprobs(choice: Choice, label: str, labels: Sequence[str]) -> np
     else:
         return None
     prefix = tok.token[: start - offset]
-    chosen = _label_of_piece(tok.token[len(prefix):], labels)
+    chosen = _label_of_piece(tok.token[len(prefix) :], labels)
     if chosen is None or labels[chosen] != label:
         return None
     best: dict[str, float] = {tok.token: tok.logprob}
@@ -341,7 +357,7 @@ def probs_from_logprobs(choice: Choice, label: str, labels: Sequence[str]) -> np
     for alt, lp in best.items():
         if not alt.startswith(prefix):
             continue
-        k = _label_of_piece(alt[len(prefix):], labels)
+        k = _label_of_piece(alt[len(prefix) :], labels)
         if k is not None and np.isfinite(lp):
             mass[k] += float(np.exp(lp))
     if mass.sum() <= 0:
@@ -365,22 +381,40 @@ class ApiClassifierTeacher(_ApiTeacherBase):
 
     provides = frozenset({"probs"})
 
-    def __init__(self, settings: ApiSettings, labels: Sequence[str], store: TeacherStore | None = None, *,
-                 client: ApiClient | None = None):
+    def __init__(
+        self,
+        settings: ApiSettings,
+        labels: Sequence[str],
+        store: TeacherStore | None = None,
+        *,
+        client: ApiClient | None = None,
+    ):
         super().__init__(settings, store, client)
         self.labels = [str(x) for x in labels or []]
         self._check_labels()
         identity = {
-            "kind": "openai-api", "endpoint": settings.host(), "model": settings.model, "task": settings.task,
-            "prompt": settings.prompt, "labels": self.labels, "descriptions": settings.label_descriptions,
-            "examples": [e.model_dump() for e in settings.examples], "json_mode": settings.json_mode,
-            "use_logprobs": settings.use_logprobs, "top_logprobs": settings.top_logprobs, "samples": settings.samples,
-            "temperature": settings.temperature, "max_tokens": settings.max_tokens, "seed": settings.seed}
+            "kind": "openai-api",
+            "endpoint": settings.host(),
+            "model": settings.model,
+            "task": settings.task,
+            "prompt": settings.prompt,
+            "labels": self.labels,
+            "descriptions": settings.label_descriptions,
+            "examples": [e.model_dump() for e in settings.examples],
+            "json_mode": settings.json_mode,
+            "use_logprobs": settings.use_logprobs,
+            "top_logprobs": settings.top_logprobs,
+            "samples": settings.samples,
+            "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens,
+            "seed": settings.seed,
+        }
         self.fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         self.description = f"OpenAI-compatible API: model {settings.model} at {settings.host()}"
         self.files: list = []  # nothing on disk: size and memory do not apply
-        self._system = settings.prompt.format(task=settings.task, labels=self._label_block(),
-                                              answer_format=self._answer_format())
+        self._system = settings.prompt.format(
+            task=settings.task, labels=self._label_block(), answer_format=self._answer_format()
+        )
         self._outcomes: dict[str, dict] = {}
 
     def _check_labels(self) -> None:
@@ -391,7 +425,9 @@ class ApiClassifierTeacher(_ApiTeacherBase):
             raise UserError(f"teacher.labels {self.labels}: labels must differ in more than upper/lower case")
         unknown = set(s.label_descriptions) - set(self.labels)
         if unknown:
-            raise UserError(f"teacher.api.label_descriptions names {sorted(unknown)}, which are not in teacher.labels {self.labels}")
+            raise UserError(
+                f"teacher.api.label_descriptions names {sorted(unknown)}, which are not in teacher.labels {self.labels}"
+            )
         for i, ex in enumerate(s.examples):
             if ex.label not in self.labels:
                 raise UserError(f"teacher.api.examples[{i}].label is '{ex.label}'; it must be one of {self.labels}")
@@ -413,7 +449,10 @@ class ApiClassifierTeacher(_ApiTeacherBase):
         """The conversation sent for one text: system prompt, few-shot turns, then the text."""
         msgs = [{"role": "system", "content": self._system}]
         for ex in self.settings.examples:
-            msgs += [{"role": "user", "content": ex.text}, {"role": "assistant", "content": self._answer_text(ex.label)}]
+            msgs += [
+                {"role": "user", "content": ex.text},
+                {"role": "assistant", "content": self._answer_text(ex.label)},
+            ]
         return msgs + [{"role": "user", "content": text}]
 
     def _payload(self, messages: list[dict], n: int, temperature: float) -> dict:
@@ -481,7 +520,8 @@ class ApiClassifierTeacher(_ApiTeacherBase):
             last = next((r for r in reversed(st.raws) if r.strip()), "(no answer)")
             msgs = self.messages(st.text) + [
                 {"role": "assistant", "content": last},
-                {"role": "user", "content": f"{STRICT_NOTE} Reply with {self._answer_format()}. Say nothing else."}]
+                {"role": "user", "content": f"{STRICT_NOTE} Reply with {self._answer_format()}. Say nothing else."},
+            ]
             return self._payload(msgs, 1, 0.0), 0
 
         def on_answer(answer: Answer) -> list[_Job]:
@@ -507,12 +547,21 @@ class ApiClassifierTeacher(_ApiTeacherBase):
     def _finish(self, st: _TextState, probs: np.ndarray | None, method: str, raw: list[str] | None = None) -> None:
         """Settle a text: store its outcome at once (a kill after this loses nothing)."""
         if probs is None:
-            outcome = {"status": "unparseable" if method == "unparseable" else "refused", "method": method,
-                       "probs": [1.0 / len(self.labels)] * len(self.labels), "raw": [r[:2000] for r in (raw or [])][:5]}
+            outcome = {
+                "status": "unparseable" if method == "unparseable" else "refused",
+                "method": method,
+                "probs": [1.0 / len(self.labels)] * len(self.labels),
+                "raw": [r[:2000] for r in (raw or [])][:5],
+            }
         else:
             probs = np.asarray(probs, dtype=np.float64)
-            outcome = {"status": "labelled", "method": method, "label": self.labels[int(probs.argmax())],
-                       "agreement": round(float(probs.max()), 6), "probs": probs.tolist()}
+            outcome = {
+                "status": "labelled",
+                "method": method,
+                "label": self.labels[int(probs.argmax())],
+                "agreement": round(float(probs.max()), 6),
+                "probs": probs.tolist(),
+            }
         self._outcomes[st.hash] = outcome
         self._put_blob(self.fingerprint, st.hash, KIND_OUTCOME, json.dumps(outcome))
 
@@ -547,22 +596,30 @@ class ApiClassifierTeacher(_ApiTeacherBase):
 
     def unparseable(self, texts: Sequence[str]) -> list[dict]:
         """The texts without a label, for the report: index, text, status, and the raw answers (or the refusal)."""
-        return [{"index": i, "text": t, "status": o["status"], "raw": o.get("raw", [])}
-                for i, (t, o) in enumerate(zip(texts, self.outcomes(texts))) if o and o["status"] != "labelled"]
+        return [
+            {"index": i, "text": t, "status": o["status"], "raw": o.get("raw", [])}
+            for i, (t, o) in enumerate(zip(texts, self.outcomes(texts)))
+            if o and o["status"] != "labelled"
+        ]
 
     def report(self, texts: Sequence[str], examples: int = 20) -> dict:
         """For report.json: counts by outcome and method, the unparseable texts, and the spend by run."""
         outs = [o for o in self.outcomes(texts) if o]
         missing = self.unparseable(texts)
         return {
-            "kind": "openai-api", "endpoint": self.settings.host(), "model": self.settings.model,
+            "kind": "openai-api",
+            "endpoint": self.settings.host(),
+            "model": self.settings.model,
             "fingerprint": self.fingerprint,
-            "texts": len(texts), "labelled": sum(o["status"] == "labelled" for o in outs),
+            "texts": len(texts),
+            "labelled": sum(o["status"] == "labelled" for o in outs),
             "unparseable": sum(o["status"] == "unparseable" for o in outs),
             "refused": sum(o["status"] == "refused" for o in outs),
             "not_asked": len(texts) - len(outs),
             "by_method": dict(Counter(o["method"] for o in outs)),
-            "mean_agreement": round(float(np.mean([o["agreement"] for o in outs if o["status"] == "labelled"] or [np.nan])), 4),
+            "mean_agreement": round(
+                float(np.mean([o["agreement"] for o in outs if o["status"] == "labelled"] or [np.nan])), 4
+            ),
             "features_refused_by_server": sorted(self._refused),
             "unparseable_examples": missing[:examples],
             "spend": self.spend_report(),
@@ -570,6 +627,7 @@ class ApiClassifierTeacher(_ApiTeacherBase):
 
 
 # ------------------------------------------------------------------------------------------ generator
+
 
 @dataclass
 class Generation:
@@ -583,8 +641,11 @@ class Generation:
 
 
 CLASSIFIER_ONLY = ("task", "prompt", "label_descriptions", "examples", "json_mode", "samples", "max_tokens")
-SET_BY_TEACHER = {"max_new_tokens": "teacher.max_new_tokens", "top_logprobs": "teacher.top_logprobs",
-                  "use_logprobs": "teacher.top_logprobs (0: no log-probs)"}
+SET_BY_TEACHER = {
+    "max_new_tokens": "teacher.max_new_tokens",
+    "top_logprobs": "teacher.top_logprobs",
+    "use_logprobs": "teacher.top_logprobs (0: no log-probs)",
+}
 
 
 class GenerationApiSettings(ApiSettings):
@@ -593,16 +654,20 @@ class GenerationApiSettings(ApiSettings):
     `teacher.top_logprobs`), the same keys a local teacher reads."""
 
     @model_validator(mode="after")
-    def _generation_only(self) -> "GenerationApiSettings":
+    def _generation_only(self) -> GenerationApiSettings:
         given = self.model_fields_set
         wrong = [k for k in CLASSIFIER_ONLY if k in given]
         if wrong:
-            raise ValueError(f"{', '.join(wrong)}: classification settings (the labelling prompt); a text-generation "
-                             "teacher answers the prompts as they are (system_prompt adds a system message)")
+            raise ValueError(
+                f"{', '.join(wrong)}: classification settings (the labelling prompt); a text-generation "
+                "teacher answers the prompts as they are (system_prompt adds a system message)"
+            )
         moved = [f"{k} (set {SET_BY_TEACHER[k]})" for k in SET_BY_TEACHER if k in given]
         if moved:
-            raise ValueError(f"{', '.join(moved)}: for a text-generation teacher these are keys of the teacher "
-                             "section, shared with local teachers")
+            raise ValueError(
+                f"{', '.join(moved)}: for a text-generation teacher these are keys of the teacher "
+                "section, shared with local teachers"
+            )
         return self
 
 
@@ -624,10 +689,17 @@ class ApiGenerator(_ApiTeacherBase):
 
     def __init__(self, settings: ApiSettings, store: TeacherStore | None = None, *, client: ApiClient | None = None):
         super().__init__(settings, store, client)
-        identity = {"kind": "openai-api-generate", "endpoint": settings.host(), "model": settings.model,
-                    "system": settings.system_prompt, "temperature": settings.temperature,
-                    "max_new_tokens": settings.max_new_tokens, "use_logprobs": settings.use_logprobs,
-                    "top_logprobs": settings.top_logprobs, "seed": settings.seed}
+        identity = {
+            "kind": "openai-api-generate",
+            "endpoint": settings.host(),
+            "model": settings.model,
+            "system": settings.system_prompt,
+            "temperature": settings.temperature,
+            "max_new_tokens": settings.max_new_tokens,
+            "use_logprobs": settings.use_logprobs,
+            "top_logprobs": settings.top_logprobs,
+            "seed": settings.seed,
+        }
         self.fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:32]
         self.description = f"OpenAI-compatible API generator: model {settings.model} at {settings.host()}"
         self.files: list = []
@@ -635,8 +707,12 @@ class ApiGenerator(_ApiTeacherBase):
     def _payload(self, prompt: str | Sequence[dict], max_new_tokens: int | None = None, logprobs: bool = True) -> dict:
         s = self.settings
         msgs = chat_messages(prompt, s.system_prompt)
-        payload: dict = {"model": s.model, "messages": msgs, "temperature": s.temperature,
-                         "max_tokens": max_new_tokens or s.max_new_tokens}
+        payload: dict = {
+            "model": s.model,
+            "messages": msgs,
+            "temperature": s.temperature,
+            "max_tokens": max_new_tokens or s.max_new_tokens,
+        }
         if logprobs and s.use_logprobs and "logprobs" not in self._refused:
             payload["logprobs"] = True
             payload["top_logprobs"] = s.top_logprobs
@@ -644,8 +720,9 @@ class ApiGenerator(_ApiTeacherBase):
             payload["seed"] = s.seed
         return payload
 
-    def generate(self, prompts: Sequence[str | Sequence[dict]], max_new_tokens: int | None = None, *,
-                 logprobs: bool = True) -> list[Generation]:
+    def generate(
+        self, prompts: Sequence[str | Sequence[dict]], max_new_tokens: int | None = None, *, logprobs: bool = True
+    ) -> list[Generation]:
         """One generation per prompt (a string or a chat), in order; stored answers are reused without a request.
         `max_new_tokens` overrides the settings' answer length; `logprobs=False` asks for none."""
         results: dict[int, Generation] = {}
@@ -654,9 +731,14 @@ class ApiGenerator(_ApiTeacherBase):
             def on_answer(answer: Answer) -> list[_Job]:
                 c = answer.choices[0]
                 lp = c.logprobs
-                results[i] = Generation(_prompt_text(prompt), c.text, c.finish_reason,
-                                        [t.token for t in lp] if lp else None, [t.logprob for t in lp] if lp else None,
-                                        [t.top for t in lp] if lp else None)
+                results[i] = Generation(
+                    _prompt_text(prompt),
+                    c.text,
+                    c.finish_reason,
+                    [t.token for t in lp] if lp else None,
+                    [t.logprob for t in lp] if lp else None,
+                    [t.top for t in lp] if lp else None,
+                )
                 return []
 
             def on_refused(error: ApiError) -> list[_Job]:
@@ -675,9 +757,14 @@ class ApiGenerator(_ApiTeacherBase):
         return {"texts": [g.text for g in gens], "top_logprobs": [g.top_logprobs for g in gens]}
 
     def report(self) -> dict:
-        return {"kind": "openai-api-generate", "endpoint": self.settings.host(), "model": self.settings.model,
-                "fingerprint": self.fingerprint, "features_refused_by_server": sorted(self._refused),
-                "spend": self.spend_report()}
+        return {
+            "kind": "openai-api-generate",
+            "endpoint": self.settings.host(),
+            "model": self.settings.model,
+            "fingerprint": self.fingerprint,
+            "features_refused_by_server": sorted(self._refused),
+            "spend": self.spend_report(),
+        }
 
 
 def _prompt_text(prompt) -> str:

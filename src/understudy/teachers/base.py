@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -59,5 +60,7 @@ def check_probs(probs: np.ndarray, n: int, labels: list[str], who: str) -> np.nd
         raise UserError(f"{who} returned NaN, infinite or negative probabilities")
     sums = probs.sum(axis=1)
     if not np.allclose(sums, 1.0, atol=1e-3):
-        raise UserError(f"{who} returned rows that do not sum to 1 (e.g. {sums[0]:.4f}); return probabilities, not scores")
+        raise UserError(
+            f"{who} returned rows that do not sum to 1 (e.g. {sums[0]:.4f}); return probabilities, not scores"
+        )
     return probs.astype(np.float32)

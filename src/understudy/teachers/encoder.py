@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -63,7 +63,9 @@ class EncoderWithHead:
 
     provides = frozenset({"probs", "embedding"})
 
-    def __init__(self, folder: str | Path, head: str | Path, labels: list[str] | None = None, max_length: int | None = None):
+    def __init__(
+        self, folder: str | Path, head: str | Path, labels: list[str] | None = None, max_length: int | None = None
+    ):
         self.encoder = SentenceEncoder(folder, max_length)
         self.head_path = Path(head)
         self.head = load_skops(self.head_path)
@@ -100,7 +102,9 @@ class HFClassifier:
             raise UserError(f"cannot read the classifier config in {self.folder}: {exc}") from None
         own = [str(config.id2label[i]) for i in range(config.num_labels)]
         if labels and len(labels) != len(own):
-            raise UserError(f"teacher.labels has {len(labels)} names; the model in {self.folder} has {len(own)} classes")
+            raise UserError(
+                f"teacher.labels has {len(labels)} names; the model in {self.folder} has {len(own)} classes"
+            )
         self.labels = list(labels) if labels else own
         self.max_length = max_length or 512
         self.fingerprint = fingerprint_files(self.folder, extra=f"hf:{self.max_length}")
@@ -127,7 +131,10 @@ class HFClassifier:
         mask = enc["attention_mask"].unsqueeze(-1).float()
         emb = (out.hidden_states[-1] * mask).sum(1) / mask.sum(1).clamp(min=1)
         probs = torch.softmax(out.logits.float(), dim=-1).numpy()
-        return {"probs": check_probs(probs, len(texts), self.labels, self.description), "embedding": emb.numpy().astype(np.float32)}
+        return {
+            "probs": check_probs(probs, len(texts), self.labels, self.description),
+            "embedding": emb.numpy().astype(np.float32),
+        }
 
 
 def _model_path(path: str, resolve) -> str:

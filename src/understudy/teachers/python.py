@@ -7,8 +7,8 @@ import importlib
 import importlib.util
 import inspect
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -88,7 +88,9 @@ class CallableTeacher:
     provides = frozenset({"probs"})
 
     def __init__(self, fn: Callable | str, labels: list[str], fingerprint: str | None = None):
-        self.target = fn if isinstance(fn, str) else f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', '?')}"
+        self.target = (
+            fn if isinstance(fn, str) else f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', '?')}"
+        )
         self.fn = import_target(fn) if isinstance(fn, str) else fn
         self.labels = list(labels)
         self.fingerprint = fingerprint or self._fingerprint()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import defaultdict
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -18,8 +18,16 @@ from ..progress import QUIET, Progress
 
 
 class Trainer:
-    def __init__(self, model: torch.nn.Module, loss_fn: Callable, optimizers: list, *, epochs: int,
-                 patience: int = 4, progress: Progress = QUIET):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn: Callable,
+        optimizers: list,
+        *,
+        epochs: int,
+        patience: int = 4,
+        progress: Progress = QUIET,
+    ):
         self.model, self.loss_fn, self.optimizers = model, loss_fn, optimizers
         self.epochs, self.patience, self.progress = epochs, patience, progress
         self.callbacks: dict[str, list[Callable]] = defaultdict(list)
@@ -34,8 +42,9 @@ class Trainer:
         for fn in self.callbacks[event]:
             fn(self, *args)
 
-    def fit(self, make_batches: Callable[[int], Iterable[dict]], n_batches: int,
-            validate: Callable[[], float] | None = None) -> "Trainer":
+    def fit(
+        self, make_batches: Callable[[int], Iterable[dict]], n_batches: int, validate: Callable[[], float] | None = None
+    ) -> Trainer:
         best_score, best_state, since_best = -np.inf, None, 0
         start = time.perf_counter()
         with self.progress.task("training student", self.epochs * n_batches) as advance:
@@ -55,11 +64,20 @@ class Trainer:
                     advance(1)
                 self.model.eval()
                 score = validate() if validate else -float(np.mean(losses))
-                record = {"epoch": epoch, "loss": round(float(np.mean(losses)), 5), "val_agreement": round(float(score), 4)}
+                record = {
+                    "epoch": epoch,
+                    "loss": round(float(np.mean(losses)), 5),
+                    "val_agreement": round(float(score), 4),
+                }
                 self.history.append(record)
                 self._fire("on_epoch_end", record)
                 if score > best_score:
-                    best_score, best_state, since_best, self.best_epoch = score, copy.deepcopy(self.model.state_dict()), 0, epoch
+                    best_score, best_state, since_best, self.best_epoch = (
+                        score,
+                        copy.deepcopy(self.model.state_dict()),
+                        0,
+                        epoch,
+                    )
                 else:
                     since_best += 1
                     if since_best >= self.patience:
@@ -71,5 +89,9 @@ class Trainer:
         return self
 
     def summary(self) -> dict:
-        return {"seconds": round(self.seconds, 2), "epochs_run": len(self.history), "best_epoch": self.best_epoch,
-                "history": self.history}
+        return {
+            "seconds": round(self.seconds, 2),
+            "epochs_run": len(self.history),
+            "best_epoch": self.best_epoch,
+            "history": self.history,
+        }
