@@ -42,6 +42,7 @@ def robustness_report(
     typo_rate: float = 0.05,
     t_probs=None,
     s_probs=None,
+    perturbers: dict[str, Callable] | None = None,
 ) -> dict:
     """Accuracy of teacher and student on perturbed texts against clean, per perturbation.
 
@@ -49,6 +50,7 @@ def robustness_report(
     ``max_texts`` rows are used (a seeded sample). ``t_probs`` / ``s_probs``, the models' clean
     probabilities on all of ``texts`` when already known, save predicting the clean texts again
     (the teacher is the slow one). ``perturbations`` picks a subset of :data:`PERTURBATIONS`.
+    ``perturbers`` ({name: fn(input, rng)}, from the data kind's ``perturbations()``) replaces the text ones.
     """
     texts = [str(t) for t in texts]
     labels = [str(label) for label in labels]
@@ -64,10 +66,12 @@ def robustness_report(
         raise UserError(f"robustness max_texts must be a positive integer, got {max_texts!r}")
     if not 0 < typo_rate <= 1:
         raise UserError(f"robustness typo_rate must be in (0, 1], got {typo_rate!r}")
-    kinds = list(PERTURBATIONS) if perturbations is None else list(perturbations)
+    if perturbers is None:
+        perturbers = {kind: (lambda t, r, kind=kind: perturb(t, kind, r, typo_rate)) for kind in PERTURBATIONS}
+    kinds = list(perturbers) if perturbations is None else list(perturbations)
     for kind in kinds:
-        if kind not in PERTURBATIONS:
-            raise UserError(f"unknown perturbation '{kind}': choose from {', '.join(PERTURBATIONS)}")
+        if kind not in perturbers:
+            raise UserError(f"unknown perturbation '{kind}': choose from {', '.join(perturbers)}")
 
     rng = np.random.default_rng(seed)
     rows = np.arange(len(texts))
@@ -99,9 +103,9 @@ def robustness_report(
     }
     for j, kind in enumerate(kinds):
         kind_rng = np.random.default_rng([seed, j + 1])
-        messy = [perturb(t, kind, kind_rng, typo_rate) for t in sample]
+        messy = [perturbers[kind](t, kind_rng) for t in sample]
         entry = {
-            "description": PERTURBATIONS[kind],
+            "description": PERTURBATIONS.get(kind, kind),
             "changed_share": float(np.mean([a != b for a, b in zip(sample, messy)])),
         }
         for who, fn in (("teacher", t_predict), ("student", s_predict)):

@@ -20,18 +20,21 @@ from ..recipe import Recipe
 class ClassificationTask:
     name = "text-classification"
     recipe_model = Recipe
+    modality = "text"  # the data kind: its store key, batching and perturbations (understudy.modalities)
 
     # --- shared set-up: files, not weights; no teacher call ---------------------------------------------
 
     def prepare(self, run) -> dict:
         if "teacher" in run.state:
             return run.state
+        from .. import registry
         from ..data.demo import reviews_head
         from ..data.readers import load_texts
         from ..licences.ship import prefixed_name
         from ..teachers import build_teacher
 
         recipe, state = run.recipe, run.state
+        state["modality"] = registry.load(registry.MODALITIES, self.modality)()
         store = state["store"] = run.folder.open_store()
         teacher = build_teacher(
             recipe.teacher,
@@ -75,7 +78,12 @@ class ClassificationTask:
         if "outputs" not in s:
             texts = s["transfer"].texts + s["evaluation"].texts
             s["outputs"], s["label_stats"] = label(
-                s["teacher"], texts, s["store"], batch_size=run.resolved.labelling.batch_size, progress=run.progress
+                s["teacher"],
+                texts,
+                s["store"],
+                batch_size=run.resolved.labelling.batch_size,
+                progress=run.progress,
+                modality=s["modality"],
             )
             self._drop_unlabelled(run)
         return s["outputs"]
@@ -167,7 +175,14 @@ class ClassificationTask:
             )
 
         def t_predict(texts):
-            found, _ = label(teacher, list(texts), s["store"], batch_size=r.labelling.batch_size, progress=progress)
+            found, _ = label(
+                teacher,
+                list(texts),
+                s["store"],
+                batch_size=r.labelling.batch_size,
+                progress=progress,
+                modality=s["modality"],
+            )
             return found["probs"]
 
         ctx = EvalContext(
@@ -185,6 +200,7 @@ class ClassificationTask:
             groups=evaluation.groups or {},
             teacher_predict=t_predict,
             student_predict=student.predict_proba,
+            modality=s["modality"],
         )
         sections, skipped = run_evaluations(ctx, timed=run.timed)
         remote = s["remote"]

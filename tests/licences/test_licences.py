@@ -16,8 +16,8 @@ from understudy.licences import Use, check
 from understudy.licences.gguf_header import read_gguf_metadata
 from understudy.licences.ship import card_metadata, prefixed_name, write_licence, write_notice
 
-FIXTURES = Path(__file__).parent / "fixtures" / "licences"  # excerpts; the full texts ship in the package
-TEXTS = Path(__file__).parents[1] / "src" / "understudy" / "licences" / "texts"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "licences"  # excerpts; the full texts ship in the package
+TEXTS = Path(__file__).parents[2] / "src" / "understudy" / "licences" / "texts"
 COMMERCIAL = Use(commercial=True, sector="retail")
 RESEARCH = Use(commercial=False, sector="general")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from cli_builders import explain, recipe_lines, write_recipe
 from conftest import review_rows, write_csv
-from test_cli import explain, recipe_lines, write_recipe
 from typer.testing import CliRunner
 
 from understudy.cli.main import app

@@ -20,7 +20,7 @@ def test_a_model_folder_inside_a_cache_folder_is_measured(tmp_path):
 
 
 def test_a_child_process_does_not_inherit_the_parents_peak_memory(tmp_path):
-    from test_static_student import make_student
+    from student_builders import make_student
 
     student = make_student()
     student.head_ = {

@@ -7,8 +7,8 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from cli_builders import explain, recipe_lines, write_recipe
 from conftest import review_rows, set_card_licence, write_csv
-from test_cli import explain, recipe_lines, write_recipe
 from typer.testing import CliRunner
 
 from understudy.cli.main import app

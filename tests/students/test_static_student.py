@@ -3,22 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
+from student_builders import BAD, FILLER, GOOD, make_student
 
 from understudy.recipe import TrainingSpec
 from understudy.students.static import StaticStudent, transfer_vocabulary
 from understudy.students.torch_static import StaticNet, pack
-
-GOOD = ["good", "great", "tasty", "lovely", "fresh"]
-BAD = ["bad", "awful", "stale", "bland", "broken"]
-FILLER = ["the", "coffee", "was", "really", "very", "box", "tea", "snack"]
-
-
-def tiny_tokenizer() -> Tokenizer:
-    vocab = {w: i for i, w in enumerate(["[UNK]"] + GOOD + BAD + FILLER)}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    return tok
 
 
 def synthetic(n=120, seed=0):
@@ -31,12 +20,6 @@ def synthetic(n=120, seed=0):
         p = 0.9 if i % 2 == 0 else 0.1
         probs.append([p, 1 - p])
     return texts, np.array(probs, dtype=np.float32)
-
-
-def make_student(dim=8, seed=0):
-    tok = tiny_tokenizer()
-    emb = np.random.default_rng(seed).normal(size=(tok.get_vocab_size(), dim)).astype(np.float32)
-    return StaticStudent(tok, emb, ["great", "other"], normalize=True, hidden=16)
 
 
 def settings(**kw):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from api_server import FakeLLM
+from cli_builders import explain, write_recipe
 from conftest import review_rows, write_csv
-from test_cli import explain, write_recipe
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
