@@ -6,6 +6,7 @@ import re
 import shutil
 from pathlib import Path
 
+from ..run.folder import write_atomic
 from .verdict import NOT_LEGAL_ADVICE
 
 TEXTS = Path(__file__).with_name("texts")  # full licence texts understudy ships copies of
@@ -63,7 +64,7 @@ def write_notice(result: dict, folder: Path, teacher: str) -> Path:
             f'"{result["accepted_risk"]["reason"]}" ({result["accepted_risk"]["at"]}).',
         ]
     path = Path(folder) / "NOTICE"
-    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    write_atomic(path, "\n".join(lines).rstrip() + "\n")
     return path
 
 
@@ -114,14 +115,13 @@ def write_licence(result: dict, folder: Path, teacher: str) -> Path:
         text = TEXTS / f"{c['id']}.txt"
         if text.is_file():
             dest = folder / "licences" / f"{c['id']}.txt"
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(_strip_header(text.read_text(encoding="utf-8")), encoding="utf-8")
+            write_atomic(dest, _strip_header(text.read_text(encoding="utf-8")))
             out.append(f"The text of {c['name']} is in {dest.relative_to(folder)} (source: {c['source']}).")
         else:
             out.append(f"The full text of {c['name']} is at {c['source']}; ship a copy with the model.")
     out += ["", NOT_LEGAL_ADVICE]
     path = folder / "LICENSE"
-    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    write_atomic(path, "\n".join(out) + "\n")
     return path
 
 

@@ -325,21 +325,14 @@ def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
 
 def check_losses(recipe: Recipe, teacher) -> None:
     """Each loss the recipe turns on against what the teacher provides: before the teacher is asked anything."""
-    from ..losses import EMBEDDING_LOSSES, kd_kl
+    from ..losses import EMBEDDING_LOSSES, check_requires, kd_kl
 
     training = recipe.training
-    losses: dict[str, Any] = {"training.kd_weight": kd_kl} if training.kd_weight > 0 else {}
+    losses: dict[str, Any] = {"kd_kl": kd_kl} if training.kd_weight > 0 else {}
     if training.embedding_loss != "none":
-        losses["training.embedding_loss"] = EMBEDDING_LOSSES[training.embedding_loss]
-    for key, loss in losses.items():
-        missing = set(loss.requires) - set(teacher.provides)
-        if missing:
-            fix = "set training.embedding_loss: none" if key == "training.embedding_loss" else f"set {key}: 0"
-            raise UserError(
-                f"{key} turns on the loss {loss.__name__}, which needs the teacher's "
-                f"{', '.join(sorted(missing))}; the teacher ({teacher.description}) gives "
-                f"{', '.join(sorted(teacher.provides)) or 'nothing'}; {fix}"
-            )
+        loss = EMBEDDING_LOSSES[training.embedding_loss]
+        losses[loss.__name__] = loss
+    check_requires({name: loss.requires for name, loss in losses.items()}, teacher.provides, teacher.description)
 
 
 def encoder_folder(recipe: Recipe, teacher) -> str:
