@@ -513,16 +513,22 @@ def _read_rule(gate: GateDef) -> str:
     return getattr(gate.read, "rule", "see its evaluation")
 
 
+def gate_rows(gates: Sequence[GateDef], *, evaluation_column: bool = True) -> list[str]:
+    """Markdown table lines for `gates`: name, kind, figure, where it is read (and its evaluation and tasks)."""
+    head = "| gate | kind | figure | read at |" + (" evaluation | tasks |" if evaluation_column else "")
+    rows = [head, "|---|---|---|---|" + ("---|---|" if evaluation_column else "")]
+    for gate in gates:
+        kind = {"min": "at least", "max": "at most", "required": "true: must exist and be feasible"}[gate.kind]
+        row = f"| `{gate.name}` | {kind} | {gate.what} | {_read_rule(gate)} |"
+        if evaluation_column:
+            row += f" {gate.evaluation or '(core: every run)'} | {', '.join(sorted(gate.tasks))} |"
+        rows.append(row)
+    return rows
+
+
 def gates_markdown(evaluations: Sequence[Any] | None = None) -> str:
     """The gate table as markdown, for docs/report-schema.md (generated from the declarations)."""
-    rows = ["| gate | kind | figure | read at | evaluation | tasks |", "|---|---|---|---|---|---|"]
-    for gate in gate_table(evaluations).values():
-        kind = {"min": "at least", "max": "at most", "required": "true: must exist and be feasible"}[gate.kind]
-        rows.append(
-            f"| `{gate.name}` | {kind} | {gate.what} | {_read_rule(gate)} | "
-            f"{gate.evaluation or '(core: every run)'} | {', '.join(sorted(gate.tasks))} |"
-        )
-    return "\n".join(rows) + "\n"
+    return "\n".join(gate_rows(list(gate_table(evaluations).values()))) + "\n"
 
 
 DOC_BEGIN, DOC_END = (
@@ -532,20 +538,11 @@ DOC_BEGIN, DOC_END = (
 
 
 def update_doc(path) -> bool:
-    """Write the gate table between the markers of docs/report-schema.md (appended if absent); True if changed."""
-    from pathlib import Path
+    """Regenerate docs/report-schema.md's generated parts: this gate table and each evaluation's section
+    (understudy.report.schema); True if it changed."""
+    from .report.schema import update_doc as update
 
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    block = f"{DOC_BEGIN}\n{gates_markdown()}{DOC_END}"
-    if DOC_BEGIN in text and DOC_END in text:
-        head, rest = text.split(DOC_BEGIN, 1)
-        new = head + block + rest.split(DOC_END, 1)[1]
-    else:
-        new = text.rstrip("\n") + "\n\n" + block + "\n"
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-    return new != text
+    return update(path)
 
 
 if __name__ == "__main__":  # python -m understudy.gates [docs/report-schema.md]

@@ -145,13 +145,64 @@ def calibration_report(
     }
 
 
+from pydantic import Field  # noqa: E402  (light; the section's types come after the report function)
+
+from ..report.schema import Figures  # noqa: E402
+
+
+class CalibrationFigures(Figures):
+    """report["calibration"]: temperature scaling, fitted on one split of the evaluation rows, scored on the other."""
+
+    method: str = Field(description="how the temperature is fitted")
+    n_calibration: int = Field(description="evaluation rows the temperature is fitted on")
+    n_test: int = Field(description="evaluation rows the scores before and after are measured on")
+    seed: int = Field(description="the seed of the split (training.seed)")
+    teacher: dict | None = Field(
+        description='{"temperature", "before": {"ece", "brier", "nll", "mean_confidence", "accuracy", '
+        '"reliability"}, "after": {...}}; null when the teacher gave no probabilities'
+    )
+    student: dict = Field(description="the same for the student; its temperature ships as student/calibration.json")
+
+
 class Calibration:
     """Evaluation: temperature scaling of both models; the student's temperature ships as student/calibration.json."""
 
     name = "calibration"
+    title = "Calibration"
+    about = "whether the student's confidence matches how often it is right"
     tasks = frozenset({"text-classification"})
     order = 10  # before oversight, which uses the same split
     gates = ()  # max_ece reads the core quality figure, not this section
+    figures = CalibrationFigures
+
+    def html(self, section: dict, report: dict) -> str:
+        from ..report.sections import get, num, table
+
+        rows = [
+            [
+                who,
+                num(get(section, who, "before", "ece")),
+                num(get(section, who, "after", "ece")),
+                num(get(section, who, "temperature"), 2),
+            ]
+            for who in ("teacher", "student")
+            if section.get(who)
+        ]
+        if not rows:
+            return ""
+        return "<h3>Calibration</h3>" + table(["", "ECE before", "ECE after temperature", "Temperature"], rows, "cmp")
+
+    def summary(self, section: dict) -> list[str]:
+        from ..report.sections import get, plain
+
+        def line(who):
+            return (
+                f"{who} ECE {plain(get(section, who, 'before', 'ece'))} -> {plain(get(section, who, 'after', 'ece'))} "
+                f"at temperature {plain(get(section, who, 'temperature'))}"
+            )
+
+        said = [line(who) for who in ("student", "teacher") if isinstance(section.get(who), dict)]
+        return ["calibration: " + "; ".join(said)] if said else []
 
     def enabled(self, recipe) -> str | None:
         return None

@@ -237,15 +237,34 @@ def counterfactual_report(
     return report
 
 
-from ..gates import GateDef, largest_in  # noqa: E402  (light; after the report functions it checks)
+from pydantic import Field  # noqa: E402  (light; after the report functions it checks)
+
+from ..gates import GateDef, largest_in  # noqa: E402
+from ..report.schema import Figures  # noqa: E402
+
+
+class CounterfactualFigures(Figures):
+    """report["counterfactual"]: how often each model's answer changes when a swap word is replaced."""
+
+    n_texts: int = Field(description="evaluation texts looked at")
+    max_texts: int = Field(description="at most this many texts are tested per category (a seeded sample)")
+    seed: int = Field(description="the seed of the sample and of the swaps")
+    categories: dict = Field(
+        description='{category: {"description", "texts_with_swap", "tested", "variants", '
+        '"teacher": {"flips", "flip_rate"}, "student": {...}, "student_minus_teacher", '
+        '"examples": [{"text", "swapped", "teacher": {"before", "after"}, "student": {...}}]}}'
+    )
 
 
 class Counterfactual:
     """Evaluation: swap names, gendered words, nationalities and religions; count changed predictions."""
 
     name = "counterfactual"
+    title = "Counterfactual swaps"
+    about = "whether swapping a name, gendered word, nationality or religion changes the answer"
     tasks = frozenset({"text-classification"})
     order = 30
+    figures = CounterfactualFigures
     gates = (
         GateDef(
             "max_counterfactual_flip_rate",
@@ -259,6 +278,36 @@ class Counterfactual:
             how="run the counterfactual evaluation (safety.counterfactual: true)",
         ),
     )
+
+    def html(self, section: dict, report: dict) -> str:
+        from ..report.sections import esc, get, pct, table
+
+        cats = section.get("categories")
+        if not cats:
+            return ""
+        rows = [
+            [esc(name), str(c.get("tested", "")), pct(get(c, "teacher", "flip_rate")), pct(get(c, "student", "flip_rate"))]
+            for name, c in cats.items()
+        ]
+        return "<h3>Counterfactual swaps: share of texts whose answer changes</h3>" + table(
+            ["Swapped", "Texts", "Teacher", "Student"], rows, "cmp"
+        )
+
+    def summary(self, section: dict) -> list[str]:
+        from ..report.sections import get, percent
+
+        rated = [
+            (get(c, "student", "flip_rate"), name, c)
+            for name, c in (section.get("categories") or {}).items()
+            if isinstance(get(c, "student", "flip_rate"), (int, float))
+        ]
+        if not rated:
+            return ["counterfactual swaps: no evaluation text had a word to swap"]
+        rate, name, c = max(rated, key=lambda r: r[0])
+        return [
+            f"counterfactual swaps: swapping {name} changes the student's answer on {percent(rate)} of "
+            f"{c.get('tested')} texts (teacher {percent(get(c, 'teacher', 'flip_rate'))})"
+        ]
 
     def enabled(self, recipe) -> str | None:
         return None if recipe.safety.counterfactual else "safety.counterfactual: false"

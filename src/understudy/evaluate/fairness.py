@@ -189,15 +189,36 @@ def fairness_report(
     return report
 
 
-from ..gates import GateDef, largest_in  # noqa: E402  (light; after the report functions it checks)
+from pydantic import Field  # noqa: E402  (light; after the report functions it checks)
+
+from ..gates import GateDef, largest_in  # noqa: E402
+from ..report.schema import Figures  # noqa: E402
+
+GAPS = ("demographic_parity_difference", "equalized_odds_difference")
+
+
+class FairnessFigures(Figures):
+    """report["fairness"]: per-group metrics and the gaps between groups, teacher and student side by side."""
+
+    positive: str = Field(description="the label whose selection the gaps are about")
+    positive_rule: str = Field(description='how it was chosen: "given" or "least frequent gold class (default)"')
+    min_group_size: int = Field(description="groups with fewer evaluation rows are listed but not judged")
+    attributes: dict = Field(
+        description='{column: {"groups": {value: {"n", "too_small", "teacher": {...}, "student": {...}}}, '
+        '"judged_groups", "too_small_groups", "teacher": {"demographic_parity_difference", '
+        '"equalized_odds_difference"}, "student": {...}, "widened_by": {...}, "note"}}'
+    )
 
 
 class Fairness:
     """Evaluation: per-group metrics and gaps on the evaluation set's sensitive-attribute columns."""
 
     name = "fairness"
+    title = "Fairness across groups"
+    about = "per-group accuracy and error rates, and whether the student widens a gap"
     tasks = frozenset({"text-classification"})
     order = 20
+    figures = FairnessFigures
     gates = (
         GateDef(
             "max_group_gap_widening",
@@ -211,6 +232,61 @@ class Fairness:
             how="give the evaluation set a sensitive attribute (data.evaluation.group_columns)",
         ),
     )
+
+    def html(self, section: dict, report: dict) -> str:
+        from ..report.sections import esc, get, num, table
+
+        fair = section.get("attributes")
+        if not fair:
+            return ""
+        rows = []
+        for name, a in fair.items():
+            for metric in GAPS:
+                rows.append(
+                    [
+                        esc(name),
+                        metric.replace("_", " "),
+                        num(get(a, "teacher", metric)),
+                        num(get(a, "student", metric)),
+                        num(get(a, "widened_by", metric)),
+                    ]
+                )
+        small = [
+            f"{esc(n)}: {', '.join(map(esc, a.get('too_small_groups') or []))}"
+            for n, a in fair.items()
+            if a.get("too_small_groups")
+        ]
+        return (
+            "<h3>Fairness across groups</h3>"
+            + table(["Attribute", "Gap", "Teacher", "Student", "Widened by"], rows, "cmp")
+            + (f"<p>Too small to judge: {'; '.join(small)}.</p>" if small else "")
+        )
+
+    def summary(self, section: dict) -> list[str]:
+        from ..report.sections import plain
+
+        widened = [
+            (v, name, metric)
+            for name, a in (section.get("attributes") or {}).items()
+            for metric, v in ((a or {}).get("widened_by") or {}).items()
+            if isinstance(v, (int, float))
+        ]
+        if not widened:
+            return ["fairness: no gap between groups could be judged (too few rows per group)"]
+        v, name, metric = max(widened)
+        if v <= 0:
+            return ["fairness: the student widens no gap between groups"]
+        return [f"fairness: the student widens the {metric.replace('_', ' ')} on {name} by {plain(v)}"]
+
+    def regressions(self, section: dict) -> list[str]:
+        from ..gates import _numbers
+        from ..report.compliance import _label, fmt
+
+        return [
+            f"fairness › {_label(path)}: the student widens the gap by {fmt(value)}"
+            for value, path in _numbers(section, lambda p: "widened_by" in p or "gap_widening" in p)
+            if value > 0
+        ]
 
     def enabled(self, recipe) -> str | None:
         evaluation = getattr(getattr(recipe, "data", None), "evaluation", None)

@@ -128,15 +128,35 @@ def robustness_report(
     return report
 
 
-from ..gates import GateDef, largest_in  # noqa: E402  (light; after the report functions it checks)
+from pydantic import Field  # noqa: E402  (light; after the report functions it checks)
+
+from ..gates import GateDef, largest_in  # noqa: E402
+from ..report.schema import Figures  # noqa: E402
+
+
+class RobustnessFigures(Figures):
+    """report["robustness"]: accuracy of both models on perturbed evaluation inputs against clean ones."""
+
+    n_texts: int = Field(description="evaluation inputs perturbed (a seeded sample)")
+    seed: int = Field(description="the seed of the sample and of the perturbations")
+    typo_rate: float = Field(description="share of characters the typo perturbation changes")
+    clean_accuracy: dict[str, float] = Field(description='{"teacher", "student"}: accuracy on the unperturbed sample')
+    perturbations: dict = Field(
+        description='{kind: {"description", "changed_share", "teacher": {"accuracy", "drop", '
+        '"agreement_with_teacher_clean", "unchanged"}, "student": {...}, "student_extra_drop"}}'
+    )
+    worst_for_student: str | None = Field(description="the perturbation with the student's largest accuracy drop")
 
 
 class Robustness:
     """Evaluation: both models on perturbed evaluation inputs (typos, casing, punctuation, truncation, noise)."""
 
     name = "robustness"
+    title = "Robustness to perturbed inputs"
+    about = "accuracy on inputs with typos, casing, truncation and noise"
     tasks = frozenset({"text-classification"})
     order = 40
+    figures = RobustnessFigures
     gates = (
         GateDef(
             "max_robustness_drop",
@@ -150,6 +170,32 @@ class Robustness:
             how="run the robustness evaluation (safety.robustness: true)",
         ),
     )
+
+    def html(self, section: dict, report: dict) -> str:
+        from ..report.sections import esc, get, pct, table
+
+        rob = section.get("perturbations")
+        if not rob:
+            return ""
+        rows = [
+            [esc(name), *(pct(get(p, who, key)) for key in ("accuracy", "drop") for who in ("teacher", "student"))]
+            for name, p in rob.items()
+        ]
+        return "<h3>Robustness: accuracy on perturbed texts</h3>" + table(
+            ["Perturbation", "Teacher", "Student", "Teacher drop", "Student drop"], rows, "cmp"
+        )
+
+    def summary(self, section: dict) -> list[str]:
+        from ..report.sections import get, percent
+
+        worst = section.get("worst_for_student")
+        p = (section.get("perturbations") or {}).get(worst) if worst else None
+        if not isinstance(p, dict):
+            return []
+        return [
+            f"robustness: worst for the student: {worst}, accuracy drop {percent(get(p, 'student', 'drop'))} "
+            f"(teacher {percent(get(p, 'teacher', 'drop'))})"
+        ]
 
     def enabled(self, recipe) -> str | None:
         return None if recipe.safety.robustness else "safety.robustness: false"
