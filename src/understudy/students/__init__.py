@@ -12,9 +12,6 @@ from pathlib import Path
 
 from ..errors import UserError
 
-# Used only where a student class does not say its own `training_defaults` (the class attribute wins).
-_FALLBACK = {"static": {"epochs": 30, "learning_rate": 3e-3}, "transformer": {"epochs": 4, "learning_rate": 5e-5}}
-
 
 def student_class(kind: str):
     """The class registered as student kind `kind`; an unknown kind is a UserError listing the installed kinds."""
@@ -30,8 +27,7 @@ class _Defaults(Mapping):
     """
 
     def __getitem__(self, kind: str) -> dict:
-        defaults = getattr(student_class(kind), "training_defaults", None)
-        return dict(defaults if defaults is not None else _FALLBACK.get(kind, {}))
+        return dict(getattr(student_class(kind), "training_defaults", None) or {})
 
     def __iter__(self) -> Iterator[str]:
         from .. import registry

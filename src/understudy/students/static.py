@@ -38,6 +38,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 class StaticStudent:
     kind = "static"
+    training_defaults = {"epochs": 30, "learning_rate": 3e-3}  # where the recipe leaves them unset
 
     def __init__(
         self,

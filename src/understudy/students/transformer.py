@@ -127,6 +127,7 @@ class Stepper:
 
 class TransformerStudent:
     kind = "transformer"
+    training_defaults = {"epochs": 4, "learning_rate": 5e-5}  # where the recipe leaves them unset
 
     def __init__(self, encoder, tokenizer, labels: list[str], *, max_length: int = 256):
         self.tokenizer = tokenizer
