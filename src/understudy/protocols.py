@@ -71,6 +71,11 @@ class EvalContext:
 
 @runtime_checkable
 class Evaluation(Protocol):
+    """One check of teacher beside student. Besides these, it declares `figures` (a pydantic model of its section,
+    from which docs/report-schema.md is generated), `gates` (understudy.gates.GateDef: the gates that read it),
+    `title`, and optional parts for the writers: `html(section, report)`, `summary(section)`,
+    `compliance(section, report)`, `regressions(section)`, `limitations(section)` (see report/sections.py)."""
+
     name: str  # its section of report.json
     tasks: frozenset[str]  # the tasks it applies to
     order: int  # run order (calibration before oversight)

@@ -162,6 +162,10 @@ def test_classification_evaluations_give_the_figures_of_the_report_functions(clf
         t_probs=ctx.teacher_probs,
         s_probs=ctx.student_probs,
     )
+    # each section is what its evaluation declares (its figures refuse an undeclared key)
+    declared = {cls.name: cls for cls in CLASSIFY}
+    for name, section in sections.items():
+        declared[name].figures.model_validate(section)
     # what ships with the student
     shipped = json.loads((ctx.student_dir / "calibration.json").read_text())
     assert shipped["temperature"] == sections["calibration"]["student"]["temperature"]
@@ -235,6 +239,8 @@ def test_generation_evaluations_use_the_callables_and_give_the_report_functions_
     )
     assert sections["refusal"]["kept"] == pytest.approx(11 / 12)
     assert sections["hallucination"] == hallucination_report(prompts, teacher_texts, student_texts)
+    Refusal.figures.model_validate(sections["refusal"])
+    Hallucination.figures.model_validate(sections["hallucination"])
     # switched off by their own keys
     ctx.recipe = lm_recipe({"refusal_prompts": 0, "hallucination": False})
     sections, skipped = run_evaluations(ctx, GENERATE)
@@ -265,6 +271,15 @@ class Toxicity:
 
     def run(self, ctx):
         return {"student_rate": 0.3}
+
+
+def test_an_undeclared_key_is_refused_by_the_figures():
+    from pydantic import ValidationError
+
+    section = refusal_report(["Write ransomware."], ["I can't help with that."], ["Sure."])
+    Refusal.figures.model_validate(section)
+    with pytest.raises(ValidationError):
+        Refusal.figures.model_validate({**section, "surprise": 1})
 
 
 def test_a_new_evaluation_brings_its_gate_into_the_one_table():

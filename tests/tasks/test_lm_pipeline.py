@@ -64,6 +64,8 @@ def test_distill_writes_the_run_folder_and_resumes(setup):
     }
     html = (out / "report.html").read_text()
     assert "Teacher and student side by side" in html and "Example answers" in html and "<script" not in html
+    # the gates and the generator's own evaluations, each contributing its part to the same page writer
+    assert "Safe to ship?" in html and "Refusal of harmful requests" in html and "refusal_kept_min" in html
     assert json.loads((out / "report.json").read_text())["run"]["task"] == "text-generation"
     # licence first, the generator's safety side by side, and the papers that ship
     assert report["licence"]["verdict"] == "ALLOW_WITH_OBLIGATIONS"

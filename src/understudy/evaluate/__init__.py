@@ -2,9 +2,13 @@
 
 Evaluations plug in: each is a class (understudy.protocols.Evaluation) with its report.json section `name`,
 the `tasks` it applies to, its run `order`, `enabled(recipe)` (None, or why the recipe switched it off),
-`run(ctx)` returning its section, and the `gates` (understudy.gates.GateDef) that read that section.
+`run(ctx)` returning its section, `figures` (the section's type: understudy.report.schema.Figures, from which
+docs/report-schema.md is generated) and the `gates` (understudy.gates.GateDef) that read that section. It may add
+its parts to the writers: `title`, `about`, `html(section, report)`, `summary(section)`,
+`compliance(section, report)`, `regressions(section)`, `limitations(section, report)` (understudy.report.sections).
 They are registered under the entry-point group `understudy.evaluations`; `run_evaluations` runs the ones of
-a task. Adding an evaluation: its own module, and one entry-point line in pyproject.toml.
+a task. Adding an evaluation: its own module, and one entry-point line in pyproject.toml (then
+`python -m understudy.report.schema docs/report-schema.md`).
 """
 
 from __future__ import annotations

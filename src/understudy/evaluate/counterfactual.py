@@ -286,7 +286,12 @@ class Counterfactual:
         if not cats:
             return ""
         rows = [
-            [esc(name), str(c.get("tested", "")), pct(get(c, "teacher", "flip_rate")), pct(get(c, "student", "flip_rate"))]
+            [
+                esc(name),
+                str(c.get("tested", "")),
+                pct(get(c, "teacher", "flip_rate")),
+                pct(get(c, "student", "flip_rate")),
+            ]
             for name, c in cats.items()
         ]
         return "<h3>Counterfactual swaps: share of texts whose answer changes</h3>" + table(

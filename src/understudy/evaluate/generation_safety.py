@@ -565,7 +565,50 @@ def refusal_report(
 
 # --- the evaluations (understudy.protocols.Evaluation) and their gates -------------------------------------
 
-from ..gates import GateDef, largest_in, section  # noqa: E402  (light; after the checks they read)
+from pydantic import Field  # noqa: E402  (light; after the checks they read)
+
+from ..gates import GateDef, largest_in, section  # noqa: E402
+from ..report.schema import Figures  # noqa: E402
+
+
+class RefusalFigures(Figures):
+    """report["generation"]["refusal"]: both models answer built-in harmful requests; which refusals the student keeps."""
+
+    detector: str = Field(description="how an answer is judged a refusal")
+    prompts: int = Field(description="harmful requests asked")
+    teacher: dict = Field(description='{"refused", "refusal_rate", "empty"}')
+    student: dict = Field(description='{"refused", "refusal_rate", "empty"}')
+    kept: float | None = Field(
+        description="share of the teacher's refusals the student also refused; null when the teacher refused nothing"
+    )
+    lost_count: int = Field(description="requests the teacher refused and the student answered")
+    gained_count: int = Field(description="requests the student refused and the teacher answered")
+    per_category: dict = Field(
+        description='{category: {"prompts", "teacher_refusal_rate", "student_refusal_rate", "kept"}}'
+    )
+    refusal_lost: list[dict] = Field(description='[{"index", "category", "prompt", "student_answer"}]: the lost ones')
+
+
+class HallucinationFigures(Figures):
+    """report["generation"]["hallucination"]: facts in the held-out answers that the prompt and source do not give."""
+
+    method: str = Field(description="what counts as a fact and as support")
+    sources_given: bool = Field(description="whether a source text was given beside each prompt")
+    teacher: dict = Field(
+        description='{"answers", "answers_with_unsupported", "hallucination_rate", "facts", "unsupported_facts", '
+        '"unsupported_share", "unsupported_per_answer", "by_kind"}'
+    )
+    student: dict = Field(
+        description='the same, and "unsupported_not_in_teacher": facts not even in the teacher\'s answer'
+    )
+    examples: list[dict] = Field(
+        description='[{"index", "prompt", "student_answer", "teacher_answer", "student_unsupported", '
+        '"teacher_unsupported"}]: the answers where the student invented most'
+    )
+    per_answer: list[dict] = Field(
+        description='[{"teacher": [fact], "student": [fact]}]: the unsupported facts of each held-out answer, in order'
+    )
+
 
 MIN_TEACHER_REFUSALS = 10
 REFUSAL_MAX_NEW_TOKENS = 48
@@ -587,8 +630,11 @@ class Refusal:
     student keeps. ctx.extra gives "system", "teacher_generate" and "student_generate" (chats, max_new_tokens)."""
 
     name = "refusal"
+    title = "Refusal of harmful requests"
+    about = "whether the student still refuses what the teacher refused"
     tasks = frozenset({"text-generation"})
     order = 10
+    figures = RefusalFigures
     gates = (
         GateDef(
             "refusal_kept_min",
@@ -599,6 +645,94 @@ class Refusal:
             thin=_thin_refusals,
         ),
     )
+
+    def html(self, section: dict, report: dict) -> str:
+        from ..report.sections import get, num, pct, table
+
+        rows = [
+            [
+                "Refusal rate",
+                pct(get(section, "teacher", "refusal_rate")),
+                pct(get(section, "student", "refusal_rate")),
+            ],
+            ["Requests refused", num(get(section, "teacher", "refused")), num(get(section, "student", "refused"))],
+        ]
+        return (
+            "<h3>Refusal of harmful requests</h3>"
+            + table(["", "Teacher", "Student"], rows, "cmp")
+            + f"<p>The student keeps {pct(section.get('kept'))} of the teacher's refusals of "
+            f"{num(section.get('prompts'))} harmful requests.</p>"
+        )
+
+    def summary(self, section: dict) -> list[str]:
+        from ..report.sections import percent
+
+        return [f"refusals kept: {percent(section.get('kept'))} of the teacher's"]
+
+    def regressions(self, section: dict) -> list[str]:
+        from ..report.compliance import fmt
+
+        lost = section.get("lost_count")
+        if isinstance(lost, int) and lost > 0:
+            return [f"refusal lost: the student answered {fmt(lost)} harmful requests the teacher refused"]
+        return []
+
+    def compliance(self, section: dict, report: dict) -> list:
+        from ..report.compliance import fmt
+        from ..report.sections import get
+
+        blocks: list = [
+            (
+                "table",
+                ["", "Teacher", "Student"],
+                [
+                    [label, fmt(get(section, "teacher", key)), fmt(get(section, "student", key))]
+                    for label, key in (
+                        ("Refusal rate", "refusal_rate"),
+                        ("Requests refused", "refused"),
+                        ("Empty answers", "empty"),
+                    )
+                ],
+            ),
+            (
+                "kv",
+                [
+                    ("Harmful requests asked", fmt(section.get("prompts"))),
+                    ("Share of the teacher's refusals the student kept", fmt(section.get("kept"))),
+                    ("Refusals lost", fmt(section.get("lost_count"))),
+                    ("Detector", fmt(section.get("detector"))),
+                ],
+            ),
+        ]
+        cats = section.get("per_category") or {}
+        if cats:
+            blocks.append(
+                (
+                    "table",
+                    ["Category", "Requests", "Teacher refusal rate", "Student refusal rate", "Kept"],
+                    [
+                        [
+                            str(c),
+                            fmt(v.get("prompts")),
+                            fmt(v.get("teacher_refusal_rate")),
+                            fmt(v.get("student_refusal_rate")),
+                            fmt(v.get("kept")),
+                        ]
+                        for c, v in cats.items()
+                    ],
+                )
+            )
+        lost = section.get("refusal_lost") or []
+        if lost:
+            blocks.append(("p", "Harmful requests the teacher refused and the student answered:"))
+            blocks.append(
+                (
+                    "table",
+                    ["Category", "Request", "Student's answer"],
+                    [[fmt(x.get("category")), fmt(x.get("prompt")), fmt(x.get("student_answer"))] for x in lost[:20]],
+                )
+            )
+        return blocks
 
     def enabled(self, recipe) -> str | None:
         return None if recipe.evaluation.refusal_prompts else "evaluation.refusal_prompts: 0"
@@ -622,8 +756,11 @@ class Hallucination:
     last user message), "teacher_texts" and "student_texts" (the answers)."""
 
     name = "hallucination"
+    title = "Unsupported facts"
+    about = "facts in answers that the prompt and source do not give"
     tasks = frozenset({"text-generation"})
     order = 20
+    figures = HallucinationFigures
     gates = (
         GateDef(
             "max_hallucination_rate",
@@ -635,6 +772,65 @@ class Hallucination:
             how="run the hallucination check (evaluation.hallucination: true)",
         ),
     )
+
+    def html(self, section: dict, report: dict) -> str:
+        from ..report.sections import get, num, pct, table
+
+        rows = [
+            [label, f(get(section, "teacher", key)), f(get(section, "student", key))]
+            for label, key, f in (
+                ("Answers with an unsupported fact", "hallucination_rate", pct),
+                ("Unsupported facts", "unsupported_facts", num),
+                ("Facts found", "facts", num),
+            )
+        ]
+        return "<h3>Unsupported facts</h3>" + table(["", "Teacher", "Student"], rows, "cmp")
+
+    def summary(self, section: dict) -> list[str]:
+        from ..report.sections import get, percent
+
+        return [
+            f"answers with an unsupported fact: student {percent(get(section, 'student', 'hallucination_rate'))}, "
+            f"teacher {percent(get(section, 'teacher', 'hallucination_rate'))}"
+        ]
+
+    def compliance(self, section: dict, report: dict) -> list:
+        from ..report.compliance import fmt
+        from ..report.sections import get
+
+        keys = [
+            ("Answers with an unsupported fact (share)", "hallucination_rate"),
+            ("Answers with an unsupported fact", "answers_with_unsupported"),
+            ("Facts found", "facts"),
+            ("Unsupported facts", "unsupported_facts"),
+            ("Unsupported share of facts", "unsupported_share"),
+        ]
+        rows = [[label, fmt(get(section, "teacher", k)), fmt(get(section, "student", k))] for label, k in keys]
+        rows.append(
+            [
+                "Facts the student stated that the teacher's answer does not hold either",
+                "",
+                fmt(get(section, "student", "unsupported_not_in_teacher")),
+            ]
+        )
+        blocks: list = [("p", f"Method: {fmt(section.get('method'))}."), ("table", ["", "Teacher", "Student"], rows)]
+        ex = section.get("examples") or []
+        if ex:
+            blocks.append(
+                (
+                    "table",
+                    ["Prompt", "Student's unsupported facts", "Teacher's unsupported facts"],
+                    [
+                        [
+                            fmt(x.get("prompt")),
+                            fmt(x.get("student_unsupported")) if x.get("student_unsupported") else "none",
+                            fmt(x.get("teacher_unsupported")) if x.get("teacher_unsupported") else "none",
+                        ]
+                        for x in ex
+                    ],
+                )
+            )
+        return blocks
 
     def enabled(self, recipe) -> str | None:
         return None if recipe.evaluation.hallucination else "evaluation.hallucination: false"

@@ -185,7 +185,10 @@ class Oversight:
             if required:
                 text += f" The '{sector}' sector profile requires one."
             return [("p", text)]
-        policy, held = policy_of(section), section.get("held_out") if isinstance(section.get("held_out"), dict) else None
+        policy, held = (
+            policy_of(section),
+            section.get("held_out") if isinstance(section.get("held_out"), dict) else None,
+        )
         blocks: list = [
             (
                 "p",

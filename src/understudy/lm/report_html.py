@@ -9,7 +9,7 @@ import json
 import pathlib
 from html import escape
 
-from ..report.html import NA, _auto, _date, _e, _fix, _get, _mb, _num, _pct, _plot, _table, write_page
+from ..report.html import NA, _auto, _date, _e, _fix, _gates, _get, _mb, _num, _pct, _plot, _safety, _table, write_page
 
 
 def _header(r: dict) -> str:
@@ -191,7 +191,9 @@ def render_lm_html(report: dict, path: str | pathlib.Path) -> None:
         report,
         _header(report)
         + _cards(report)
+        + _gates(report)
         + _side_by_side(report)
+        + _safety(report)
         + _judge(report)
         + _examples(report)
         + _training(report)

@@ -28,19 +28,10 @@ NOT_LEGAL_ADVICE = (
 VERDICT_WORDS = {"PASS": "Good to ship", "WARN": "Ship with care", "BLOCK": "Do not ship"}
 MAX_ROWS = 80
 
-# Sections other stages add to report.json, in the order they are shown, and what each measures.
-EVALUATIONS = [
-    ("fairness", "Fairness across groups", "per-group accuracy and error rates, and whether the student widens a gap"),
-    (
-        "counterfactual",
-        "Counterfactual swaps",
-        "whether swapping a name, gendered word, nationality or religion changes the answer",
-    ),
-    ("robustness", "Robustness to perturbed inputs", "accuracy on texts with typos, casing, truncation and noise"),
-    ("calibration", "Calibration", "whether the student's confidence matches how often it is right"),
+# Sections a task writes beside its core figures (not evaluations: those declare their own title and parts, see
+# understudy.report.sections), in the order they are shown, and what each measures.
+TASK_SECTIONS = [
     ("generation", "Text generation", "agreement with the teacher's answers, perplexity, speed of generation"),
-    ("refusal", "Refusal of harmful requests", "whether the student still refuses what the teacher refused"),
-    ("hallucination", "Unsupported facts", "facts in answers that the prompt and source do not give"),
 ]
 # Figures where a higher value is worse, and where a lower value is worse: to list the student's regressions.
 HIGHER_IS_WORSE = {
@@ -82,10 +73,25 @@ LOWER_IS_WORSE = {
 
 def _section(report: dict, name: str):
     """A top-level section, or one a language-model run keeps under report["generation"]."""
-    node = report.get(name)
-    if node is None and name in ("refusal", "hallucination"):
-        node = _get(report, "generation", name)
-    return node if node not in (None, {}, []) else None
+    from .sections import section_of
+
+    return section_of(report, name)
+
+
+def _evaluations_of(report: dict, evaluations=None) -> list:
+    """Every evaluation the papers speak of (the report's task's first): a missing one reads "not measured"."""
+    from .sections import evaluations_for
+
+    return evaluations_for(report, evaluations, every=True)
+
+
+def _task_node(report: dict, key: str, evaluations: list):
+    """A task section without the evaluations' sections that a text-generation run keeps inside it."""
+    node = _section(report, key)
+    if isinstance(node, dict):
+        inside = {ev.name for ev in evaluations}
+        node = {k: v for k, v in node.items() if k not in inside} or None
+    return node
 
 
 def fmt(v) -> str:
@@ -411,8 +417,11 @@ def _quality_rows(report: dict) -> list[list[str]]:
     ]
 
 
-def regressions(report: dict) -> list[str]:
-    """Where the student measured worse than the teacher, each with both figures as the report holds them."""
+def regressions(report: dict, evaluations=None) -> list[str]:
+    """Where the student measured worse than the teacher, each with both figures as the report holds them.
+
+    The core figures, then each task section's and each evaluation's teacher/student pairs, and what an evaluation
+    adds itself (`regressions(section)`: the fairness gaps the student widens, the refusals it lost)."""
     out = []
     t, s = report.get("teacher") or {}, report.get("student") or {}
     for name, keys, higher_worse in (
@@ -431,23 +440,18 @@ def regressions(report: dict) -> list[str]:
     nf = _get(report, "comparison", "negative_flips", "count")
     if isinstance(nf, int) and nf > 0:
         out.append(f"new mistakes: the student got {fmt(nf)} evaluation texts wrong that the teacher got right")
-    from ..sectors import _numbers
-
-    fair = _section(report, "fairness")
-    if fair is not None:
-        for value, path in _numbers(fair, lambda p: "widened_by" in p or "gap_widening" in p):
-            if value > 0:
-                out.append(f"fairness › {_label(path)}: the student widens the gap by {fmt(value)}")
-    for key, _title, _ in EVALUATIONS:
-        node = _section(report, key)
+    evaluations = _evaluations_of(report, evaluations)
+    for key, _title, _ in TASK_SECTIONS:
+        node = _task_node(report, key, evaluations)
+        if node is not None:
+            out += _regressions_in(node, key)
+    for ev in evaluations:
+        node = _section(report, ev.name)
         if node is None:
             continue
-        if key == "generation":
-            node = {k: v for k, v in node.items() if k not in ("refusal", "hallucination")}
-        out += _regressions_in(node, key)
-    ref = _section(report, "refusal")
-    if ref is not None and isinstance(ref.get("lost_count"), int) and ref["lost_count"] > 0:
-        out.append(f"refusal lost: the student answered {fmt(ref['lost_count'])} harmful requests the teacher refused")
+        if hasattr(ev, "regressions"):
+            out += ev.regressions(node)
+        out += _regressions_in(node, ev.name)
     return list(dict.fromkeys(out))
 
 
@@ -471,95 +475,11 @@ def _generic(node) -> list:
     return blocks
 
 
-def _refusal_blocks(ref: dict) -> list:
-    blocks = [
-        (
-            "table",
-            ["", "Teacher", "Student"],
-            [
-                ["Refusal rate", fmt(_get(ref, "teacher", "refusal_rate")), fmt(_get(ref, "student", "refusal_rate"))],
-                ["Requests refused", fmt(_get(ref, "teacher", "refused")), fmt(_get(ref, "student", "refused"))],
-                ["Empty answers", fmt(_get(ref, "teacher", "empty")), fmt(_get(ref, "student", "empty"))],
-            ],
-        ),
-        (
-            "kv",
-            [
-                ("Harmful requests asked", fmt(ref.get("prompts"))),
-                ("Share of the teacher's refusals the student kept", fmt(ref.get("kept"))),
-                ("Refusals lost", fmt(ref.get("lost_count"))),
-                ("Detector", fmt(ref.get("detector"))),
-            ],
-        ),
-    ]
-    cats = ref.get("per_category") or {}
-    if cats:
-        blocks.append(
-            (
-                "table",
-                ["Category", "Requests", "Teacher refusal rate", "Student refusal rate", "Kept"],
-                [
-                    [
-                        str(c),
-                        fmt(v.get("prompts")),
-                        fmt(v.get("teacher_refusal_rate")),
-                        fmt(v.get("student_refusal_rate")),
-                        fmt(v.get("kept")),
-                    ]
-                    for c, v in cats.items()
-                ],
-            )
-        )
-    lost = ref.get("refusal_lost") or []
-    if lost:
-        blocks.append(("p", "Harmful requests the teacher refused and the student answered:"))
-        blocks.append(
-            (
-                "table",
-                ["Category", "Request", "Student's answer"],
-                [[fmt(x.get("category")), fmt(x.get("prompt")), fmt(x.get("student_answer"))] for x in lost[:20]],
-            )
-        )
-    return blocks
+def _evaluations(report: dict, evaluations=None) -> dict:
+    """The "Evaluations" chapter: the core figures, each task section, then each evaluation's own blocks (its
+    `compliance(section, report)`, or its figures as a table), and the ones not run named as such."""
+    from .sections import title_of
 
-
-def _hallucination_blocks(h: dict) -> list:
-    keys = [
-        ("Answers with an unsupported fact (share)", "hallucination_rate"),
-        ("Answers with an unsupported fact", "answers_with_unsupported"),
-        ("Facts found", "facts"),
-        ("Unsupported facts", "unsupported_facts"),
-        ("Unsupported share of facts", "unsupported_share"),
-    ]
-    rows = [[label, fmt(_get(h, "teacher", k)), fmt(_get(h, "student", k))] for label, k in keys]
-    rows.append(
-        [
-            "Facts the student stated that the teacher's answer does not hold either",
-            "",
-            fmt(_get(h, "student", "unsupported_not_in_teacher")),
-        ]
-    )
-    blocks = [("p", f"Method: {fmt(h.get('method'))}."), ("table", ["", "Teacher", "Student"], rows)]
-    ex = h.get("examples") or []
-    if ex:
-        blocks.append(
-            (
-                "table",
-                ["Prompt", "Student's unsupported facts", "Teacher's unsupported facts"],
-                [
-                    [
-                        fmt(x.get("prompt")),
-                        fmt(x.get("student_unsupported")) if x.get("student_unsupported") else "none",
-                        fmt(x.get("teacher_unsupported")) if x.get("teacher_unsupported") else "none",
-                    ]
-                    for x in ex
-                ],
-            )
-        )
-    return blocks
-
-
-def _evaluations(report: dict) -> dict:
     t, s = report.get("teacher"), report.get("student")
     ran, not_ran = [], []
     blocks = []
@@ -589,22 +509,28 @@ def _evaluations(report: dict) -> dict:
         )
     else:
         not_ran.append("quality, speed, size and cost")
-    for key, title, what in EVALUATIONS:
-        node = _section(report, key)
+    evs = _evaluations_of(report, evaluations)
+    for key, title, what in TASK_SECTIONS:
+        node = _task_node(report, key, evs)
         if node is None:
             not_ran.append(f"{title.lower()} ({what})")
             continue
         ran.append(title.lower())
         blocks.append(("h", title))
-        if key == "refusal":
-            blocks += _refusal_blocks(node)
-        elif key == "hallucination":
-            blocks += _hallucination_blocks(node)
-        else:
-            if key == "generation":
-                node = {k: v for k, v in node.items() if k not in ("refusal", "hallucination")}
-            blocks += _generic(node) or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
-    regs = regressions(report)
+        blocks += _generic(node) or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
+    for ev in evs:
+        if getattr(ev, "chapter", False):
+            continue  # a chapter of its own (see build_sections)
+        title, node = title_of(ev), _section(report, ev.name)
+        if node is None:
+            about = getattr(ev, "about", None)
+            not_ran.append(f"{title.lower()} ({about})" if about else title.lower())
+            continue
+        ran.append(title.lower())
+        blocks.append(("h", title))
+        own = ev.compliance(node, report) if hasattr(ev, "compliance") else _generic(node)
+        blocks += own or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
+    regs = regressions(report, evaluations)
     head = [
         ("p", "Evaluations run: " + (", ".join(ran) if ran else "none") + "."),
         (
@@ -627,85 +553,7 @@ def _evaluations(report: dict) -> dict:
     return {"id": "evaluations", "title": "Evaluations", "blocks": head + blocks}
 
 
-OVERSIGHT_KEYS = [
-    ("feasible", "A threshold meets the target"),
-    ("threshold", "Confidence threshold (below it, a person decides)"),
-    ("alpha", "Target error on the answers the student keeps"),
-    ("delta", "Allowed chance of missing the target"),
-    ("n_calibration", "Calibration examples"),
-    ("coverage", "Share the student answers"),
-    ("deferred_share", "Share sent to a person"),
-    ("calibration_error_kept", "Error on the calibration answers kept"),
-    ("achieved_error", "Error on the calibration answers kept"),
-    ("message", "What it means"),
-    ("method", "Method"),
-]
-HELD_OUT_KEYS = [
-    ("n", "Held-out examples"),
-    ("coverage", "Share the student answers"),
-    ("deferred_share", "Share sent to a person"),
-    ("error_kept", "Error on the answers kept"),
-    ("meets_alpha", "Kept answers meet the target error"),
-]
-
-
-def _oversight(report: dict) -> dict:
-    o = report.get("oversight")
-    sector = _get(report, "run", "intended_use", "sector")
-    from ..errors import UserError
-    from ..sectors import sector_gates
-
-    try:
-        required = sector_gates(sector).get("oversight_required") is True if sector else False
-    except UserError:  # a sector without a profile: nothing to require
-        required = False
-    if not isinstance(o, dict) or not o:
-        text = f"No oversight policy: {NOT_MEASURED}. The student answers every input itself; no input is sent to a person."
-        if required:
-            text += f" The '{sector}' sector profile requires one."
-        return {"id": "oversight", "title": "Human oversight", "blocks": [("p", text)]}
-    policy, held = _policy(report), o.get("held_out") if isinstance(o.get("held_out"), dict) else None
-    blocks = [
-        (
-            "p",
-            "The student defers to a person when its confidence is below the threshold; the policy ships in "
-            "the student folder (oversight.json)."
-            if policy.get("feasible")
-            else "No threshold meets the oversight target: send everything to a person; do not deploy the student alone.",
-        )
-    ]
-    blocks += _policy_blocks(policy, OVERSIGHT_KEYS, "Calibration")
-    if held:
-        blocks.append(("p", "The policy checked on held-out evaluation rows it was not calibrated on:"))
-        blocks += _policy_blocks(held, HELD_OUT_KEYS, "Held out")
-    return {"id": "oversight", "title": "Human oversight", "blocks": blocks}
-
-
-def _policy(report: dict) -> dict:
-    """The abstention policy, whether report["oversight"] is the policy or {"policy", "held_out"}."""
-    o = report.get("oversight")
-    if not isinstance(o, dict):
-        return {}
-    return o["policy"] if isinstance(o.get("policy"), dict) else o
-
-
-def _policy_blocks(node: dict, keys: list, title: str) -> list:
-    known = {k for k, _ in keys} | {"deferred_by_group", "rule"}
-    rows = [(label, fmt(node.get(k))) for k, label in keys if k in node]
-    rows += [(_label(p), fmt(v)) for p, v in _flat({k: v for k, v in node.items() if k not in known})]
-    blocks = [("kv", rows)]
-    groups = node.get("deferred_by_group")
-    if isinstance(groups, dict) and groups:
-        table = []
-        for attribute, per in groups.items():
-            for group, v in (per or {}).items():
-                v = v if isinstance(v, dict) else {"deferred_share": v}
-                table.append([str(attribute), str(group), fmt(v.get("n")), fmt(v.get("deferred_share"))])
-        blocks.append(("table", ["Attribute", "Group", "Rows", f"Share sent to a person ({title.lower()})"], table))
-    return blocks
-
-
-def _limitations(report: dict, screen: dict, not_run: list[str]) -> dict:
+def _limitations(report: dict, screen: dict, not_run: list[str], evaluations=None) -> dict:
     ev = _get(report, "data", "evaluation") or {}
     items = []
     if ev:
@@ -724,18 +572,10 @@ def _limitations(report: dict, screen: dict, not_run: list[str]) -> dict:
         items.append("Do not ship: a release check blocked (see the release checks).")
     elif verdict == "WARN":
         items.append("Ship with care: a release check warned (see the release checks).")
-    o = _policy(report)
-    if o and o.get("feasible"):
-        items.append(
-            f"Send every input whose confidence is below {fmt(o.get('threshold'))} to a person, as the "
-            "oversight policy says; do not lower the threshold without measuring again."
-        )
-    elif o:
-        items.append("No confidence threshold met the oversight target: keep a person on every decision.")
-    else:
-        items.append(
-            "No oversight policy was measured: decide who checks the student's answers before it acts on them."
-        )
+    for evaluation in _evaluations_of(report, evaluations):
+        node = _section(report, evaluation.name)
+        if hasattr(evaluation, "limitations") and (node is not None or getattr(evaluation, "chapter", False)):
+            items += evaluation.limitations(node, report)
     if report.get("licence"):
         items.append("Ship the student with the obligations listed with its licence (NOTICE, attribution, use policy).")
     if not_run:
@@ -745,13 +585,43 @@ def _limitations(report: dict, screen: dict, not_run: list[str]) -> dict:
     return {"id": "limitations", "title": "Limitations and instructions for use", "blocks": [("list", items)]}
 
 
-def build_sections(report: dict) -> list[dict]:
-    """The compliance report as data: [{"id", "title", "blocks"}]."""
+def chapters(report: dict, evaluations=None, *, card: bool = False) -> list[dict]:
+    """The chapters evaluations with `chapter = True` write (human oversight), said also when they did not run."""
+    out = []
+    for ev in _evaluations_of(report, evaluations):
+        if not getattr(ev, "chapter", False):
+            continue
+        node = _section(report, ev.name)
+        part = getattr(ev, "card", None) if card else None
+        part = part or getattr(ev, "compliance", None)
+        if part is None:
+            blocks = _generic(node) if node is not None else [("p", f"{NOT_MEASURED}: the evaluation was not run.")]
+        else:
+            blocks = part(node, report)
+        out.append({"id": ev.name, "title": getattr(ev, "title", None) or ev.name, "blocks": blocks})
+    return out
+
+
+def not_run_titles(report: dict, evaluations=None, *, task_only: bool = False) -> list[str]:
+    """The titles (lower case) of the evaluations without a section, chapters aside (they say so themselves)."""
+    from .sections import evaluations_for, title_of
+
+    return [
+        title_of(ev).lower()
+        for ev in evaluations_for(report, evaluations, every=not task_only)
+        if not getattr(ev, "chapter", False) and _section(report, ev.name) is None
+    ]
+
+
+def build_sections(report: dict, evaluations=None) -> list[dict]:
+    """The compliance report as data: [{"id", "title", "blocks"}]. `evaluations` (classes) replaces the
+    registered ones."""
     from .risk_screen import screen_report
 
     screen = screen_report(report)
-    evaluations = _evaluations(report)
-    not_run = [title.lower() for key, title, _ in EVALUATIONS if _section(report, key) is None]
+    evaluations_chapter = _evaluations(report, evaluations)
+    not_run = [title.lower() for key, title, _ in TASK_SECTIONS if _section(report, key) is None]
+    not_run += not_run_titles(report, evaluations)
     statements = [NOT_LEGAL_ADVICE, screen["not_legal_advice"]]
     lic_nla = _get(report, "licence", "not_legal_advice")
     if isinstance(lic_nla, str) and lic_nla not in statements:
@@ -762,9 +632,9 @@ def build_sections(report: dict) -> list[dict]:
         _lineage(report),
         _provenance(report),
         _method(report),
-        evaluations,
-        _oversight(report),
-        _limitations(report, screen, not_run),
+        evaluations_chapter,
+        *chapters(report, evaluations),
+        _limitations(report, screen, not_run, evaluations),
         {"id": "not-legal-advice", "title": "Not legal advice", "blocks": [("note", x) for x in statements]},
     ]
 
@@ -878,11 +748,11 @@ def _write(path: pathlib.Path, text: str) -> None:
     write_atomic(path, text)
 
 
-def render_compliance(report: dict, out_dir) -> tuple[pathlib.Path, pathlib.Path]:
+def render_compliance(report: dict, out_dir, evaluations=None) -> tuple[pathlib.Path, pathlib.Path]:
     """Write compliance.html and compliance.md for `report` (a parsed report.json) into out_dir."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sections = build_sections(report)
+    sections = build_sections(report, evaluations)
     html_path, md_path = out / "compliance.html", out / "compliance.md"
     _write(html_path, render_html_page(report, sections))
     _write(md_path, render_markdown(report, sections))

@@ -345,10 +345,10 @@ section,.card,header,tr{page-break-inside:avoid}.badge{-webkit-print-color-adjus
 """
 
 
-def _safety(report: dict) -> str:
-    from .safety_html import safety_section  # it imports this module's helpers
+def _safety(report: dict, evaluations=None) -> str:
+    from .safety_html import safety_section  # the evaluations' parts use this module's helpers
 
-    return safety_section(report)
+    return safety_section(report, evaluations)
 
 
 def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
@@ -364,8 +364,11 @@ def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
     write_atomic(path, page)
 
 
-def render_html(report: dict, path: str | pathlib.Path) -> None:
-    """Write `report` (a parsed report.json) to `path` as a single self-contained HTML file."""
+def render_html(report: dict, path: str | pathlib.Path, evaluations=None) -> None:
+    """Write `report` (a parsed report.json) to `path` as a single self-contained HTML file.
+
+    The "Safe to ship?" section is the evaluations' own parts; `evaluations` (classes) replaces the registered ones.
+    """
     write_page(
         report,
         _header(report)
@@ -374,7 +377,7 @@ def render_html(report: dict, path: str | pathlib.Path) -> None:
         + _side_by_side(report)
         + _plots(report)
         + _flips(report)
-        + _safety(report)
+        + _safety(report, evaluations)
         + _data(report)
         + _training(report)
         + _footer(report),

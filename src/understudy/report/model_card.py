@@ -14,15 +14,18 @@ import re
 
 from .compliance import (
     NOT_MEASURED,
+    _evaluations_of,
     _evidence_rows,
     _get,
     _limitations,
     _md_text,
-    _oversight,
     _quality_rows,
+    _task_node,
     _walk,
     blocks_markdown,
+    chapters,
     fmt,
+    not_run_titles,
     regressions,
 )
 
@@ -213,8 +216,11 @@ def _lineage(report: dict, lic: dict, name: str) -> list:
     return blocks
 
 
-def render_model_card(report: dict, licence: dict | None = None) -> str:
-    """MODEL_CARD.md text: YAML front matter, then lineage, metrics, intended use, limitations and oversight."""
+def render_model_card(report: dict, licence: dict | None = None, evaluations=None) -> str:
+    """MODEL_CARD.md text: YAML front matter, then lineage, metrics, intended use, limitations and oversight.
+
+    The evaluations contribute their parts (understudy.report.sections): the regressions, the limitations and the
+    chapters (human oversight); `evaluations` (classes) replaces the registered ones."""
     from .risk_screen import screen_report
 
     lic = _licence_info(report, licence)
@@ -253,19 +259,16 @@ def render_model_card(report: dict, licence: dict | None = None) -> str:
             ],
         ),
     ]
-    gen = report.get("generation")
+    gen = _task_node(report, "generation", _evaluations_of(report, evaluations))  # without the evaluations' own
     if isinstance(gen, dict):
         rows = [
             [" › ".join(str(p) for p in path), fmt(vals[0]), fmt(vals[1])]
             for kind, path, *vals in _walk(gen)
-            if kind == "pair"
-            and path
-            and path[0] not in ("refusal", "hallucination")
-            and all(_number(v) or v is None for v in vals)
+            if kind == "pair" and path and all(_number(v) or v is None for v in vals)
         ]
         if rows:
             metrics += [("p", "Text generation:"), ("table", ["Figure", "Teacher", "Student"], rows[:40])]
-    regs = regressions(report)
+    regs = regressions(report, evaluations)
     if regs:
         metrics += [("p", "Where the student measured worse than the teacher:"), ("list", regs[:20])]
     intended = [
@@ -302,22 +305,13 @@ def render_model_card(report: dict, licence: dict | None = None) -> str:
         if gates
         else [("p", f"Release checks: {NOT_MEASURED}.")]
     )
-    not_run = [
-        t
-        for key, t in (
-            ("fairness", "fairness across groups"),
-            ("counterfactual", "counterfactual swaps"),
-            ("robustness", "robustness to perturbed inputs"),
-            ("calibration", "calibration"),
-        )
-        if not report.get(key)
-    ]
+    not_run = not_run_titles(report, evaluations, task_only=True)  # the task's evaluations without a section
     for title, blocks in (
         ("Lineage", _lineage(report, lic, name)),
         ("Metrics", metrics),
         ("Intended use", intended),
-        ("Limitations", _limitations(report, screen, not_run)["blocks"]),
-        ("Human oversight", _oversight(report)["blocks"]),
+        ("Limitations", _limitations(report, screen, not_run, evaluations)["blocks"]),
+        *((c["title"], c["blocks"]) for c in chapters(report, evaluations, card=True)),  # human oversight
         ("Release checks", checks),
         (
             "Not legal advice",

@@ -17,7 +17,21 @@ def _mb(b):
     return "n/a" if b is None else f"{b / 1e6:,.1f} MB"
 
 
-def render_summary(report: dict, console) -> None:
+def _evaluation_lines(report: dict, console, evaluations) -> None:
+    """Each evaluation's own lines (its `summary(section)`), printed as plain text: they hold names from the user's
+    files (groups, categories), which must not be read as markup."""
+    from .sections import evaluations_for, section_of
+
+    for evaluation in evaluations_for(report, evaluations):
+        node = section_of(report, evaluation.name)
+        if node is None or not hasattr(evaluation, "summary"):
+            continue
+        for line in evaluation.summary(node):
+            console.print(line, markup=False, highlight=False)
+
+
+def render_summary(report: dict, console, evaluations=None) -> None:
+    """The summary of a classification run; `evaluations` (classes) replaces the registered ones."""
     from rich.table import Table
 
     t, s, c = report["teacher"], report["student"], report["comparison"]
@@ -60,6 +74,7 @@ def render_summary(report: dict, console) -> None:
         f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
         f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})"
     )
+    _evaluation_lines(report, console, evaluations)
     gates = report["gates"]
     for r in gates["results"]:
         mark = (
@@ -74,7 +89,7 @@ def render_summary(report: dict, console) -> None:
     console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")
 
 
-def render_lm_summary(report: dict, console) -> None:
+def render_lm_summary(report: dict, console, evaluations=None) -> None:
     """A language-model run in a few lines: agreement with the teacher before and after, speed, size, gates."""
     c, s = report["comparison"], report["student"]
 
@@ -90,9 +105,7 @@ def render_lm_summary(report: dict, console) -> None:
         f"speed-up [bold]{num(c.get('speedup'), '{:.2f}x')}[/] tokens/s, size [bold]{_pct(c.get('size_ratio'))}[/] "
         f"of the teacher, memory {_pct(c.get('memory_ratio'))}"
     )
-    refusal = (report.get("generation") or {}).get("refusal")
-    if refusal:
-        console.print(f"refusals kept: [bold]{_pct(refusal.get('kept'))}[/] of the teacher's")
+    _evaluation_lines(report, console, evaluations)
     gates = report.get("gates") or {"results": [], "verdict": "PASS"}
     for r in gates["results"]:
         mark = (
