@@ -142,3 +142,15 @@ def test_from_a_stage_whose_inputs_never_ran_says_which_to_run(done, tmp_path):
     assert "needs the teach stage" in flat(result.output)
     bad = CliRunner().invoke(app, ["distill", str(done["recipe"]), "--out", str(tmp_path / "x"), "--from", "bake"])
     assert bad.exit_code == 2 and "not a stage" in bad.output
+
+
+def test_from_a_stage_after_the_recipe_changed_says_so(done, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(done["run"], run)
+    changed = done["recipe"].with_name("changed.yaml")
+    changed.write_text(done["recipe"].read_text().replace("bootstrap: 20", "bootstrap: 30"))
+    result = CliRunner().invoke(app, ["distill", str(changed), "--out", str(run), "--from", "gate"])
+    assert result.exit_code == 0, explain(result)
+    assert "the train stage" in flat(result.output) and "another version of this recipe" in flat(result.output)

@@ -402,7 +402,7 @@ def train_run(run: str | Path, progress: Progress = QUIET) -> dict:
     recipe = LMRecipe.model_validate(yaml.safe_load(recipe_yaml))
     folder.require("teach", "the training stage")
     if first:
-        folder.start("train", recipe_yaml)
+        folder.start("train")  # the same recipe as the teach stage that filled this folder
     p = recipe.prompts
     prompts = [
         x

@@ -18,7 +18,7 @@ from typing import Any
 from .. import __version__
 from ..errors import UserError
 from ..progress import QUIET, Progress
-from .folder import STAGES, RunFolder
+from .folder import STAGES, RunFolder, recipe_hash
 
 
 @dataclass
@@ -91,11 +91,16 @@ def distill(
         try:
             with run.timed("licence gate"):
                 licence_stage(run)
+            recipe_yaml = recipe.to_yaml()
+            for earlier in STAGES[1:first]:
+                folder.require(earlier, f"--from {start}")
+                if folder.stages()[earlier].get("recipe") != recipe_hash(recipe_yaml):
+                    progress.note(
+                        f"note: the {earlier} stage in {folder.path} ran from another version of this recipe; "
+                        f"its outputs are reused as they are (rerun --from {earlier} to redo them)"
+                    )
             for stage in STAGES[max(first, 1) : last + 1]:
-                for earlier in STAGES[1 : STAGES.index(stage)]:
-                    if STAGES.index(earlier) < first:
-                        folder.require(earlier, f"--from {start}")
-                folder.start(stage, run.resolved.to_yaml() if run.resolved is not None else recipe.to_yaml())
+                folder.start(stage, recipe_yaml)
                 facts = STAGE_RUNNERS[stage](task, run) or {}
                 folder.finish(stage, **facts)
         finally:

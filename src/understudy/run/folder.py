@@ -118,12 +118,15 @@ class RunFolder:
     def stages(self) -> dict:
         return self.read_json("stages.json") or {}
 
-    def start(self, stage: str, recipe_yaml: str) -> None:
-        """Mark `stage` running and every later one unfinished, before the stage changes anything."""
+    def start(self, stage: str, recipe_yaml: str | None = None) -> None:
+        """Mark `stage` running and every later one unfinished, before the stage changes anything.
+
+        `recipe_yaml`: the recipe it runs from (its hash is booked); None keeps the one the teach stage booked."""
         state = self.stages()
+        digest = recipe_hash(recipe_yaml) if recipe_yaml is not None else state.get("teach", {}).get("recipe")
         for later in STAGES[STAGES.index(stage) :]:
             state.pop(later, None)
-        state[stage] = {"status": "running", "started": _now(), "recipe": recipe_hash(recipe_yaml), "pid": os.getpid()}
+        state[stage] = {"status": "running", "started": _now(), "recipe": digest, "pid": os.getpid()}
         self.write_json("stages.json", state)
 
     def finish(self, stage: str, **facts: Any) -> None:
