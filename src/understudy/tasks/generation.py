@@ -24,6 +24,7 @@ def _ratio(a, b, digits: int = 4):
 class GenerationTask:
     name = "text-generation"
     recipe_model = LMRecipe
+    modality = "chat"  # prompts as chat messages; lm/teacher.py keys the store the same way (chat_key)
 
     def prepare(self, run) -> dict:
         if "teacher" in run.state:
@@ -156,6 +157,7 @@ class GenerationTask:
         return {}
 
     def evaluate(self, run) -> dict:
+        from .. import registry
         from ..evaluate import run_evaluations
         from ..lm.evaluate import answer_length, judge, measure_generation, peak_memory_mb, perplexity
         from ..lm.models import load_causal_lm, n_params
@@ -284,6 +286,7 @@ class GenerationTask:
             inputs=[x.messages for x in test],
             student_dir=folder / "student",
             progress=progress,
+            modality=registry.load(registry.MODALITIES, self.modality)(),
             extra={
                 "prompts": [x.last_user for x in test],
                 "teacher_texts": teacher_texts,
