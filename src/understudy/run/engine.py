@@ -31,7 +31,6 @@ class Run:
     accept_licence_risk: str | None = None
     licence: dict | None = None
     timings: dict = field(default_factory=dict)
-    planned_skips: list = field(default_factory=list)
     resolved: Any = None  # the recipe with defaults resolved (the task sets it in prepare)
     state: dict = field(default_factory=dict)  # the task's own, between its stages in one process
 
@@ -56,10 +55,11 @@ class Run:
         }
 
 
-def task_for(recipe) -> Any:
+def task_for(task: str) -> Any:
+    """The task plug-in registered under `task` (understudy.tasks)."""
     from .. import registry
 
-    return registry.load("understudy.tasks", recipe.task)()
+    return registry.load(registry.TASKS, task)()
 
 
 def distill(
@@ -85,8 +85,8 @@ def distill(
     run = Run(recipe=recipe, folder=folder, progress=progress, accept_licence_risk=accept_licence_risk)
     # The plan: everything that can be known before a model loads (gates against the figures this task
     # can produce, losses against the teacher kind) fails now, not an hour in.
-    run.planned_skips = plan(recipe)
-    task = task_for(recipe)
+    plan(recipe)  # raises on what cannot work; the gates it will skip are listed again by the gate stage
+    task = task_for(recipe.task)
     with folder.lock(progress):
         try:
             with run.timed("licence gate"):
@@ -107,7 +107,9 @@ def distill(
             close = getattr(task, "close", None)
             if close is not None:
                 close(run)
-    return folder.read_json("report.json") or {} if last >= STAGES.index("gate") else {}
+    if last < STAGES.index("gate"):
+        return {}
+    return folder.read_json("report.json") or {}
 
 
 def licence_stage(run: Run) -> None:
@@ -138,7 +140,6 @@ def _evaluate(task, run: Run) -> dict:
 
     # Taken after every file the evaluation leaves in student/ (calibration, oversight), before the papers.
     report["student"]["fingerprint"] = student_fingerprint(run.folder / "student")
-    report["skipped_evaluations"] = report.get("skipped_evaluations", {})
     report["timings"] = run.timings
     run.folder.write_json("report.json", report)
     return {"student_fingerprint": report["student"]["fingerprint"]}

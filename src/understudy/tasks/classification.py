@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import UserError
 from ..recipe import Recipe
+from . import API_TEACHER_NOT_MEASURED
 
 
 class ClassificationTask:
@@ -275,8 +276,7 @@ class ClassificationTask:
             "cost_ratio": round(s_cost / t_cost, 6) if (t_cost and s_cost) else None,
         }
         if remote:
-            why = "the teacher runs behind an API: its speed, memory and size are its server's, not measured here"
-            report["not_measured"] = {f"comparison.{k}": why for k in ("speedup", "size_ratio", "memory_ratio")}
+            report["not_measured"] = dict(API_TEACHER_NOT_MEASURED)
         report.update(sections)
         report["skipped_evaluations"] = skipped
         return report

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..lm.recipe import LMRecipe
+from . import API_TEACHER_NOT_MEASURED
 
 
 def _ratio(a, b, digits: int = 4):
@@ -186,12 +187,14 @@ class GenerationTask:
         teacher_texts = [answers[x.id]["text"] for x in test]
         skipped: dict[str, str] = {}
         with run.timed("evaluate before"):
-            before_model, _, _ = initial_student(r, getattr(teacher, "folder", None))
+            # The untrained student built in prepare, unless the train stage of this run has trained it since.
+            before_model = s.pop("student0", None)
+            if before_model is None:
+                before_model, _, _ = initial_student(r, getattr(teacher, "folder", None))
             before_answers, before = _side(
                 before_model, s["s_tok"], test, teacher_texts, ev, progress, "student before training"
             )
             del before_model
-            s.pop("student0", None)
             gc.collect()
         with run.timed("evaluate after"):
             student, s_tok = load_causal_lm(folder / "student")
@@ -360,8 +363,7 @@ class GenerationTask:
             for x, tt, b, a in list(zip(test, teacher_texts, before_answers, after_answers))[: ev.examples]
         ]
         if not in_process:
-            why = "the teacher runs behind an API: its speed, memory and size are its server's, not measured here"
-            report["not_measured"] = {f"comparison.{k}": why for k in ("speedup", "size_ratio", "memory_ratio")}
+            report["not_measured"] = dict(API_TEACHER_NOT_MEASURED)
         report["generation"] = sections
         report["skipped_evaluations"] = {**skipped, **skipped_evals}
         return report
