@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from understudy.evaluate import BUILTIN, evaluation_classes, run_evaluations
+from understudy import registry
+from understudy.evaluate import evaluation_classes, run_evaluations
 from understudy.evaluate.calibration import Calibration, calibration_report
 from understudy.evaluate.counterfactual import Counterfactual, counterfactual_report
 from understudy.evaluate.fairness import Fairness, fairness_report
@@ -115,8 +116,8 @@ def clf_ctx(tmp_path):
 def test_the_evaluations_are_the_protocols_and_the_builtin_targets():
     for cls in CLASSIFY + GENERATE:
         assert isinstance(cls(), Evaluation)
-        assert BUILTIN[cls.name] == f"{cls.__module__}:{cls.__name__}"
-    assert {c.name for c in evaluation_classes()} >= set(BUILTIN)
+        assert registry.entry_point(registry.EVALUATIONS, cls.name).value == f"{cls.__module__}:{cls.__name__}"
+    assert {c.name for c in evaluation_classes()} >= {c.name for c in CLASSIFY + GENERATE}
     assert [c.name for c in evaluation_classes("text-classification")][:5] == [
         "calibration",
         "fairness",

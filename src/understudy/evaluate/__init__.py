@@ -13,41 +13,19 @@ a task. Adding an evaluation: its own module, and one entry-point line in pyproj
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
 GROUP = "understudy.evaluations"
 
-# understudy's own evaluations, as its pyproject.toml registers them. Used only while no evaluation is
-# registered at all (a source checkout not installed with `pip install -e .`), so that the gate table and the
-# built-in evaluations still work there.
-BUILTIN = {
-    "calibration": "understudy.evaluate.calibration:Calibration",
-    "fairness": "understudy.evaluate.fairness:Fairness",
-    "counterfactual": "understudy.evaluate.counterfactual:Counterfactual",
-    "robustness": "understudy.evaluate.robustness:Robustness",
-    "oversight": "understudy.evaluate.oversight:Oversight",
-    "refusal": "understudy.evaluate.generation_safety:Refusal",
-    "hallucination": "understudy.evaluate.generation_safety:Hallucination",
-}
-
-
-def _target(value: str) -> Any:
-    module, attr = value.split(":")
-    return getattr(importlib.import_module(module), attr)
-
 
 def evaluation_classes(task: str | None = None) -> list[Any]:
     """The registered evaluation classes (for `task` only, if given), in run order."""
     from .. import registry
 
-    names = registry.names(GROUP)
-    if names:
-        classes = [registry.load(GROUP, n) for n in names]
-    else:
-        classes = [_target(v) for v in BUILTIN.values()]
+    # understudy's own are entry points in its pyproject.toml, like a plug-in's
+    classes = [registry.load(GROUP, n) for n in registry.names(GROUP)]
     if task is not None:
         classes = [c for c in classes if task in c.tasks]
     return sorted(classes, key=lambda c: (c.order, c.name))
