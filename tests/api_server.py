@@ -6,14 +6,15 @@ and counts every request on the server side, so tests can prove that nothing is 
 The "model" reads the text to classify (the last user message) and leans to 'great' or 'other' by
 cue words. Texts with 'unanswerable' always get prose instead of a label; texts with 'hesitant' get
 prose first and a label once told off (the client's stricter retry); texts with 'forbidden' are
-refused with HTTP 400, like a content filter. Requests without a label set in the system prompt get
+refused with HTTP 400, like a content filter (whose message carelessly echoes the Authorization header). Requests without a label set in the system prompt get
 a generated text.
 
 Faults, drawn per request from a seeded generator: '429' (with Retry-After), '500', 'slow' (answers
 after `slow_s`, past the client's timeout), 'malformed' (a 200 whose body is not JSON), 'truncated'
 (a 200 whose body is cut short and whose connection then drops). `fail_first` gives every distinct
 request that fault on its first attempt. `hold` (or `hold_after` answers) parks new requests until it is
-lifted (then they get 503), to freeze a client mid-run.
+lifted (then they get 503), to freeze a client mid-run. `refuse=(status, message)` answers every chat request
+with that status and error message (a server's own words, e.g. holding rich markup).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class FakeLLM:
         honour_n: bool = True,
         key: str | None = None,
         latency_s: float = 0.0,
+        refuse: tuple[int, str] | None = None,
+        port: int = 0,
     ):
         self.rng = random.Random(seed)
         self.rates = dict(rates or {})
@@ -100,6 +103,8 @@ class FakeLLM:
         self.honour_n = honour_n
         self.key = key  # when set, requests must carry it; a wrong one is refused and echoed back (redaction test)
         self.latency_s = latency_s
+        self.refuse = refuse
+        self.port = port  # 0: any free port; a fixed one lets a test bring a stopped server back at the same address
         self.hold = threading.Event()  # set: park new requests
         self.hold_after: int | None = None  # park every request that arrives once this many have been answered
         self.lock = threading.Lock()
@@ -169,6 +174,9 @@ class FakeLLM:
                     return self._fault(
                         "auth", JSONResponse({"error": {"message": f"bad credentials: {auth}"}}, status_code=401)
                     )
+                if self.refuse is not None:
+                    status, message = self.refuse
+                    return self._fault("refuse", JSONResponse({"error": {"message": message}}, status_code=status))
                 if body.get("model") == "missing-model":
                     return self._fault(
                         "404",
@@ -204,7 +212,8 @@ class FakeLLM:
                 text = self._text(body)
                 if "forbidden" in text:
                     return self._fault(
-                        "refused", JSONResponse({"error": {"message": "content filter: refused"}}, status_code=400)
+                        "refused",
+                        JSONResponse({"error": {"message": f"content filter: refused ({auth})"}}, status_code=400),
                     )
                 if self.latency_s:
                     await asyncio.sleep(self.latency_s)
@@ -344,7 +353,7 @@ class FakeLLM:
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
+        sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app(), http="h11", log_level="critical", lifespan="off", timeout_graceful_shutdown=1, access_log=False

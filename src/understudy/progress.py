@@ -1,4 +1,7 @@
-"""Progress bars with ETA (rich), or silence. Stages report through this, never print."""
+"""Progress bars with ETA (rich), or silence. Stages report through this, never print.
+
+Notes and task descriptions quote the user's files (paths, labels, model names): they are shown as plain text,
+never read as rich markup, so a '[/x]' in them is printed as it is."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ class Progress:
 
     def note(self, message: str) -> None:
         if self.enabled and self.console is not None:
-            self.console.print(message)
+            self.console.print(message, markup=False)
 
     @contextmanager
     def task(self, description: str, total: int | None) -> Iterator[Callable[[int], None]]:
@@ -34,7 +37,7 @@ class Progress:
 
         bar = RichProgress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("elapsed"),

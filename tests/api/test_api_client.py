@@ -4,6 +4,7 @@ bounded concurrency, rate limits, the budget, prices, and the API key kept out o
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import time
 
@@ -11,7 +12,7 @@ import pytest
 from api_server import FakeLLM
 
 from understudy.api import ApiClient, ApiError, ApiSettings, BudgetExhausted, default_prices, prices_for
-from understudy.api.client import RateLimiter, retry_after_s
+from understudy.api.client import KEY_WINDOW, RateLimiter, retry_after_s, strike_key
 from understudy.errors import UserError
 
 SYSTEM = "Classify.\n\nThe labels:\n- great\n- other\n\nAnswer with the label."
@@ -218,8 +219,50 @@ def test_the_key_is_sent_but_never_written(monkeypatch, caplog):
             assert "HTTP 401" in message and "***" in message  # ...the server echoed it, the message struck it out
             assert "UNDERSTUDY_TEST_KEY" in message  # and says where the key comes from
             assert SECRET not in message and SECRET not in repr(client) and SECRET not in repr(info.value.args)
+            assert SECRET not in repr(vars(client)) and SECRET not in repr(client._http.headers)
         assert SECRET not in s.model_dump_json()
     assert SECRET not in caplog.text and SECRET not in "".join(str(r.args) for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "key, what",
+    [
+        (f"{SECRET}\nsk-second-line-9d8e7f", "a line break"),
+        (f"{SECRET}\tsk-after-a-tab-3c2b1a", "a tab"),
+        (f"{SECRET}\u2013x7Qz9pLmR4", "a non-ASCII character"),
+        (f"Bearer {SECRET}", "a space"),
+        (f"{SECRET}\x1bescape", "a control character"),
+    ],
+)
+def test_a_key_that_is_no_legal_header_value_is_refused_before_sending_without_showing_it(monkeypatch, key, what):
+    monkeypatch.setenv("UNDERSTUDY_TEST_KEY", key)
+    with FakeLLM() as srv:
+        with pytest.raises(UserError) as info:
+            ApiClient(settings(srv.url, api_key_env="UNDERSTUDY_TEST_KEY"))
+        assert sum(srv.received.values()) == 0  # refused up front, not by httpx or h11 mid-request
+    message = str(info.value)
+    assert "UNDERSTUDY_TEST_KEY" in message and "teacher.api.api_key_env" in message and what in message
+    for i in range(len(key) - KEY_WINDOW + 1):
+        assert key[i : i + KEY_WINDOW] not in message  # no piece of the value, let alone all of it
+
+
+def test_a_key_echoed_in_any_shape_is_struck_out():
+    key = 'sk-proj-"quoted\\slash-4f9a2c8e7d'
+    echoes = [
+        f"bad key {key}",
+        f"bad key {json.dumps(key)}",  # JSON-escaped: the quote and the backslash doubled
+        f"bad key {key[:14]}... (cut short)",
+        f"sent Authorization: Bearer {key}",
+        f"sent Basic dXNlcjpwYXNz and {key[5:]}",
+    ]
+    for text in echoes:
+        struck = strike_key(text, key)
+        assert "***" in struck and text.split()[0] in struck, struck
+        for i in range(len(key) - KEY_WINDOW + 1):
+            assert key[i : i + KEY_WINDOW] not in struck, (text, struck)
+    assert "dXNlcjpwYXNz" not in strike_key(echoes[-1], key)  # whatever follows 'Basic' or 'Bearer' goes too
+    assert strike_key("the bearer of great news", key) == "the bearer *** great news"  # messages only: on the safe side
+    assert strike_key("the bearer of great news", key, credentials=False) == "the bearer of great news"
 
 
 def test_missing_key_variable_is_named_not_guessed(monkeypatch):

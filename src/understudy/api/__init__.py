@@ -3,5 +3,15 @@
 The teachers built on it are in understudy.teachers.api.
 """
 
-from .client import Answer, ApiClient, ApiError, BudgetExhausted, Prices, Spend, default_prices, prices_for  # noqa: F401
+from .client import (  # noqa: F401
+    Answer,
+    ApiClient,
+    ApiError,
+    BudgetExhausted,
+    EndpointDown,
+    Prices,
+    Spend,
+    default_prices,
+    prices_for,
+)
 from .settings import ApiSettings, Example  # noqa: F401

@@ -6,8 +6,13 @@ unreadable bodies (Retry-After honoured, and a 429 pauses every worker), and a b
 US dollars checked before each request: once the next request could pass the cap, no new request
 starts; requests already in flight finish and their answers are kept.
 
-The API key is read from the environment variable the settings name. It is held in memory only and
-struck out of every message this module writes.
+Connections that fail to open (refused, unknown host, connect timeout) are counted over all requests:
+after `max_connection_failures` in a row the client stops sending and every request left fails at once
+with EndpointDown, so a dead endpoint fails the run in seconds, not after every request's retries.
+
+The API key is read from the environment variable the settings name, refused up front unless it is a
+legal header value, and held only in the HTTP client's headers (whose repr hides it). It is never put in
+a message: whatever a server echoes is cut at "Bearer ..." and at any run of the key's characters.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ RETRY_STATUS = {408, 409, 425, 429}  # and every 5xx
 MAX_RETRY_AFTER_S = 600.0
 PRICES_FILE = Path(__file__).with_name("prices.yaml")
 DATED = re.compile(r"^-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
+KEY_CHARS = re.compile(r"[\x21-\x7e]+")  # visible ASCII: what an Authorization header can carry as one token
+CREDENTIAL = re.compile(r"(?i)\b(bearer|basic)(\s+)[^\s\"'<>,;}\]]+")
+KEY_WINDOW = 8  # a run of this many of the key's characters is struck out, wherever and however it appears
 
 
 class ApiError(UserError):
@@ -45,6 +53,10 @@ class ApiError(UserError):
     def __init__(self, message: str, status: int | None = None):
         super().__init__(message)
         self.status = status
+
+
+class EndpointDown(ApiError):
+    """Too many connections in a row failed to open: nothing more is sent. Answers already received are kept."""
 
 
 class BudgetExhausted(UserError):
@@ -287,6 +299,76 @@ def retry_after_s(headers: Any) -> float | None:
         return None
 
 
+# ------------------------------------------------------------------------------------------ the key
+
+
+class _Secret:
+    """The key, out of every repr and str: only `reveal()` gives it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<hidden>"
+
+    __str__ = __repr__
+
+
+def _bad_key_char(value: str) -> str | None:
+    """What makes a key unsendable in an HTTP header, in words that do not show the key; None if it is fine."""
+    if KEY_CHARS.fullmatch(value):
+        return None
+    bad = next(c for c in value if not KEY_CHARS.fullmatch(c))
+    if bad in "\r\n":
+        return "a line break"
+    if bad == "\t":
+        return "a tab"
+    if bad == " ":
+        return "a space (the variable should hold the key alone, without 'Bearer')"
+    if ord(bad) > 0x7F:
+        return "a non-ASCII character (often a quote or a dash pasted from a document)"
+    return "a control character"
+
+
+def strike_key(text: str, key: str | None, *, credentials: bool = True) -> str:
+    """Text with credentials cut out: whatever follows 'Bearer'/'Basic' (unless `credentials` is False: an answer's
+    own words), and every run of KEY_WINDOW characters that also occurs in the key (so a key echoed escaped, quoted,
+    cut short or with a prefix still does not show)."""
+    if credentials:
+        text = CREDENTIAL.sub(r"\1\2***", text)
+    if not key or len(key) < 4:  # a dummy key for a local server ('x', 'none') is no secret
+        return text
+    w = min(KEY_WINDOW, len(key))
+    pieces = {key[i : i + w] for i in range(len(key) - w + 1)}
+    hit = [False] * len(text)
+    for i in range(len(text) - w + 1):
+        if text[i : i + w] in pieces:
+            hit[i : i + w] = [True] * w
+    out, i = [], 0
+    while i < len(text):
+        if hit[i]:
+            while i < len(text) and hit[i]:
+                i += 1
+            out.append("***")
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def _may_hold_key(text: str, key: str | None) -> bool:
+    """A fast test before scrubbing a big body: does an aligned piece of the key occur in it?"""
+    if not key or len(key) < 4:
+        return False
+    w = min(KEY_WINDOW, len(key))
+    return any(key[i : i + w] in text for i in range(0, len(key) - w + 1, w)) or key[-w:] in text
+
+
 # ------------------------------------------------------------------------------------------ client
 
 
@@ -304,7 +386,7 @@ class ApiClient:
         *,
         spent_before: tuple[int, float] = (0, 0.0),
         transport=None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ):
         import httpx
 
@@ -315,23 +397,29 @@ class ApiClient:
                 f"teacher.api.budget_usd is set, but no price is known for model '{settings.model}': set "
                 "teacher.api.price_per_million_input and price_per_million_output"
             )
-        self._key = self._read_key(settings.api_key_env)
+        key = self._read_key(settings.api_key_env)
+        self._key = _Secret(key) if key else None
         headers = {"Content-Type": "application/json"}
-        if self._key:
-            headers["Authorization"] = f"Bearer {self._key}"
+        if key:
+            headers["Authorization"] = f"Bearer {key}"  # httpx's Headers repr shows '[secure]' for it
         self._http = httpx.Client(
             base_url=settings.base_url + "/",
             headers=headers,
             transport=transport,
-            timeout=httpx.Timeout(settings.timeout_s),
+            timeout=httpx.Timeout(settings.timeout_s, connect=min(settings.connect_timeout_s, settings.timeout_s)),
             limits=httpx.Limits(
                 max_connections=settings.max_in_flight, max_keepalive_connections=settings.max_in_flight
             ),
         )
         self._pool = ThreadPoolExecutor(max_workers=settings.max_in_flight, thread_name_prefix="understudy-api")
-        self._sleep = sleep
-        self._requests = RateLimiter(settings.requests_per_minute, sleep)
-        self._tokens = RateLimiter(settings.tokens_per_minute, sleep)
+        self._down = threading.Event()  # set once max_connection_failures connections in a row failed
+        self._connect_failures = 0
+        self._last_connect_error = ""
+        self._sleep = sleep or time.sleep
+        # Back-offs and 429 pauses end early when the endpoint is declared down, so nothing waits a minute to fail.
+        self._pause = sleep or self._down.wait
+        self._requests = RateLimiter(settings.requests_per_minute, self._sleep)
+        self._tokens = RateLimiter(settings.tokens_per_minute, self._sleep)
         self._lock = threading.Lock()
         self._resume_at = 0.0  # a 429's Retry-After holds every worker until then
         self._reserved_tokens = 0.0
@@ -342,7 +430,7 @@ class ApiClient:
         self.spent_before = spent_before
         self.spend = Spend()
 
-    # The key lives only here and in the HTTP client's headers; every message is scrubbed of it.
+    # The key is checked here, then lives only in the HTTP client's headers; no message ever holds it.
     @staticmethod
     def _read_key(name: str | None) -> str | None:
         if name is None:
@@ -353,12 +441,17 @@ class ApiClient:
                 f"teacher.api.api_key_env names the environment variable {name}, which is not set or empty; "
                 f"export {name}=<your key> in the shell that runs understudy"
             )
+        bad = _bad_key_char(value)
+        if bad:  # httpx and h11 would quote the whole header value in their error: refuse before sending
+            raise UserError(
+                f"the environment variable {name} (teacher.api.api_key_env) holds {bad}, which an HTTP header "
+                f"cannot carry, so it is not a usable key (its value is not shown). Set it to the key alone, "
+                f"on one line: export {name}=<your key>"
+            )
         return value
 
     def redact(self, text: str) -> str:
-        if self._key and len(self._key) >= 4:
-            text = text.replace(self._key, "***")
-        return text
+        return strike_key(text, self._key.reveal() if self._key else None)
 
     def __repr__(self) -> str:
         return f"ApiClient({self.settings.host()!r}, model={self.settings.model!r})"
@@ -366,6 +459,39 @@ class ApiClient:
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
+
+    @property
+    def endpoint_down(self) -> bool:
+        return self._down.is_set()
+
+    def reconnect(self) -> None:
+        """Try the endpoint again after it was declared down (a new batch, once the user says so)."""
+        with self._lock:
+            self._connect_failures = 0
+            self._down.clear()
+
+    def _connect_failed(self, detail: str) -> None:
+        with self._lock:
+            self._connect_failures += 1
+            self._last_connect_error = detail
+            if self._connect_failures >= self.settings.max_connection_failures:
+                self._down.set()
+
+    def _connected(self) -> None:
+        with self._lock:
+            self._connect_failures = 0
+
+    def _raise_if_down(self) -> None:
+        if self._down.is_set():
+            s = self.settings
+            raise EndpointDown(
+                self.redact(
+                    f"{s.base_url} cannot be reached: {s.max_connection_failures} connections in a row failed "
+                    f"to open, the last with {self._last_connect_error}; nothing more is sent "
+                    "(teacher.api.max_connection_failures). Check that the server is running and that "
+                    "teacher.api.base_url is right"
+                )
+            )
 
     def __enter__(self) -> ApiClient:
         return self
@@ -444,7 +570,9 @@ class ApiClient:
 
     def chat(self, payload: dict) -> Answer:
         """Send one chat completion, retrying what can be retried. Raises BudgetExhausted before sending
-        when the budget could be passed, ApiError when the endpoint refuses or every retry failed."""
+        when the budget could be passed, ApiError when the endpoint refuses or every retry failed, EndpointDown
+        once connections keep failing to open."""
+        self._raise_if_down()
         prompt_est, completion_est, usd_est = self.estimate(payload)
         self._reserve(prompt_est + completion_est, usd_est)
         try:
@@ -458,9 +586,9 @@ class ApiClient:
         while True:
             with self._lock:
                 wait = self._resume_at - time.monotonic()
-            if wait <= 0:
+            if wait <= 0 or self._down.is_set():
                 break
-            self._sleep(wait)
+            self._pause(wait)
         self._requests.acquire(1)
         self._tokens.acquire(tokens)
 
@@ -476,12 +604,14 @@ class ApiClient:
         while True:
             attempt += 1
             self._wait_turn(prompt_est + completion_est)
+            self._raise_if_down()
             retry_after = None
             started = time.monotonic()
             with self._lock:
                 self.spend.attempts += 1
             try:
                 with self._http.stream("POST", "chat/completions", json=payload) as resp:
+                    self._connected()  # any answer, 429 and 5xx included, shows the server is there
                     status = resp.status_code
                     try:
                         raw = resp.read()
@@ -492,7 +622,11 @@ class ApiClient:
                         raise
                 if status == 200:
                     try:
-                        answer = Answer.from_body(json.loads(raw), time.monotonic() - started, attempt)
+                        text = raw.decode("utf-8")
+                        key = self._key.reveal() if self._key else None
+                        if _may_hold_key(text, key):  # an answer is stored: it must not carry the key either
+                            text = strike_key(text, key, credentials=False)
+                        answer = Answer.from_body(json.loads(text), time.monotonic() - started, attempt)
                     except (ValueError, MalformedAnswer) as exc:
                         with self._lock:
                             self._charge(prompt_est, completion_est, estimated=True)
@@ -516,15 +650,20 @@ class ApiClient:
                     ) from None
             except httpx.TimeoutException as exc:
                 reason, detail = "timeout", type(exc).__name__
-                if isinstance(exc, httpx.ReadTimeout):  # sent and maybe answered: count it as billed
+                if isinstance(exc, httpx.ConnectTimeout):
+                    self._connect_failed(f"{detail} after {self._http.timeout.connect}s")
+                elif isinstance(exc, httpx.ReadTimeout):  # sent and maybe answered: count it as billed
                     with self._lock:
                         self._charge(prompt_est, 0, estimated=True)
             except httpx.UnsupportedProtocol:
                 raise ApiError(f"teacher.api.base_url {s.base_url} is not an http(s) URL") from None
             except httpx.TransportError as exc:
-                reason, detail = "connection", f"{type(exc).__name__}: {exc}"
+                reason, detail = "connection", self.redact(f"{type(exc).__name__}: {exc}")
+                if isinstance(exc, httpx.ConnectError):  # refused, unknown host, TLS handshake failed
+                    self._connect_failed(detail)
             with self._lock:
                 self.spend.retries[reason] = self.spend.retries.get(reason, 0) + 1
+            self._raise_if_down()
             if attempt > s.max_retries:
                 raise ApiError(
                     self.redact(
@@ -535,7 +674,7 @@ class ApiClient:
                 ) from None
             delay = retry_after if retry_after is not None else self._backoff(attempt)
             log.info("retrying after %s in %.2fs (attempt %d of %d)", reason, delay, attempt, s.max_retries + 1)
-            self._sleep(delay)
+            self._pause(delay)
 
     def _record(self, payload: dict, answer: Answer, prompt_est: float, completion_est: float) -> None:
         with self._lock:

@@ -55,6 +55,20 @@ class ApiSettings(Strict):
     timeout_s: float = Field(
         60.0, gt=0, description="Seconds to wait for a connection or for the next bytes of an answer."
     )
+    connect_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds to wait for a connection to open (at most timeout_s): a dead host fails fast, "
+        "a slow answer still gets timeout_s.",
+    )
+    max_connection_failures: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Connections in a row, over all requests, that fail to open (refused, unknown host, connect "
+        "timeout) before the run stops sending; answers received are kept and a rerun resumes. 429 and 5xx "
+        "answers do not count: they are retried with back-off.",
+    )
     max_retries: int = Field(
         6,
         ge=0,

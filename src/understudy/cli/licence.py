@@ -52,7 +52,9 @@ def check(
             model=model,
         )
     except UserError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        from rich.markup import escape
+
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)  # it quotes the arguments
         raise typer.Exit(2) from None
     if json_mode:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
@@ -68,7 +70,7 @@ def render(result: dict, console) -> None:
     v = result["verdict"]
     console.print(
         f"licence gate: [bold {COLOUR[v]}]{v}[/] for {'commercial' if result['use']['commercial'] else 'research'} "
-        f"use, sector {result['use']['sector']}  ({', '.join(result['targets'])})",
+        f"use, sector {result['use']['sector']}  ({escape(', '.join(result['targets']))})",
         highlight=False,
     )
     table = Table(show_lines=True)
@@ -77,7 +79,7 @@ def render(result: dict, console) -> None:
     for lic in result["licences"]:
         table.add_row(
             escape(lic["name"]),
-            lic["role"],
+            escape(lic["role"]),
             f"[{COLOUR[lic['verdict']]}]{lic['verdict']}[/]",
             escape("\n".join(lic["reasons"])),
         )
@@ -92,7 +94,9 @@ def render(result: dict, console) -> None:
             f" [{e['field']}]" if e.get("field") else ""
         )
         ev.add_row(
-            escape(where), escape(str(e.get("clause") or e["value"])[:200]), e.get("licence") or "not recognised"
+            escape(where),
+            escape(str(e.get("clause") or e["value"])[:200]),
+            escape(e.get("licence") or "not recognised"),
         )
     console.print(ev)
     for note in result["notes"]:

@@ -186,6 +186,7 @@ def keys(
     """List every recipe key of a task with its default and meaning."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from ..errors import UserError
     from ..recipe import describe_keys, recipe_model
@@ -200,8 +201,8 @@ def keys(
     table = Table(title=f"recipe keys ({task})")
     for col in ("key", "default", "meaning"):
         table.add_column(col)
-    for row in describe_keys(model):
-        table.add_row(*row)
+    for row in describe_keys(model):  # defaults and plug-ins' descriptions may hold brackets: plain text
+        table.add_row(*(Text(str(cell)) for cell in row))
     Console().print(table)
 
 

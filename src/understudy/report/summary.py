@@ -17,6 +17,24 @@ def _mb(b):
     return "n/a" if b is None else f"{b / 1e6:,.1f} MB"
 
 
+def _gate_lines(gates: dict, out: str, console) -> None:
+    """Each gate's mark, then its message and the verdict line as plain text: messages quote the user's recipe and
+    command line (a risk-accepted reason, a group name), and the run folder's path is the user's."""
+    from rich.text import Text
+
+    for r in gates["results"]:
+        mark = (
+            ("pass", "green")
+            if r["passed"]
+            else ("skipped", "dim")
+            if r["passed"] is None
+            else (("BLOCK", "red") if r["on_fail"] == "block" else ("warn", "yellow"))
+        )
+        console.print(Text.assemble("  ", mark, "  ", r["message"]))
+    verdict = gates["verdict"]
+    console.print(Text.assemble("verdict: ", (verdict, VERDICT_STYLE[verdict]), f"   report: {out}/report.html"))
+
+
 def _evaluation_lines(report: dict, console, evaluations) -> None:
     """Each evaluation's own lines (its `summary(section)`), printed as plain text: they hold names from the user's
     files (groups, categories), which must not be read as markup."""
@@ -33,9 +51,10 @@ def _evaluation_lines(report: dict, console, evaluations) -> None:
 def render_summary(report: dict, console, evaluations=None) -> None:
     """The summary of a classification run; `evaluations` (classes) replaces the registered ones."""
     from rich.table import Table
+    from rich.text import Text
 
     t, s, c = report["teacher"], report["student"], report["comparison"]
-    table = Table(title=f"understudy: {report['run']['name']}", show_lines=False)
+    table = Table(title=Text(f"understudy: {report['run']['name']}"), show_lines=False)
     table.add_column("")
     table.add_column("teacher", justify="right")
     table.add_column("student", justify="right")
@@ -75,29 +94,20 @@ def render_summary(report: dict, console, evaluations=None) -> None:
         f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})"
     )
     _evaluation_lines(report, console, evaluations)
-    gates = report["gates"]
-    for r in gates["results"]:
-        mark = (
-            "[green]pass[/]"
-            if r["passed"]
-            else "[dim]skipped[/]"
-            if r["passed"] is None
-            else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
-        )
-        console.print(f"  {mark}  {r['message']}")
-    verdict = gates["verdict"]
-    console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")
+    _gate_lines(report["gates"], report["run"]["out"], console)
 
 
 def render_lm_summary(report: dict, console, evaluations=None) -> None:
     """A language-model run in a few lines: agreement with the teacher before and after, speed, size, gates."""
+    from rich.markup import escape
+
     c, s = report["comparison"], report["student"]
 
     def num(v, fmt="{:.3f}"):
         return "n/a" if v is None else fmt.format(v)
 
     console.print(
-        f"student [bold]{s['name']}[/]: ROUGE-L against the teacher's answers "
+        f"student [bold]{escape(str(s['name']))}[/]: ROUGE-L against the teacher's answers "
         f"{num(c.get('rouge_l_before'))} before -> [bold]{num(c.get('rouge_l_after'))}[/] after; "
         f"embedding similarity {num(c.get('embedding_similarity_before'))} -> {num(c.get('embedding_similarity_after'))}"
     )
@@ -107,14 +117,4 @@ def render_lm_summary(report: dict, console, evaluations=None) -> None:
     )
     _evaluation_lines(report, console, evaluations)
     gates = report.get("gates") or {"results": [], "verdict": "PASS"}
-    for r in gates["results"]:
-        mark = (
-            "[green]pass[/]"
-            if r["passed"]
-            else "[dim]skipped[/]"
-            if r["passed"] is None
-            else ("[red]BLOCK[/]" if r["on_fail"] == "block" else "[yellow]warn[/]")
-        )
-        console.print(f"  {mark}  {r['message']}")
-    verdict = gates["verdict"]
-    console.print(f"verdict: [{VERDICT_STYLE[verdict]}]{verdict}[/]   report: {report['run']['out']}/report.html")
+    _gate_lines(gates, report["run"]["out"], console)

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import model_validator
 
-from ..api.client import Answer, ApiClient, ApiError, BudgetExhausted, Choice
+from ..api.client import Answer, ApiClient, ApiError, BudgetExhausted, Choice, EndpointDown
 from ..api.settings import ApiSettings
 from ..errors import UserError
 from ..store import TeacherStore, input_hash
@@ -165,6 +165,15 @@ class _ApiTeacherBase:
         return False
 
     @staticmethod
+    def _down_error(error: EndpointDown, answered: int, total: int, unit: str) -> EndpointDown:
+        """The endpoint went away mid-run: say what is safe in the store, what is left, and how to go on."""
+        return EndpointDown(
+            f"{error}. {answered} of the {total} {unit} asked were answered and are stored; {total - answered} "
+            "remain. Rerun the same command once the endpoint is back: it resumes where this stopped and asks "
+            "nothing already answered again"
+        )
+
+    @staticmethod
     def _setup_error(deferred: list) -> ApiError:
         first = deferred[0][1]
         return ApiError(
@@ -203,10 +212,13 @@ class _ApiTeacherBase:
     def _ask(self, jobs: Sequence[_Job]) -> None:
         """Run jobs and their follow-ups, at most max_in_flight at once, storing each answer as it arrives.
 
-        Stored answers are reused without a request. A budget stop or a fatal refusal lets the requests in
-        flight finish (and stores them) before it is raised; so do failures after every retry.
+        Stored answers are reused without a request. A budget stop, a fatal refusal or an endpoint that cannot be
+        reached lets the requests in flight finish (and stores them) before it is raised; so do failures after every
+        retry.
         """
         self._read_notes()
+        if self._client is not None and self._client.endpoint_down:
+            self._client.reconnect()  # a new call: the caller chose to try again
         queue: deque[_Job] = deque(jobs)
         pending: dict = {}
         failed: list[ApiError] = []
@@ -231,7 +243,7 @@ class _ApiTeacherBase:
                     job, payload, key = pending.pop(future)
                     try:
                         answer = future.result()
-                    except BudgetExhausted as exc:
+                    except (BudgetExhausted, EndpointDown) as exc:
                         stop = stop or exc
                         continue
                     except ApiError as exc:
@@ -580,7 +592,11 @@ class ApiClassifierTeacher(_ApiTeacherBase):
         known = self._stored_outcomes(hashes)
         todo = {h: t for h, t in zip(hashes, texts) if h not in known}
         if todo:
-            self._ask([self._first_job(_TextState(t, h)) for h, t in todo.items()])
+            try:
+                self._ask([self._first_job(_TextState(t, h)) for h, t in todo.items()])
+            except EndpointDown as exc:
+                answered = sum(h in self._outcomes for h in todo)
+                raise self._down_error(exc, answered, len(todo), "texts") from None
         outcomes = self._stored_outcomes(hashes)
         return {"probs": np.array([outcomes[h]["probs"] for h in hashes], dtype=np.float32)}
 
@@ -747,7 +763,11 @@ class ApiGenerator(_ApiTeacherBase):
 
             return _Job(lambda: (self._payload(prompt, max_new_tokens, logprobs), 0), on_answer, on_refused)
 
-        self._ask([job(i, p) for i, p in enumerate(prompts)])
+        try:
+            self._ask([job(i, p) for i, p in enumerate(prompts)])
+        except EndpointDown as exc:
+            answered = sum(g.refused is None for g in results.values())
+            raise self._down_error(exc, answered, len(prompts), "prompts") from None
         return [results[i] for i in range(len(prompts))]
 
     def predict(self, prompts: Sequence[str | Sequence[dict]]) -> dict[str, list]:
