@@ -139,6 +139,12 @@ class DataSpec(Strict):
         description="Unlabelled texts of the business: the teacher labels them, the student learns from them."
     )
     evaluation: DataFile = Field(description="Held-out labelled texts: teacher and student are measured on them.")
+    gold: str | None = Field(
+        None,
+        description="Reviewed labels (CSV or JSONL with 'text' and 'label' columns, e.g. the review queue's CSV "
+        "export): each of these texts is learnt with its label in place of the teacher's soft label, and those "
+        "missing from the transfer set are added to it (texts of the evaluation set are left out).",
+    )
 
     @model_validator(mode="after")
     def _eval_labels(self) -> DataSpec:
@@ -524,6 +530,8 @@ def _check_files(recipe: Recipe, lines: dict, path: Path) -> None:
         (("data", "transfer", "path"), recipe.data.transfer.path),
         (("data", "evaluation", "path"), recipe.data.evaluation.path),
     ]
+    if recipe.data.gold:
+        checks.append((("data", "gold"), recipe.data.gold))
     for key in ("path", "head"):
         value = getattr(recipe.teacher, key)
         if value:

@@ -62,6 +62,7 @@ class ClassificationTask:
             known_labels=teacher.labels,
             require_labels=True,
         )
+        state["gold"] = load_gold(resolved.data.gold, teacher.labels) if d.gold else None  # a bad label fails now
         return state
 
     def close(self, run) -> None:
@@ -128,18 +129,47 @@ class ClassificationTask:
         gold = None
         if s["transfer"].labels is not None and r.training.gold_weight > 0:
             gold = np.array([index[g] if g is not None else -1 for g in s["transfer"].labels])
+        texts, targets, reviewed = s["transfer"].texts, {k: v[:n] for k, v in outputs.items()}, None
+        if s["gold"] is not None:
+
+            def ask_teacher(new: list[str]) -> dict:
+                from ..label import label
+
+                found, _ = label(
+                    s["teacher"],
+                    new,
+                    s["store"],
+                    batch_size=r.labelling.batch_size,
+                    progress=run.progress,
+                    modality=s["modality"],
+                )
+                return found
+
+            texts, targets, gold, reviewed = apply_gold(
+                texts,
+                targets,
+                gold,
+                s["gold"],
+                s["teacher"].labels,
+                set(s["evaluation"].texts),
+                r.training,
+                ask_teacher,
+            )
         with run.timed("train student"):
             training = train_student(
                 r,
                 s["teacher"],
-                s["transfer"].texts,
-                {k: v[:n] for k, v in outputs.items()},
+                texts,
+                targets,
                 gold,
                 run.folder,
                 run.progress,
+                train_only=reviewed["rows"] if reviewed else None,
             )
+        if reviewed is not None:
+            training["gold_labels"] = reviewed["facts"]
         run.folder.write_json("training.json", training)
-        return {}
+        return {"gold_labels": reviewed["facts"]["used"]} if reviewed else {}
 
     def evaluate(self, run) -> dict:
         from ..evaluate import run_evaluations
@@ -310,6 +340,8 @@ def resolve_defaults(recipe: Recipe, teacher) -> Recipe:
     # The resolved recipe is read from the run folder: its paths must not depend on where it lies.
     for section in (recipe.data.transfer, recipe.data.evaluation):
         section.path = recipe.resolve(section.path)
+    if recipe.data.gold:
+        recipe.data.gold = recipe.resolve(recipe.data.gold)
     for key in ("path", "head"):
         if getattr(recipe.teacher, key):
             setattr(recipe.teacher, key, recipe.resolve(getattr(recipe.teacher, key)))
@@ -350,12 +382,14 @@ def encoder_folder(recipe: Recipe, teacher) -> str:
     return str(folder)
 
 
-def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progress) -> dict:
+def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progress, train_only=None) -> dict:
+    """`train_only`: rows never held out for validation (reviewed labels: too few and too dear to set aside)."""
     from .. import registry
 
     spec, settings = recipe.student, recipe.training
     rng = np.random.default_rng(settings.seed)
-    val_idx = rng.choice(len(texts), size=int(len(texts) * settings.validation_fraction), replace=False)
+    pool = np.arange(len(texts)) if train_only is None else np.setdiff1d(np.arange(len(texts)), train_only)
+    val_idx = pool[rng.choice(len(pool), size=int(len(pool) * settings.validation_fraction), replace=False)]
     cls = registry.load("understudy.students", spec.kind)
     student = cls.for_teacher(
         encoder_folder(recipe, teacher), texts, teacher.labels, spec, progress, cache=folder / "cache"
@@ -364,6 +398,75 @@ def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progres
     with folder.staging("student") as tmp:
         student.save(tmp)
     return student.training_
+
+
+def load_gold(path: str, labels: list[str]):
+    """data.gold: reviewed texts and their labels; every label must be one of the teacher's."""
+    from ..data.readers import TextSet, file_sha256, load_texts, read_table
+    from ..recipe import DataFile
+
+    table = read_table(path)
+    columns = [str(c) for c in table.columns]
+    missing = [c for c in ("text", "label") if c not in columns]
+    if missing:
+        raise UserError(
+            f"data.gold {path}: no column {' or '.join(map(repr, missing))}; the columns are {columns}. A gold file "
+            "needs 'text' and 'label' columns, as the review queue's CSV export writes them"
+        )
+    if table.empty:  # nothing reviewed yet: the run goes on, and says it used no gold labels
+        return TextSet(texts=[], labels=[], source=path, sha256=file_sha256(path), rows_read=0)
+    return load_texts(
+        DataFile(path=path, text_column="text", label_column="label"),
+        path,
+        role="gold",
+        known_labels=labels,
+        require_labels=True,
+    )
+
+
+def apply_gold(texts, targets, hard, gold, labels, held_out, settings, ask_teacher):
+    """Reviewed labels win: a gold text's soft target becomes its label one-hot (and its hard target, where
+    the run has one); gold texts the transfer set lacks are added, their other teacher outputs (embeddings)
+    asked of the teacher. Texts of the evaluation set are left out: training on them would flatter the student.
+    Returns (texts, targets, hard, {"rows": the gold rows, "facts": what the run records})."""
+    if settings.kd_weight == 0 and settings.gold_weight == 0:
+        raise UserError(
+            "data.gold is set, but training.kd_weight and training.gold_weight are both 0: nothing would learn "
+            "from the gold labels; set one of them above 0"
+        )
+    index = {name: i for i, name in enumerate(labels)}
+    pairs = [(t, index[g]) for t, g in zip(gold.texts, gold.labels) if t not in held_out]
+    row = {t: i for i, t in enumerate(texts)}
+    new = [t for t, _ in pairs if t not in row]
+    if new:
+        asked = ask_teacher(new) if set(targets) - {"probs"} else {}
+        targets = {
+            k: np.concatenate([v, np.zeros((len(new), *v.shape[1:]), v.dtype) if k == "probs" else asked[k]])
+            for k, v in targets.items()
+        }
+        hard = None if hard is None else np.concatenate([hard, np.full(len(new), -1)])
+        texts = texts + new
+        row.update((t, len(texts) - len(new) + i) for i, t in enumerate(new))
+    rows = np.array([row[t] for t, _ in pairs], dtype=int)
+    y = np.array([g for _, g in pairs], dtype=int)
+    if "probs" in targets:
+        targets = {**targets, "probs": targets["probs"].copy()}
+        targets["probs"][rows] = np.eye(len(labels), dtype=targets["probs"].dtype)[y]
+    if hard is None and settings.gold_weight > 0 and (settings.kd_weight == 0 or "probs" not in targets):
+        hard = np.full(len(texts), -1)  # no soft labels are learnt: the gold labels go in through cross-entropy
+    if hard is not None:
+        hard = hard.copy()
+        hard[rows] = y
+    facts = {
+        "source": gold.source,
+        "sha256": gold.sha256,
+        "used": len(pairs),
+        "replaced_teacher": len(pairs) - len(new),
+        "added": len(new),
+        "in_evaluation_set": len(gold.texts) - len(pairs),
+        "skipped": {k: v for k, v in gold.skipped.items() if v},
+    }
+    return texts, targets, hard, {"rows": rows, "facts": facts}
 
 
 def model_report(description, fingerprint, size, quality, speed, memory, price, cost=None) -> dict:
