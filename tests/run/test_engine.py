@@ -112,13 +112,16 @@ def test_an_unevaluated_student_is_neither_reported_nor_served(done, tmp_path):
     result = CliRunner().invoke(app, ["report", str(run)])
     assert result.exit_code == 2, explain(result)
     assert "evaluate stage" in flat(result.output) and "--from evaluate" in flat(result.output)
+    from serve_builders import keys
+
     from understudy.errors import UserError
     from understudy.serve.app import create_app
 
+    store = keys(tmp_path)[0]
     with pytest.raises(UserError, match="evaluate stage"):
-        create_app(str(run))
+        create_app(str(run), keys=store)
     with pytest.raises(UserError, match="evaluate stage"):
-        create_app(str(run / "student"))
+        create_app(str(run / "student"), keys=store)
 
 
 def test_a_second_run_on_a_locked_folder_stops_at_once(done):
@@ -154,3 +157,29 @@ def test_from_a_stage_after_the_recipe_changed_says_so(done, tmp_path):
     result = CliRunner().invoke(app, ["distill", str(changed), "--out", str(run), "--from", "gate"])
     assert result.exit_code == 0, explain(result)
     assert "the train stage" in flat(result.output) and "another version of this recipe" in flat(result.output)
+
+
+def test_a_blocked_run_is_served_only_when_asked_and_then_says_so(done, tmp_path):
+    import shutil
+
+    from fastapi.testclient import TestClient
+    from serve_builders import bearer, keys
+
+    from understudy.errors import UserError
+    from understudy.serve.app import create_app
+
+    run = tmp_path / "run"
+    shutil.copytree(done["run"], run)
+    report = json.loads((run / "report.json").read_text())
+    report["gates"]["verdict"] = "BLOCK"
+    report["gates"]["results"].append({"name": "min_retention", "status": "BLOCK", "message": "retention 0.90 < 0.97"})
+    (run / "report.json").write_text(json.dumps(report))
+    store, client_key, _ = keys(tmp_path)
+    with pytest.raises(UserError, match="--allow-blocked") as refused:
+        create_app(str(run), keys=store)
+    assert "retention 0.90 < 0.97" in str(refused.value)
+    api = TestClient(create_app(str(run), keys=store, allow_blocked=True))
+    health = api.get("/health").json()
+    assert health["verdict"] == "BLOCK" and "retention 0.90 < 0.97" in health["warning"]
+    metrics = api.get("/metrics", headers=bearer(client_key)).text
+    assert 'verdict="BLOCK"' in metrics

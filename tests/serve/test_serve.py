@@ -6,6 +6,7 @@ import time
 import httpx
 import pytest
 from lm_builders import build_tiny_llama
+from serve_builders import bearer, keys
 
 
 @pytest.fixture(scope="module")
@@ -14,8 +15,12 @@ def server(tmp_path_factory):
 
     from understudy.serve.app import create_app
 
-    folder = build_tiny_llama(tmp_path_factory.mktemp("serve") / "tiny")
-    config = uvicorn.Config(create_app(str(folder), name="tiny"), host="127.0.0.1", port=0, log_level="warning")
+    where = tmp_path_factory.mktemp("serve")
+    folder = build_tiny_llama(where / "tiny")
+    store, client_key, _ = keys(where)
+    config = uvicorn.Config(
+        create_app(str(folder), name="tiny", keys=store), host="127.0.0.1", port=0, log_level="warning"
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -24,7 +29,7 @@ def server(tmp_path_factory):
             break
         time.sleep(0.05)
     port = srv.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
+    yield {"url": f"http://127.0.0.1:{port}", "key": client_key}
     srv.should_exit = True
     thread.join(timeout=10)
 
@@ -33,12 +38,33 @@ def server(tmp_path_factory):
 def client(server):
     from openai import OpenAI
 
-    return OpenAI(base_url=server + "/v1", api_key="unused")
+    return OpenAI(base_url=server["url"] + "/v1", api_key=server["key"])
 
 
 def test_health_and_models(server, client):
-    assert httpx.get(server + "/health").json()["status"] == "ok"
+    assert httpx.get(server["url"] + "/health").json()["status"] == "ok"
     assert [m.id for m in client.models.list().data] == ["tiny"]
+    assert httpx.post(server["url"] + "/v1/completions", json={"prompt": "hi"}).status_code == 401
+
+
+def test_generation_limits_are_422(server):
+    url, auth = server["url"], bearer(server["key"])
+    for body in (
+        {"prompt": "hi", "max_tokens": 10**30},
+        {"prompt": "hi", "max_tokens": 0},
+        {"prompt": "hi", "seed": -1},
+        {"messages": [{"role": "user", "content": "x"}], "max_tokens": 100000},
+    ):
+        path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
+        r = httpx.post(url + path, json=body, headers=auth)
+        assert r.status_code == 422, (body, r.text)
+        assert "max_tokens" in r.json()["error"]["message"] or "seed" in r.json()["error"]["message"]
+    bad = httpx.post(
+        url + "/v1/completions",
+        content=b'{"prompt": "\\ud800"}',
+        headers={**auth, "content-type": "application/json"},
+    )
+    assert bad.status_code == 422 and "surrogate" in bad.json()["error"]["message"]
 
 
 def test_chat_completion_with_logprobs(client):
@@ -105,8 +131,10 @@ def test_classifier_run_folder_is_served(tmp_path, tiny_bert):
         tiny_bert, ["great", "other"], StudentSpec(kind="transformer", base=str(tiny_bert))
     )
     student.save(tmp_path / "model")
-    api = TestClient(create_app(str(tmp_path / "model")))
+    store, client_key, _ = keys(tmp_path)
+    api = TestClient(create_app(str(tmp_path / "model"), keys=store), headers=bearer(client_key))
     body = api.post("/v1/classify", json={"texts": ["great coffee", "awful tea"]}).json()
-    assert body["classes"] == ["great", "other"] and len(body["labels"]) == 2
-    assert all(abs(sum(p) - 1) < 1e-4 for p in body["probs"])
-    assert api.post("/v1/classify", json={"texts": []}).status_code == 400
+    assert body["classes"] == ["great", "other"] and len(body["results"]) == 2
+    assert all(abs(sum(r["probabilities"].values()) - 1) < 1e-4 for r in body["results"])
+    assert "defer_to_human" not in body["results"][0]  # no oversight policy in this folder
+    assert api.post("/v1/classify", json={"texts": []}).status_code == 422

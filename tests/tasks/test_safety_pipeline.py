@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from cli_builders import explain, recipe_lines, write_recipe
 from conftest import review_rows, write_csv
 from typer.testing import CliRunner
 
 from understudy.cli.main import app
+from understudy.errors import UserError
 from understudy.oversight.abstain import decide, load_policy
 
 
@@ -61,20 +63,26 @@ def test_healthcare_run_measures_groups_and_stores_an_oversight_policy(tmp_path,
 
     # The server applies the stored policy: what the student may not answer alone waits in the review queue.
     from fastapi.testclient import TestClient
+    from serve_builders import bearer, keys
 
     from understudy.serve.app import create_app
 
-    client = TestClient(create_app(str(run)))
+    store, _, reviewer_key = keys(tmp_path)
+    # a BLOCK verdict is served only when asked for, and then says so
+    if report["gates"]["verdict"] == "BLOCK":
+        with pytest.raises(UserError, match="--allow-blocked"):
+            create_app(str(run), keys=store)
+    client = TestClient(create_app(str(run), keys=store, allow_blocked=True), headers=bearer(reviewer_key))
     texts = [t for t, _ in evaluation[:12]]
-    answer = client.post("/v1/classify", json={"texts": texts}).json()
-    assert len(answer["defer_to_human"]) == 12 and answer["labels"][0] in ("great", "other")
-    deferred = [i for i, d in zip(answer["review_ids"], answer["defer_to_human"]) if d]
+    results = client.post("/v1/classify", json={"texts": texts}).json()["results"]
+    assert len(results) == 12 and results[0]["label"] in ("great", "other")
+    deferred = [r["review_id"] for r in results if r["defer_to_human"]]
     queue = client.get("/v1/review").json()
     assert queue["pending"] == len(deferred) == len(queue["items"])
     if deferred:
-        done = client.post(f"/v1/review/{deferred[0]}", json={"label": "great", "reviewer": "dr who"})
-        assert done.status_code == 200 and done.json()["label"] == "great"
-        assert client.post(f"/v1/review/{deferred[0]}", json={"label": "great"}).status_code == 404  # decided already
-        assert client.post(f"/v1/review/{deferred[-1]}", json={"label": "maybe"}).status_code in (400, 404)
+        done = client.post(f"/v1/review/{deferred[0]}", json={"label": "great"})
+        assert done.status_code == 200 and done.json()["label"] == "great" and done.json()["reviewer"] == "desk"
+        assert client.post(f"/v1/review/{deferred[0]}", json={"label": "great"}).status_code == 409  # decided already
+        assert client.post(f"/v1/review/{deferred[-1]}", json={"label": "maybe"}).status_code == 422
     if not oversight["policy"]["feasible"]:
-        assert all(answer["defer_to_human"])  # an infeasible policy sends everything to a person
+        assert all(r["defer_to_human"] for r in results)  # an infeasible policy sends everything to a person

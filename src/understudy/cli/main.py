@@ -29,6 +29,16 @@ app.add_typer(
 )
 
 
+def _access_apps():
+    from .access import api_keys, reviewers
+
+    return api_keys, reviewers
+
+
+app.add_typer(_access_apps()[0], name="api-keys")
+app.add_typer(_access_apps()[1], name="reviewers")
+
+
 def _console(json_mode: bool):
     from rich.console import Console
 
@@ -162,15 +172,47 @@ def serve(
     target: str = typer.Argument(..., help="A run folder (its student), a model folder, a .gguf file or builtin:NAME."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 to serve your network)."),
     port: int = typer.Option(8000, "--port", help="Port."),
+    keys: str | None = typer.Option(
+        None, "--keys", help="The key file (default: $UNDERSTUDY_KEYS, else ~/.understudy/keys.sqlite)."
+    ),
+    allow_blocked: bool = typer.Option(
+        False, "--allow-blocked", help="Serve a student whose gates said BLOCK (/health then says so to every caller)."
+    ),
+    max_body_mb: float = typer.Option(1.0, "--max-body-mb", min=0.001, help="Largest request body, in MB (413 above)."),
+    max_batch: int = typer.Option(
+        256, "--max-batch", min=1, help="Most texts in one /v1/classify request (413 above)."
+    ),
+    keep_decided_days: float = typer.Option(
+        90, "--keep-decided-days", min=0, help="Days a decided review item keeps its text (the audit log stays)."
+    ),
+    keep_pending_days: float | None = typer.Option(
+        None,
+        "--keep-pending-days",
+        min=0,
+        help="Days a pending review item waits before it is dropped (default: kept).",
+    ),
 ):
-    """Serve a student (or a teacher) over HTTP: OpenAI-style chat and completions for language models, /v1/classify
-    (with the oversight policy and review queue) for classifiers."""
+    """Serve a student (or a teacher) over HTTP, behind API keys: OpenAI-style chat and completions for language
+    models; /v1/classify with the oversight policy, the review queue and the review desk for classifiers."""
     console = _console(False)
 
     def go():
+        from rich.text import Text
+
         from ..serve.cli import serve as run
 
-        run(target, host=host, port=port)
+        run(
+            target,
+            host=host,
+            port=port,
+            keys_file=keys,
+            allow_blocked=allow_blocked,
+            max_body_mb=max_body_mb,
+            max_batch=max_batch,
+            keep_decided_days=keep_decided_days,
+            keep_pending_days=keep_pending_days,
+            say=lambda line: console.print(Text(line), soft_wrap=True),
+        )
 
     _run(go, console)
 

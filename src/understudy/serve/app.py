@@ -1,62 +1,20 @@
-"""The FastAPI app factory: a run folder's student, a teacher folder or a GGUF, in the OpenAI format.
+"""The FastAPI app factory: a run folder's student, a teacher folder or a GGUF, behind keys and limits.
 
-Language models: /v1/chat/completions and /v1/completions (streaming as server-sent events; logprobs and
-top_logprobs), /v1/models, /health. Classifier run folders: /v1/classify {texts} -> labels and probabilities.
+Language models: the OpenAI routes (lm_routes.py). Classifiers: /v1/classify with the oversight policy, the
+review queue for reviewers (review.py) and the review desk. Every app: /health (open), /v1/models, /metrics.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-import uuid
 from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from ..errors import UserError
+from .keys import KeyStore
 
-
-class _Loose(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ChatRequest(_Loose):
-    model: str | None = None
-    messages: list[dict[str, Any]]
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    stream: bool = False
-    stop: str | list[str] | None = None
-    logprobs: bool | None = None
-    top_logprobs: int | None = None
-    seed: int | None = None
-    n: int | None = None
-
-
-class CompletionRequest(_Loose):
-    model: str | None = None
-    prompt: str | list[str]
-    max_tokens: int | None = 16
-    temperature: float | None = None
-    top_p: float | None = None
-    stream: bool = False
-    stop: str | list[str] | None = None
-    logprobs: int | None = None
-    echo: bool | None = None
-    seed: int | None = None
-    n: int | None = None
-
-
-class ReviewDecision(BaseModel):
-    label: str
-    reviewer: str | None = None
-
-
-class ClassifyRequest(_Loose):
-    texts: list[str]
+log = logging.getLogger("understudy.serve")
 
 
 def resolve_target(target: str) -> tuple[str, Path | str]:
@@ -87,286 +45,111 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
     return "lm", path
 
 
-def _error(status: int, message: str, param: str | None = None):
-    from fastapi.responses import JSONResponse
+def run_verdict(what) -> tuple[str, str]:
+    """(verdict, why) of the run a student folder belongs to; ('not gated', ...) for a bare model folder."""
+    run = Path(str(what)).parent
+    report = run / "report.json"
+    if Path(str(what)).name != "student" or not report.is_file():
+        return "not gated", "a model folder, not a run: understudy has not measured it"
+    gates = json.loads(report.read_text()).get("gates") or {}
+    verdict = gates.get("verdict", "not gated")
+    failed = [g.get("message") or g.get("name", "?") for g in gates.get("results", []) if g.get("status") == "BLOCK"]
+    why = "; ".join(failed) if failed else "see report.html"
+    return verdict, why
 
-    return JSONResponse(
-        status_code=status,
-        content={"error": {"message": message, "type": "invalid_request_error", "param": param, "code": None}},
-    )
 
+def create_app(
+    target: str,
+    *,
+    keys: KeyStore,
+    name: str | None = None,
+    allow_blocked: bool = False,
+    max_body_mb: float = 1.0,
+    max_batch: int = 256,
+    keep_decided_days: float | None = 90,
+    keep_pending_days: float | None = None,
+    model=None,
+):
+    """The app for one model. Loads it now, so a bad target fails at start, not on the first request.
 
-def _sse(obj) -> str:
-    return f"data: {json.dumps(obj)}\n\n"
+    `model` serves another classifier in the student's place (anything with `labels` and `predict_proba`), with
+    the run folder's policy: how the load benchmark serves the teacher exactly as the student is served.
+    """
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import Response
 
-
-def create_app(target: str, *, name: str | None = None):
-    """The app for one model. Loads it now, so a bad target fails at start, not on the first request."""
-    from fastapi import FastAPI
+    from .metrics import Metrics, Timing
+    from .security import BodyLimit, guard, install_errors
 
     kind, what = resolve_target(target)
-    app = FastAPI(title="understudy", version="1")
+    verdict, why = run_verdict(what)
+    if verdict == "BLOCK" and not allow_blocked:
+        raise UserError(
+            f"{Path(str(what)).parent}: the gates blocked this student ({why}); it is not served unless you "
+            "pass --allow-blocked, and then /health says so to every caller"
+        )
+    if not keys.has_keys():
+        raise UserError(
+            f"no active API key in {keys.path}: every endpoint but /health needs one. "
+            "Make one with `understudy api-keys create NAME` (add --role reviewer for the review queue)"
+        )
+    app = FastAPI(title="understudy", version="1", docs_url=None, redoc_url=None)
     model_id = name or (Path(str(what)).parent.name if Path(str(what)).name == "student" else Path(str(what)).stem)
+    task = "text-generation" if kind == "lm" else "text-classification"
     created = int(time.time())
+    require = guard(keys)
+    metrics = Metrics(model_id, task, verdict)
+    install_errors(app)
+    app.add_middleware(BodyLimit, max_bytes=int(max_body_mb * 1024 * 1024))
+    app.add_middleware(Timing, metrics=metrics)  # added last, so outermost: it times what BodyLimit refuses too
+    health = {"status": "ok", "model": model_id, "task": task, "verdict": verdict}
+    if verdict == "BLOCK":
+        health["warning"] = f"served although the gates blocked it ({why}): do not rely on its answers"
+        log.warning("serving %s although its verdict is BLOCK (%s)", model_id, why)
+    app.state.health = health
 
     @app.get("/health")
-    def health():
-        return {"status": "ok", "model": model_id, "task": "text-generation" if kind == "lm" else "text-classification"}
+    def health_route():
+        return health
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", dependencies=[Depends(require("client"))])
     def models():
         return {
             "object": "list",
             "data": [{"id": model_id, "object": "model", "created": created, "owned_by": "understudy"}],
         }
 
-    if kind == "classifier":
-        from ..oversight.abstain import decide, load_policy
-        from ..oversight.queue import ReviewQueue
-        from ..students import load_student
+    @app.get("/metrics", dependencies=[Depends(require("client"))])
+    def metrics_route():
+        return Response(metrics.text(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-        student = load_student(what)
-        folder = Path(what)
-        # The oversight policy calibrated at distillation: below its threshold a person decides, via the queue.
-        policy = load_policy(folder) if (folder / "oversight.json").is_file() else None
-        queue = ReviewQueue(folder.parent / "review_queue.sqlite") if policy else None
+    if kind == "lm":
+        from .lm_routes import add_lm_routes
 
-        @app.post("/v1/classify")
-        def classify(req: ClassifyRequest):
-            if not req.texts:
-                return _error(400, "'texts' must hold at least one text", "texts")
-            probs = student.predict_proba(req.texts)
-            labels = list(student.labels)
-            answer = {
-                "model": model_id,
-                "classes": labels,
-                "labels": [labels[i] for i in probs.argmax(1)],
-                "probs": [[round(float(p), 6) for p in row] for row in probs],
-            }
-            if policy is not None:
-                defer = decide(probs, policy)
-                answer["defer_to_human"] = defer
-                answer["review_ids"] = [
-                    queue.add(t, labels[int(p.argmax())], float(p.max()), p.tolist()) if d else None
-                    for t, p, d in zip(req.texts, probs, defer)
-                ]
-            return answer
-
-        if queue is not None:
-
-            @app.get("/v1/review")
-            def pending(limit: int = 100):
-                return {"items": queue.pending(limit), **queue.counts()}
-
-            @app.post("/v1/review/{item}")
-            def review(item: int, body: ReviewDecision):
-                try:
-                    return queue.decide(item, body.label, list(student.labels), body.reviewer)
-                except UserError as exc:
-                    return _error(404 if "does not exist" in str(exc) else 400, str(exc), "label")
-
+        add_lm_routes(app, what, model_id, require)
         return app
 
-    from ..lm.models import load_causal_lm
-    from .engine import Step, TextGenerator
+    from ..oversight.abstain import load_policy
+    from ..oversight.queue import ReviewQueue
+    from ..students import load_student
+    from .classify import add_classify_route
+    from .review import add_review_routes
 
-    model, tokenizer = load_causal_lm(what)
-    engine = TextGenerator(model, tokenizer, model_id)
-    app.state.engine = engine
-
-    def settings(req, default_max: int):
-        stop = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
-        temperature = 1.0 if req.temperature is None else req.temperature
-        return {
-            "temperature": temperature,
-            "top_p": 1.0 if req.top_p is None else req.top_p,
-            "stop": stop,
-            "seed": req.seed,
-            "max_tokens": default_max,
-        }
-
-    def check(req) -> Any:
-        if req.n not in (None, 1):
-            return _error(400, "only n=1 is supported", "n")
-        if req.temperature is not None and not 0 <= req.temperature <= 2:
-            return _error(400, "temperature must be between 0 and 2", "temperature")
-        return None
-
-    def chat_logprob(s: Step) -> dict:
-        return {
-            "token": s.token,
-            "logprob": s.logprob,
-            "bytes": list(s.token.encode("utf-8")),
-            "top_logprobs": [{"token": t, "logprob": lp, "bytes": list(t.encode("utf-8"))} for t, lp in s.top],
-        }
-
-    @app.post("/v1/chat/completions")
-    def chat(req: ChatRequest):
-        bad = check(req)
-        if bad:
-            return bad
-        if req.top_logprobs is not None and not 0 <= req.top_logprobs <= 20:
-            return _error(400, "top_logprobs must be between 0 and 20", "top_logprobs")
-        try:
-            messages = [
-                {
-                    "role": m["role"],
-                    "content": m["content"]
-                    if isinstance(m.get("content"), str)
-                    else "".join(p.get("text", "") for p in m.get("content") or []),
-                }
-                for m in req.messages
-            ]
-        except (KeyError, TypeError, AttributeError):
-            return _error(400, "each message needs 'role' and 'content'", "messages")
-        if not messages:
-            return _error(400, "'messages' must not be empty", "messages")
-        ids = engine.chat_ids(messages)
-        opts = settings(req, req.max_completion_tokens or req.max_tokens or 256)
-        n_top = (req.top_logprobs or 0) if req.logprobs else 0
-        cid, now = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        steps = engine.stream(ids, top_logprobs=n_top, **opts)
-        if req.stream:
-
-            def events():
-                base = {"id": cid, "object": "chat.completion.chunk", "created": now, "model": model_id}
-                yield _sse(
-                    {
-                        **base,
-                        "choices": [
-                            {
-                                "index": 0,
-                                "delta": {"role": "assistant", "content": ""},
-                                "logprobs": None,
-                                "finish_reason": None,
-                            }
-                        ],
-                    }
-                )
-                n = 0
-                for s in steps:
-                    if isinstance(s, str):
-                        yield _sse(
-                            {
-                                **base,
-                                "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": s}],
-                                "usage": {
-                                    "prompt_tokens": len(ids),
-                                    "completion_tokens": n,
-                                    "total_tokens": len(ids) + n,
-                                },
-                            }
-                        )
-                        break
-                    n += 1
-                    yield _sse(
-                        {
-                            **base,
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "delta": {"content": s.text},
-                                    "logprobs": {"content": [chat_logprob(s)]} if req.logprobs else None,
-                                    "finish_reason": None,
-                                }
-                            ],
-                        }
-                    )
-                yield "data: [DONE]\n\n"
-
-            from fastapi.responses import StreamingResponse
-
-            return StreamingResponse(events(), media_type="text/event-stream")
-        done = list(steps)
-        tokens, finish = [s for s in done if isinstance(s, Step)], done[-1]
-        return {
-            "id": cid,
-            "object": "chat.completion",
-            "created": now,
-            "model": model_id,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": "".join(s.text for s in tokens)},
-                    "logprobs": {"content": [chat_logprob(s) for s in tokens]} if req.logprobs else None,
-                    "finish_reason": finish,
-                }
-            ],
-            "usage": {
-                "prompt_tokens": len(ids),
-                "completion_tokens": len(tokens),
-                "total_tokens": len(ids) + len(tokens),
-            },
-        }
-
-    def completion_logprobs(tokens: list[Step], start: int = 0) -> dict:
-        offsets, at = [], start
-        for s in tokens:
-            offsets.append(at)
-            at += len(s.text)
-        return {
-            "tokens": [s.token for s in tokens],
-            "token_logprobs": [s.logprob for s in tokens],
-            "top_logprobs": [dict(s.top) for s in tokens],
-            "text_offset": offsets,
-        }
-
-    @app.post("/v1/completions")
-    def completions(req: CompletionRequest):
-        bad = check(req)
-        if bad:
-            return bad
-        prompts = [req.prompt] if isinstance(req.prompt, str) else req.prompt
-        if len(prompts) != 1 or not isinstance(prompts[0], str):
-            return _error(400, "send one text prompt per request", "prompt")
-        if req.echo:
-            return _error(400, "echo is not supported", "echo")
-        if req.logprobs is not None and not 0 <= req.logprobs <= 5:
-            return _error(400, "logprobs must be between 0 and 5", "logprobs")
-        ids = engine.text_ids(prompts[0])
-        if not ids:
-            return _error(400, "the prompt is empty", "prompt")
-        opts = settings(req, req.max_tokens if req.max_tokens is not None else 16)
-        steps = engine.stream(ids, top_logprobs=req.logprobs or 0, **opts)
-        cid, now = f"cmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-        base = {"id": cid, "object": "text_completion", "created": now, "model": model_id}
-        if req.stream:
-
-            def events():
-                at = 0
-                for s in steps:
-                    if isinstance(s, str):
-                        yield _sse(
-                            {**base, "choices": [{"index": 0, "text": "", "logprobs": None, "finish_reason": s}]}
-                        )
-                        break
-                    lp = completion_logprobs([s], at) if req.logprobs is not None else None
-                    at += len(s.text)
-                    yield _sse(
-                        {**base, "choices": [{"index": 0, "text": s.text, "logprobs": lp, "finish_reason": None}]}
-                    )
-                yield "data: [DONE]\n\n"
-
-            from fastapi.responses import StreamingResponse
-
-            return StreamingResponse(events(), media_type="text/event-stream")
-        done = list(steps)
-        tokens = [s for s in done if isinstance(s, Step)]
-        return {
-            **base,
-            "choices": [
-                {
-                    "index": 0,
-                    "text": "".join(s.text for s in tokens),
-                    "logprobs": completion_logprobs(tokens) if req.logprobs is not None else None,
-                    "finish_reason": done[-1],
-                }
-            ],
-            "usage": {
-                "prompt_tokens": len(ids),
-                "completion_tokens": len(tokens),
-                "total_tokens": len(ids) + len(tokens),
-            },
-        }
-
+    student = model if model is not None else load_student(what)
+    folder = Path(what)
+    # The oversight policy calibrated at distillation: below its threshold a person decides, via the queue.
+    policy = load_policy(folder) if (folder / "oversight.json").is_file() else None
+    queue = None
+    if policy is not None:
+        queue = ReviewQueue(
+            folder.parent / "review_queue.sqlite",
+            keep_decided_days=keep_decided_days,
+            keep_pending_days=keep_pending_days,
+        )
+        metrics.watch_queue(queue)
+    add_classify_route(
+        app, student, model_id, require, policy=policy, queue=queue, metrics=metrics, max_batch=max_batch
+    )
+    if queue is not None:
+        add_review_routes(app, queue, list(student.labels), require)
     return app

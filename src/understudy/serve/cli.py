@@ -1,12 +1,56 @@
-"""`understudy serve TARGET`: the plain function the CLI registers."""
+"""`understudy serve TARGET`: the plain function the CLI registers, with the start-up banner."""
 
 from __future__ import annotations
 
 
-def serve(target: str, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve a run folder's student, a teacher folder or a .gguf file until interrupted (OpenAI-compatible)."""
+def serve(
+    target: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    keys_file: str | None = None,
+    allow_blocked: bool = False,
+    max_body_mb: float = 1.0,
+    max_batch: int = 256,
+    keep_decided_days: float | None = 90,
+    keep_pending_days: float | None = None,
+    say=print,
+) -> None:
+    """Serve a run folder's student, a teacher folder or a .gguf file until interrupted."""
     import uvicorn
 
     from .app import create_app
+    from .keys import KeyStore
 
-    uvicorn.run(create_app(target), host=host, port=port, log_level="info")
+    keys = KeyStore(keys_file, create=False)
+    app = create_app(
+        target,
+        keys=keys,
+        allow_blocked=allow_blocked,
+        max_body_mb=max_body_mb,
+        max_batch=max_batch,
+        keep_decided_days=keep_decided_days,
+        keep_pending_days=keep_pending_days,
+    )
+    for line in banner(app, host, port, keys):
+        say(line)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def banner(app, host: str, port: int, keys) -> list[str]:
+    """What is served where, and a request that works (with the key from an environment variable, never printed)."""
+    health = app.state.health
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    routes = sorted({(m, r.path) for r in app.routes for m in getattr(r, "methods", ()) if m != "HEAD"})
+    lines = [f"serving {health['model']} ({health['task']}), verdict {health['verdict']}, keys from {keys.path}"]
+    if health.get("warning"):
+        lines.append(f"WARNING: {health['warning']}")
+    lines += [f"  {m:5} {base}{p}" for m, p in routes]
+    if any(p == "/v1/classify" for _, p in routes):
+        example = f'-d \'{{"text": "my order never arrived"}}\' {base}/v1/classify'
+    else:
+        example = f'-d \'{{"messages": [{{"role": "user", "content": "hello"}}]}}\' {base}/v1/chat/completions'
+    lines.append(
+        f'try: curl -H "Authorization: Bearer $UNDERSTUDY_API_KEY" -H "Content-Type: application/json" {example}'
+    )
+    return lines
