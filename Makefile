@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: install demo demo-lm test lint bench bench-lm clean
 
@@ -16,6 +17,9 @@ $(VENV)/.installed: requirements.txt requirements-models.txt pyproject.toml
 
 $(VENV)/.dev: $(VENV)/.installed requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+	# The review desk's browser test runs Debian's chromium (Playwright's own browser download cannot work here).
+	test -x /usr/bin/chromium || $(SUDO) apt-get install -y --no-install-recommends chromium \
+		|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium; }
 	touch $@
 
 install: $(VENV)/.installed

@@ -15,6 +15,7 @@ from ..errors import UserError
 from .keys import KeyStore
 
 log = logging.getLogger("understudy.serve")
+CLASSIFIER_KINDS = ("static", "transformer", "onnx")  # onnx: `understudy export`'s folder, onnxruntime only
 
 
 def resolve_target(target: str) -> tuple[str, Path | str]:
@@ -34,12 +35,11 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
         meta = json.loads((student / "student.json").read_text()) if (student / "student.json").is_file() else {}
         if (student / "config.json").is_file() and meta.get("kind", "causal-lm") == "causal-lm":
             return "lm", student
-        if meta.get("kind") in ("static", "transformer"):
+        if meta.get("kind") in CLASSIFIER_KINDS:
             return "classifier", student
         raise UserError(f"{student} holds no student this server knows (student.json kind: {meta.get('kind')!r})")
     if (path / "student.json").is_file() and json.loads((path / "student.json").read_text()).get("kind") in (
-        "static",
-        "transformer",
+        CLASSIFIER_KINDS
     ):
         return "classifier", path
     return "lm", path
@@ -133,6 +133,7 @@ def create_app(
     from ..oversight.queue import ReviewQueue
     from ..students import load_student
     from .classify import add_classify_route
+    from .desk import add_desk_routes
     from .review import add_review_routes
 
     student = model if model is not None else load_student(what)
@@ -152,4 +153,5 @@ def create_app(
     )
     if queue is not None:
         add_review_routes(app, queue, list(student.labels), require)
+        add_desk_routes(app, keys, list(student.labels), model_id)
     return app
