@@ -71,7 +71,8 @@ def test_a_column_named_like_a_closing_tag_is_printed_as_it_is(tmp_path, tiny_st
     recipe = write_recipe(tmp_path, recipe_lines(tiny_st, tiny_head))
     result = CliRunner().invoke(app, ["distill", str(recipe), "--out", str(tmp_path / "run"), "-q"])
     assert result.exit_code == 2, explain(result)
-    assert "no column 'label'" in flat(result.output) and "[/x]" in flat(result.output)
+    squeezed = "".join(result.output.split())  # rich wraps long paths anywhere: compare without whitespace
+    assert "nocolumn'label'" in squeezed and "'[/x]'" in squeezed
     assert "Traceback" not in result.output and "MarkupError" not in result.output
 
 
