@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILTINS = {
     registry.TASKS: ["text-classification", "text-generation"],
     registry.TEACHERS: ["callable", "encoder", "hf-classifier", "openai-api", "sklearn"],
-    registry.STUDENTS: ["static", "transformer"],
+    registry.STUDENTS: ["onnx", "static", "transformer"],
     registry.EVALUATIONS: [
         "calibration",
         "counterfactual",
@@ -83,7 +83,7 @@ def test_unknown_name_says_what_was_asked_the_known_names_and_the_fix():
     assert "unknown teacher kind 'foo'" in msg
     assert "callable, encoder, hf-classifier, openai-api, sklearn" in msg
     assert "a plug-in that provides it must be installed: pip install" in msg and "understudy.teachers" in msg
-    with pytest.raises(UserError, match="unknown student kind 'tree'.*static, transformer"):
+    with pytest.raises(UserError, match="unknown student kind 'tree'.*onnx, static, transformer"):
         registry.load(registry.STUDENTS, "tree")
     with pytest.raises(ValueError, match="unknown plug-in group"):
         registry.names("understudy.nothing")
@@ -132,7 +132,7 @@ def test_student_kind_comes_from_the_registry(tmp_path):
     from understudy.students import DEFAULTS, load_student
 
     (tmp_path / "student.json").write_text(json.dumps({"kind": "tree"}))
-    with pytest.raises(UserError, match=r"student\.json: unknown student kind 'tree'.*static, transformer"):
+    with pytest.raises(UserError, match=r"student\.json: unknown student kind 'tree'.*onnx, static, transformer"):
         load_student(tmp_path)
     assert DEFAULTS["static"] == {"epochs": 30, "learning_rate": 3e-3}
     assert DEFAULTS["transformer"] == {"epochs": 4, "learning_rate": 5e-5}

@@ -85,12 +85,49 @@ def load(group: str, name: str) -> Any:
         try:
             _loaded[key] = ep.load()
         except Exception as exc:  # a broken plug-in names itself, not a traceback deep in importlib
+            hint = _missing_extra(group, ep, exc)
+            if hint:
+                raise UserError(hint) from exc
             raise UserError(
                 f"the {_WHAT[group]} '{name}' could not be loaded: entry point '{ep.name} = {ep.value}' "
                 f"(group '{group}', package {_package(ep)}) failed with "
                 f"{type(exc).__name__}: {exc}. Reinstall or fix that package."
             ) from exc
     return _loaded[key]
+
+
+def _missing_extra(group: str, ep: metadata.EntryPoint, exc: Exception) -> str | None:
+    """For a plug-in that needs a package an extra of its own distribution brings (the transformer student and
+    torch, in an install made with `understudy[serve]` only): which `pip install` adds it. None otherwise."""
+    import re
+
+    missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+    dist = getattr(ep, "dist", None)
+    if not missing or dist is None:
+        return None
+
+    def norm(name: str) -> str:
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    top = norm(missing.split(".")[0])
+    extras: dict[str, int] = {}  # extra -> how many requirements it has (the smallest one that brings it is named)
+    wanted: set[str] = set()
+    for req in dist.requires or []:
+        named = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", req)
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)[\"']", req)
+        if not (named and extra):
+            continue
+        extras[extra.group(1)] = extras.get(extra.group(1), 0) + 1
+        if norm(named.group(1)) == top:
+            wanted.add(extra.group(1))
+    if not wanted:
+        return None
+    pick = ep.name if ep.name in wanted else min(wanted, key=lambda e: (extras[e], e))
+    return (
+        f"the {_WHAT[group]} '{ep.name}' needs the Python package '{missing.split('.')[0]}', which is not installed "
+        f"here: pip install '{dist.name}[{pick}]' (together with the extras you use, e.g. "
+        f"'{dist.name}[serve,{pick}]' to serve it)"
+    )
 
 
 def package_of(group: str, name: str) -> str:

@@ -35,6 +35,9 @@ def _access_apps():
     return api_keys, reviewers
 
 
+from .export import export as export_command  # noqa: E402  (typer only at its top: --help stays instant)
+
+app.command(name="export")(export_command)
 app.add_typer(_access_apps()[0], name="api-keys")
 app.add_typer(_access_apps()[1], name="reviewers")
 

