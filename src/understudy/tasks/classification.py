@@ -62,7 +62,7 @@ class ClassificationTask:
             known_labels=teacher.labels,
             require_labels=True,
         )
-        state["gold"] = load_gold(resolved.data.gold, teacher.labels) if d.gold else None  # a bad label fails now
+        state["gold"] = load_gold(d.gold, teacher.labels) if d.gold else None  # a bad label fails now
         return state
 
     def close(self, run) -> None:
