@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: install demo demo-lm test lint bench bench-lm clean
+.PHONY: install demo demo-lm test lint bench bench-lm check-install clean
 
 $(VENV)/.installed: requirements.txt requirements-models.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,16 @@ test: $(VENV)/.dev
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.dev  # ruff (lint and format) on everything; mypy on the engine, the protocols and the recipe
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
+
+# The wheel with the serve extra in a fresh venv serving a tiny run folder (scripts/check_install.py), then the
+# Dockerfile: built and run where a docker engine answers, else its pip steps and CMD run here (scripts/check_dockerfile.py).
+check-install: $(VENV)/.dev
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/python scripts/check_install.py --run "$$tmp/run" && \
+	$(BIN)/python scripts/check_dockerfile.py --run "$$tmp/run"
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/reviews.py --out runs/demo  # reuses the demo run's stored teacher outputs
