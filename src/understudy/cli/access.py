@@ -21,12 +21,11 @@ def _store(path: str | None, *, create: bool = True):
     return KeyStore(path, create=create)
 
 
-def _fail(exc) -> None:
-    from rich.console import Console
-    from rich.text import Text
+def _guarded(fn):
+    """fn() with the CLI's one error path (a UserError printed as plain text on stderr, exit 2)."""
+    from .main import _console, _run
 
-    Console(stderr=True).print(Text.assemble(("error: ", "bold red"), str(exc)))
-    raise typer.Exit(2) from None
+    return _run(fn, _console(True))
 
 
 def _table(title: str, columns: list[str], rows: list[list[str]]) -> None:
@@ -46,13 +45,8 @@ def create(
     keys: str | None = KEYS_OPTION,
 ):
     """Make an API key. It is shown once: store it where the caller keeps secrets."""
-    from ..errors import UserError
-
-    try:
-        store = _store(keys)
-        key = store.create_key(name, role)
-    except UserError as exc:
-        _fail(exc)
+    store = _guarded(lambda: _store(keys))
+    key = _guarded(lambda: store.create_key(name, role))
     typer.echo(key)
     typer.echo(f"key '{name}' ({role}) made in {store.path}; it is shown this once only.", err=True)
 
@@ -70,12 +64,7 @@ def list_keys(keys: str | None = KEYS_OPTION):
 @api_keys.command("revoke")
 def revoke(name: str = typer.Argument(..., help="The key's name."), keys: str | None = KEYS_OPTION):
     """Revoke a key: from now on a server answers it with 403."""
-    from ..errors import UserError
-
-    try:
-        _store(keys, create=False).revoke(name)
-    except UserError as exc:
-        _fail(exc)
+    _guarded(lambda: _store(keys, create=False).revoke(name))
     typer.echo(f"key '{name}' revoked")
 
 
@@ -92,16 +81,14 @@ def add(
 
     from ..errors import UserError
 
-    if password_env:
-        password = os.environ.get(password_env)
-        if not password:
-            _fail(UserError(f"environment variable {password_env} is empty or not set"))
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
-    try:
-        _store(keys).add_reviewer(name, password or "")
-    except UserError as exc:
-        _fail(exc)
+    def password() -> str:
+        if not password_env:
+            return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        if not os.environ.get(password_env):
+            raise UserError(f"environment variable {password_env} is empty or not set")
+        return os.environ[password_env]
+
+    _guarded(lambda: _store(keys).add_reviewer(name, password()))
     typer.echo(f"reviewer '{name}' can log in at /review")
 
 
@@ -117,10 +104,5 @@ def list_reviewers(keys: str | None = KEYS_OPTION):
 @reviewers.command("remove")
 def remove(name: str = typer.Argument(..., help="The reviewer's login name."), keys: str | None = KEYS_OPTION):
     """Remove a reviewer and end their sessions."""
-    from ..errors import UserError
-
-    try:
-        _store(keys, create=False).remove_reviewer(name)
-    except UserError as exc:
-        _fail(exc)
+    _guarded(lambda: _store(keys, create=False).remove_reviewer(name))
     typer.echo(f"reviewer '{name}' removed")
