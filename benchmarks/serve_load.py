@@ -98,7 +98,9 @@ def serve_main(argv: list[str]) -> None:
     tmp = port_file.with_suffix(".tmp")
     tmp.write_text(str(sock.getsockname()[1]))
     tmp.rename(port_file)
-    uvicorn.Server(uvicorn.Config(app, log_level="info")).run(sockets=[sock])  # as `understudy serve` runs it
+    uvicorn.Server(uvicorn.Config(app, log_level="info", access_log=False)).run(
+        sockets=[sock]
+    )  # as `understudy serve` runs it
 
 
 # --- the benchmark: this process ---------------------------------------------------------------------------

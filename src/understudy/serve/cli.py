@@ -14,6 +14,7 @@ def serve(
     max_batch: int = 256,
     keep_decided_days: float | None = 90,
     keep_pending_days: float | None = None,
+    access_log: bool = False,
     say=print,
 ) -> None:
     """Serve a run folder's student, a teacher folder or a .gguf file until interrupted."""
@@ -34,7 +35,8 @@ def serve(
     )
     for line in banner(app, host, port, keys):
         say(line)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # uvloop and httptools where installed (the serve extra brings them); /metrics counts requests either way.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
 
 
 def banner(app, host: str, port: int, keys) -> list[str]:
