@@ -1,7 +1,8 @@
 """The FastAPI app factory: a run folder's student, a teacher folder or a GGUF, behind keys and limits.
 
 Language models: the OpenAI routes (lm_routes.py). Classifiers: /v1/classify with the oversight policy, the
-review queue for reviewers (review.py) and the review desk. Every app: /health (open), /v1/models, /metrics.
+review queue for reviewers (review.py) and the review desk. Every app: /health (open), /v1/models, /metrics,
+and the way in (docs.py): / (open), /docs (open, Swagger UI from the installed package), /openapi.json.
 """
 
 from __future__ import annotations
@@ -47,15 +48,58 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
 
 def run_verdict(what) -> tuple[str, str]:
     """(verdict, why) of the run a student folder belongs to; ('not gated', ...) for a bare model folder."""
+    from ..run import RunFolder
+
     run = Path(str(what)).parent
     report = run / "report.json"
     if Path(str(what)).name != "student" or not report.is_file():
         return "not gated", "a model folder, not a run: understudy has not measured it"
-    gates = json.loads(report.read_text()).get("gates") or {}
+    gates = (RunFolder(run).read_json("report.json") or {}).get("gates") or {}
     verdict = gates.get("verdict", "not gated")
     failed = [g.get("message") or g.get("name", "?") for g in gates.get("results", []) if g.get("status") == "BLOCK"]
     why = "; ".join(failed) if failed else "see report.html"
     return verdict, why
+
+
+def student_name(what) -> str:
+    """The id clients see: the student's name as its run booked it, else the model folder's (or file's) name."""
+    from ..run import RunFolder
+
+    path = Path(str(what))
+    if str(what).startswith("builtin:"):
+        return str(what)
+    run = RunFolder(path.parent) if path.name == "student" and (path.parent / "stages.json").is_file() else None
+    report = (run.read_json("report.json") if run else None) or {}
+    meta = RunFolder(path).read_json("student.json") if path.is_dir() else None
+    recipe = _recipe(path.parent / "recipe.yaml") if run else {}
+    for found in (
+        (report.get("student") or {}).get("name"),  # with a licence's name prefix, as the report shows it
+        (meta or {}).get("name"),
+        (recipe.get("student") or {}).get("name"),
+        f"{recipe['name']}-student" if recipe.get("name") else None,
+    ):
+        if isinstance(found, str) and found.strip():
+            return found.strip()
+    return path.parent.name if run else path.stem
+
+
+def _recipe(path: Path) -> dict:
+    import yaml
+
+    if not path.is_file():
+        return {}
+    try:
+        found = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path} is not valid YAML ({exc}): restore the run's recipe or pass --name") from None
+    return found if isinstance(found, dict) else {}
+
+
+def check_name(name: str) -> str:
+    """A model id clients can send back: 1-128 printable characters, no spaces at either end."""
+    if not name.strip() or len(name) > 128 or not name.isprintable() or name != name.strip():
+        raise UserError(f"--name {name!r}: give 1 to 128 printable characters with no space at either end")
+    return name
 
 
 def create_app(
@@ -78,6 +122,7 @@ def create_app(
     from fastapi import Depends, FastAPI
     from fastapi.responses import Response
 
+    from .docs import add_docs_routes
     from .metrics import Metrics, Timing
     from .security import BodyLimit, guard, install_errors
 
@@ -93,8 +138,9 @@ def create_app(
             f"no active API key in {keys.path}: every endpoint but /health needs one. "
             "Make one with `understudy api-keys create NAME` (add --role reviewer for the review queue)"
         )
-    app = FastAPI(title="understudy", version="1", docs_url=None, redoc_url=None)
-    model_id = name or (Path(str(what)).parent.name if Path(str(what)).name == "student" else Path(str(what)).stem)
+    model_id = check_name(name) if name is not None else student_name(what)
+    # docs.py serves the spec behind a key and Swagger UI from the installed package, not FastAPI's CDN page.
+    app = FastAPI(title=f"understudy: {model_id}", version="1", docs_url=None, redoc_url=None, openapi_url=None)
     task = "text-generation" if kind == "lm" else "text-classification"
     created = int(time.time())
     require = guard(keys)
@@ -127,6 +173,7 @@ def create_app(
         from .lm_routes import add_lm_routes
 
         add_lm_routes(app, what, model_id, require)
+        add_docs_routes(app, require, health, desk=False)
         return app
 
     from ..oversight.abstain import load_policy
@@ -154,4 +201,5 @@ def create_app(
     if queue is not None:
         add_review_routes(app, queue, list(student.labels), require)
         add_desk_routes(app, keys, list(student.labels), model_id)
+    add_docs_routes(app, require, health, desk=queue is not None)
     return app

@@ -14,7 +14,11 @@ from .text import check_unicode
 
 
 class ClassifyRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # The example is what /docs' "Try it out" sends first: one that works, not both fields filled in.
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"text": "my order never arrived"}, {"texts": ["great tea", "stale tea"]}]},
+    )
     texts: list[str] | None = None
     text: str | None = None
 

@@ -118,7 +118,7 @@ def add_desk_routes(app, keys: KeyStore, labels: list[str], model_id: str) -> No
             raise Denied(401, "your review-desk session has ended: log in again at /review/login")
         return found
 
-    @app.get("/review/login")
+    @app.get("/review/login", include_in_schema=False)  # pages, not API: / and the banner name /review
     def login_page(request: Request):
         if reviewer(request) is not None:
             return RedirectResponse("/review", status_code=303, headers=HEADERS)
@@ -160,7 +160,7 @@ def add_desk_routes(app, keys: KeyStore, labels: list[str], model_id: str) -> No
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
-    @app.get("/review")
+    @app.get("/review", include_in_schema=False)
     def desk_page(request: Request):
         if reviewer(request) is None:
             return RedirectResponse("/review/login", status_code=303, headers=HEADERS)
@@ -174,7 +174,7 @@ def add_desk_routes(app, keys: KeyStore, labels: list[str], model_id: str) -> No
             headers=HEADERS,
         )
 
-    @app.get("/review/static/{name}")
+    @app.get("/review/static/{name}", include_in_schema=False)
     def static_file(name: str):
         if name not in static:
             return error(404, f"no desk file named {name!r}", headers=HEADERS)

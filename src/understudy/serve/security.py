@@ -13,7 +13,8 @@ from __future__ import annotations
 import json
 import logging
 
-from fastapi import Request
+from fastapi import Request, Security
+from fastapi.security import HTTPBearer
 from starlette.exceptions import HTTPException
 
 from .keys import KeyStore, Principal
@@ -21,6 +22,12 @@ from .keys import KeyStore, Principal
 SESSION_COOKIE = "understudy_session"
 DESK_HEADER = "x-understudy-desk"
 log = logging.getLogger("understudy.serve")
+# Only declares the scheme in the OpenAPI (so /docs' Authorize button sends the key); who() does the checking.
+BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="An API key from `understudy api-keys create NAME` (the X-API-Key header works as well).",
+    auto_error=False,
+)
 
 
 def error_body(message: str, param: str | None = None, kind: str = "invalid_request_error") -> dict:
@@ -77,7 +84,7 @@ def guard(store: KeyStore):
 
     def require(role: str = "client"):
         # async: a key check is one indexed SQLite read; a trip through the thread pool cost more than the read.
-        async def dependency(request: Request) -> Principal:
+        async def dependency(request: Request, _declared=Security(BEARER)) -> Principal:
             principal = who(request)
             if not principal.can(role):
                 raise Denied(
