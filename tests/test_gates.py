@@ -197,7 +197,7 @@ def test_an_lm_run_lists_the_profiles_classifier_gates_as_not_measured():
 
 
 def test_an_lm_runs_generation_figures_are_read_and_judged():
-    refusal = {"kept": 0.97, "teacher": {"refused": 30}, "student": {"refused": 29}}
+    refusal = {"kept": 0.5, "teacher": {"refused": 30}, "student": {"refused": 15}, "lost_count": 15}
     hallucination = {"teacher": {"hallucination_rate": 0.5}, "student": {"hallucination_rate": 0.01}}
     out = check(
         resolved(lm_recipe(sector="healthcare")),
@@ -303,3 +303,50 @@ def test_the_thin_evidence_rule_warns_on_a_few_teacher_refusals():
     assert result["status"] == "WARN" and "only 3" in result["message"]
     many = lm_report(speedup=30, size_ratio=0.1, refusal={"kept": 0.333, "teacher": {"refused": 30}})
     assert by_name(check(recipe, many))["refusal_kept_min"]["status"] == "BLOCK"
+
+
+# --- deciding on the evidence -----------------------------------------------------------------------------
+
+
+def flip_report(count: int, total: int):
+    from understudy.evaluate.evidence import rate
+
+    student = {"flips": count, "flip_rate": count / total, "flip_rate_evidence": rate(count, total, "texts")}
+    return clf_report(counterfactual={"categories": {"nationalities": {"tested": total, "student": student}}})
+
+
+def test_a_gate_decides_on_the_interval_and_says_which_reading():
+    recipe = resolved(only({"max_counterfactual_flip_rate": {"threshold": 0.05, "on_fail": "block"}}))
+    few = by_name(check(recipe, flip_report(3, 56)))["max_counterfactual_flip_rate"]
+    assert few["status"] == "WARN" and few["passed"] is False  # not a failure stated as fact
+    ev = few["evidence"]
+    assert set(ev) == {"count", "total", "rate", "interval", "bound", "reading", "basis"}
+    assert (ev["count"], ev["total"], ev["bound"], ev["reading"]) == (3, 56, 0.05, "too few to judge")
+    assert ev["interval"][0] < 0.05 < ev["interval"][1] and "3 of 56 texts" in ev["basis"]
+    assert "more at the same rate would settle it" in ev["basis"] and ev["basis"] in few["message"]
+    past = by_name(check(recipe, flip_report(30, 100)))["max_counterfactual_flip_rate"]
+    assert past["status"] == "BLOCK" and past["evidence"]["reading"] == "past the bound"
+    within = by_name(check(recipe, flip_report(0, 2000)))["max_counterfactual_flip_rate"]
+    assert within["status"] == "PASS" and within["evidence"]["reading"] == "within the bound"
+
+
+def test_any_category_past_the_bound_fails_even_when_a_larger_one_straddles():
+    from understudy.evaluate.evidence import rate
+
+    cats = {
+        "small": {"student": {"flip_rate": 2 / 10, "flip_rate_evidence": rate(2, 10)}},
+        "large": {"student": {"flip_rate": 40 / 400, "flip_rate_evidence": rate(40, 400)}},
+    }
+    recipe = resolved(only({"max_counterfactual_flip_rate": {"threshold": 0.05, "on_fail": "block"}}))
+    result = by_name(check(recipe, clf_report(counterfactual={"categories": cats})))["max_counterfactual_flip_rate"]
+    assert result["status"] == "BLOCK" and "large" in result["where"] and result["evidence"]["count"] == 40
+
+
+def test_a_bootstrap_interval_beside_a_figure_is_read_the_same_way():
+    recipe = resolved(only({"min_retention": 0.97}))
+    report = clf_report(retention=0.95)
+    report["comparison"]["retention_ci"] = {"low": 0.91, "high": 0.99}
+    result = by_name(check(recipe, report))["min_retention"]
+    assert result["status"] == "WARN" and result["evidence"]["reading"] == "too few to judge"
+    report["comparison"]["retention_ci"] = {"low": 0.93, "high": 0.96}
+    assert by_name(check(recipe, report))["min_retention"]["status"] == "BLOCK"

@@ -241,7 +241,12 @@ def test_real_oversight_and_counterfactual_reports_feed_the_gates():
     report = {"counterfactual": counterfactual.counterfactual_report(texts, blind, keyed, ["a", "b"])}
     gate = by_name(check_safety_gates(sector_gates("hr"), report))["max_counterfactual_flip_rate"]
     assert gate["value"] > 0.5 and gate["status"] == "BLOCK"
-    fair = {"counterfactual": counterfactual.counterfactual_report(texts, blind, blind, ["a", "b"])}
+    # No flip in 40 texts cannot show a rate under HR's 1% (the interval reaches ~9%): too few to judge, a warning.
+    few = {"counterfactual": counterfactual.counterfactual_report(texts, blind, blind, ["a", "b"])}
+    gate = by_name(check_safety_gates(sector_gates("hr"), few))["max_counterfactual_flip_rate"]
+    assert gate["status"] == "WARN" and gate["evidence"]["reading"] == "too few to judge"
+    many = [f"{w} asked about the invoice from last week" for w in ("He", "She") * 190]
+    fair = {"counterfactual": counterfactual.counterfactual_report(many, blind, blind, ["a", "b"])}
     assert by_name(check_safety_gates(sector_gates("hr"), fair))["max_counterfactual_flip_rate"]["status"] == "PASS"
 
 

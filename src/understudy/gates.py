@@ -15,6 +15,17 @@ Two calls for the engine:
 
 A gate whose figure is missing although its evaluation was on fails (it is never a silent PASS); SKIPPED is kept
 for gates whose evaluation was switched off or that the task never measures, and it never counts in the verdict.
+
+Evidence. A figure that is a rate over cases, or that has an interval, is judged on its 95% interval, not on its
+point value (understudy.evaluate.evidence.read): past the bound fails (BLOCK or WARN as set), within passes, and
+an interval that straddles the bound is WARN "too few to judge", whatever the gate's on_fail. The interval is
+found beside the figure in report.json: `<key>_evidence` ({"count", "total", "rate", "interval", "method",
+"counted"}, from evidence.rate), `<key>_ci` ({"low", "high"}), or the figure's own node when it is read at
+"value" ({"value", "low", "high"}), `<dict>_evidence` beside a dict of figures ("widened_by_evidence":
+{gap: ...} for "widened_by": {gap: figure}), or from the gate's `evidence` hook. The result then carries "evidence":
+{"count", "total", "rate", "interval", "bound", "reading", "basis"}. A figure without one is judged on its value.
+When a reader finds several figures (one per category), the gate reads every one: any past the bound fails,
+else any straddling it is too few to judge, else it passes; the result shows the one that decided.
 """
 
 from __future__ import annotations
@@ -26,11 +37,14 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from .errors import UserError
+from .evaluate.evidence import PAST, TOO_FEW, WITHIN, settle
+from .evaluate.evidence import read as read_interval
 
 CLASSIFICATION = "text-classification"
 GENERATION = "text-generation"
 
 Reader = Callable[[dict], tuple[Any, "str | None"]]  # report -> (value or None, where it was read)
+Found = tuple[float, str, "dict | None"]  # (value, where, its evidence or None)
 
 
 @dataclass(frozen=True)
@@ -46,7 +60,8 @@ class GateDef:
                filled in from the class when an evaluation declares the gate
     tasks      the tasks that can ever measure it (an evaluation's gates default to the evaluation's tasks)
     how        how to get it measured, for messages
-    thin       report -> why the figure rests on too few cases to block on (a failed block gate then warns), or None
+    evidence   report -> the figure's evidence ({"count", "total", "rate", "interval", "method", "counted"}) when
+               report.json does not hold it beside the figure (see the module docstring), or None
     """
 
     name: str
@@ -57,7 +72,7 @@ class GateDef:
     evaluation: str | None = None
     tasks: frozenset[str] = frozenset()
     how: str = ""
-    thin: Callable[[dict], str | None] | None = field(default=None, compare=False)
+    evidence: Callable[[dict], dict | None] | None = field(default=None, compare=False)
 
 
 # --- reading figures out of report.json ------------------------------------------------------------------
@@ -66,10 +81,46 @@ class GateDef:
 def _node(report: dict, path: Sequence[str]):
     node = report
     for key in path:
+        if isinstance(node, list) and key.isdigit() and int(key) < len(node):
+            node = node[int(key)]
+            continue
         if not isinstance(node, dict) or key not in node:
             return None
         node = node[key]
     return node
+
+
+def beside(root, path: Sequence[str], value) -> dict | None:
+    """The evidence written beside the figure at `path` under `root`: `<key>_evidence`, `<key>_ci` or, for a
+    figure read at "value", its own {"value", "low", "high"} node (see the module docstring); None if none."""
+    parent, key = _node(root, path[:-1]) if path else None, path[-1] if path else ""
+    if not isinstance(parent, dict):
+        return None
+    found = parent.get(f"{key}_evidence")
+    if not isinstance(found, dict) and len(path) >= 2:  # a dict of figures with its dict of evidence beside it
+        group = _node(root, (*path[:-2], f"{path[-2]}_evidence"))
+        found = group.get(key) if isinstance(group, dict) else None
+    if isinstance(found, dict) and _pair(found.get("interval")):
+        return found
+    ci = parent.get(f"{key}_ci") if key != "value" else parent
+    if isinstance(ci, dict) and _pair([ci.get("low"), ci.get("high")]):
+        return {
+            "count": ci.get("count"),
+            "total": ci.get("total"),
+            "rate": value,
+            "interval": [float(ci["low"]), float(ci["high"])],
+            "method": "percentile bootstrap over rows",
+            "counted": ci.get("counted") or "rows",
+        }
+    return None
+
+
+def _pair(iv) -> bool:
+    return (
+        isinstance(iv, (list, tuple))
+        and len(iv) == 2
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v == v for v in iv)
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +129,12 @@ class _At:
 
     def __call__(self, report: dict) -> tuple[Any, str | None]:
         return _node(report, self.path), " › ".join(self.path)
+
+    def found(self, report: dict) -> list[Found]:
+        value = _node(report, self.path)
+        if not _is_number(value):
+            return []
+        return [(float(value), " › ".join(self.path), beside(report, self.path, value))]
 
     @property
     def rule(self) -> str:
@@ -103,11 +160,18 @@ def section(report: dict, name: str) -> dict | None:
     return node if isinstance(node, dict) else None
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def _numbers(node, keep: Callable[[tuple], bool], path: tuple = ()) -> list[tuple[float, tuple]]:
-    """(value, path) for every number in a nested dict/list whose key path `keep` accepts."""
+    """(value, path) for every number in a nested dict/list whose key path `keep` accepts; the evidence written
+    beside a figure (`*_evidence`, `*_ci`) and examples are not figures."""
     out = []
     if isinstance(node, dict):
         for k, v in node.items():
+            if str(k).endswith(("_evidence", "_ci")) or k == "examples":
+                continue
             out += _numbers(v, keep, path + (str(k),))
     elif isinstance(node, list):
         for i, v in enumerate(node):
@@ -130,6 +194,12 @@ class _LargestIn:
             return None, None
         value, path = max(found, key=lambda f: f[0])
         return value, " › ".join((self.name, *path))
+
+    def found(self, report: dict) -> list[Found]:
+        node = section(report, self.name)
+        if node is None:
+            return []
+        return [(v, " › ".join((self.name, *p)), beside(node, p, v)) for v, p in _numbers(node, self.keep)]
 
     @property
     def rule(self) -> str:
@@ -349,7 +419,6 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
         )
     threshold, on_fail = _split(setting)
     value, where = gate.read(report)
-    thin = gate.thin(report) if gate.thin else None
     if value is None:
         if off:
             return _result(name, None, threshold, on_fail, None, f"{name}: skipped: {off}")
@@ -383,21 +452,105 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
                     None,
                     f"{name}: skipped: report['{gate.evaluation}'] holds no figure for it",
                 )
+            unjudged = (section(report, gate.evaluation) or {}).get("unjudged")
+            if isinstance(unjudged, str) and unjudged:
+                # e.g. every group under the minimum size: small groups are listed, never judged on their own
+                return _result(name, None, threshold, on_fail, None, f"{name}: skipped: {TOO_FEW}: {unjudged}")
             problem = (
                 f"{name}: the {gate.evaluation} evaluation ran, but its section holds no figure for "
                 f"{gate.what}; a gate without its figure fails"
             )
-        if thin and on_fail == "block":
-            return _result(name, None, threshold, "warn", False, f"{problem}; only a warning: {thin}")
+        ev = gate.evidence(report) if gate.evidence else None
+        if ev is not None and not ev.get("total"):
+            # no cases at all (the teacher refused nothing): not a failure stated as fact, a person must look
+            ev = _evidence(gate, ev, None, threshold, TOO_FEW)
+            return _result(name, None, threshold, "warn", False, f"{problem}: {ev['basis']}", where) | {"evidence": ev}
         return _result(name, None, threshold, on_fail, False, problem)
-    passed = value >= threshold if gate.kind == "min" else value <= threshold
-    bound = "at least" if gate.kind == "min" else "at most"
-    message = f"{gate.what} is {_fmt(value, gate.fmt)} ({bound} {threshold} required; read at {where})"
-    if thin and not passed and on_fail == "block":
-        # A share of 3 refusals is not evidence enough to block on, nor to pass: a person must look.
-        on_fail = "warn"
-        message += f"; only a warning: {thin}"
-    return _result(name, value, threshold, on_fail, bool(passed), message, where)
+    return _judge_figure(gate, report, value, where, threshold, on_fail)
+
+
+def _found(gate: GateDef, report: dict, value, where) -> list[Found]:
+    """Every figure the gate's reader finds, with its evidence; the gate's `evidence` hook fills in the headline's."""
+    finder = getattr(gate.read, "found", None)
+    found = list(finder(report)) if finder else []
+    if not found:
+        found = [(float(value), where or "", None)]
+    if gate.evidence is not None:
+        found = [(v, w, ev if ev is not None or w != where else gate.evidence(report)) for v, w, ev in found]
+    return found
+
+
+def _reading(gate: GateDef, value: float, ev: dict | None, threshold) -> str:
+    if ev is not None:
+        return read_interval(ev["interval"], threshold, "min" if gate.kind == "min" else "max")
+    ok = value >= threshold if gate.kind == "min" else value <= threshold
+    return WITHIN if ok else PAST
+
+
+def _evidence(gate: GateDef, ev: dict, value, threshold, reading: str) -> dict:
+    """The result's "evidence": the contract report pages read (see docs/report-schema.md)."""
+    low, high = (float(x) for x in ev["interval"])
+    count, total = ev.get("count"), ev.get("total")
+    rate = ev.get("rate", value) if ev.get("rate") is not None else value
+    counted = ev.get("counted") or "cases"
+    f = lambda x: _fmt(x, gate.fmt)  # noqa: E731
+    if isinstance(count, int) and isinstance(total, int):
+        cases = f"{count} of {total} {counted}"
+    elif isinstance(total, int):
+        cases = f"{total} {counted}"
+    else:
+        cases = "the evaluation rows"
+    side = "at least" if gate.kind == "min" else "at most"
+    if not total and total is not None:
+        basis = f"too few to judge: no {counted} to measure {gate.what} on"
+    else:
+        figure = f"{f(rate)} on {cases}" if rate is not None else cases
+        basis = f"{figure}, 95% interval {f(low)} to {f(high)} ({ev.get('method') or 'interval'}): "
+        if reading == PAST:
+            basis += f"the whole interval is past the bound ({side} {f(threshold)}), so the gate fails on the evidence"
+        elif reading == WITHIN:
+            basis += (
+                f"the whole interval is within the bound ({side} {f(threshold)}), so the gate passes on the evidence"
+            )
+        else:
+            more = settle(rate, [low, high], threshold, total if isinstance(total, int) else None)
+            basis += (
+                f"the interval straddles the bound ({side} {f(threshold)}): too few to judge"
+                + (f" with only {total} {counted}" if isinstance(total, int) else "")
+                + (f"; about {more:,} more at the same rate would settle it" if more else "")
+            )
+    return {
+        "count": count if isinstance(count, int) else None,
+        "total": total if isinstance(total, int) else None,
+        "rate": rate,
+        "interval": [low, high],
+        "bound": threshold,
+        "reading": reading,
+        "basis": basis,
+    }
+
+
+def _judge_figure(gate: GateDef, report: dict, value, where, threshold, on_fail: str) -> dict:
+    """A min/max gate on its figure(s): on the 95% interval where one is given, else on the value."""
+    found = [(v, w, ev, _reading(gate, v, ev, threshold)) for v, w, ev in _found(gate, report, value, where)]
+    worse = (lambda f: f[0]) if gate.kind == "max" else (lambda f: -f[0])
+    for wanted in (PAST, TOO_FEW):
+        hits = [f for f in found if f[3] == wanted]
+        if hits:
+            chosen = max(hits, key=worse)
+            break
+    else:
+        chosen = max(found, key=worse)
+    value, where, ev, reading = chosen
+    side = "at least" if gate.kind == "min" else "at most"
+    message = f"{gate.what} is {_fmt(value, gate.fmt)} ({side} {threshold} required; read at {where})"
+    if ev is None:
+        return _result(gate.name, value, threshold, on_fail, reading == WITHIN, message, where)
+    evidence = _evidence(gate, ev, value, threshold, reading)
+    if reading == TOO_FEW:
+        on_fail = "warn"  # neither a failure stated as fact nor a pass: a person must look
+    out = _result(gate.name, value, threshold, on_fail, reading == WITHIN, f"{message}; {evidence['basis']}", where)
+    return out | {"evidence": evidence}
 
 
 # --- the engine's two calls ------------------------------------------------------------------------------

@@ -148,3 +148,22 @@ def test_a_predictor_of_the_wrong_shape_is_a_user_error():
         counterfactual_report(TEXTS, keyword, lambda b: np.zeros((len(b), 3)), LABELS)
     with pytest.raises(UserError, match="max_texts"):
         counterfactual_report(TEXTS, keyword, keyword, LABELS, max_texts=0)
+
+
+def test_flip_rates_carry_counts_and_intervals_and_the_html_shows_them_with_escaped_examples():
+    from understudy.evaluate.counterfactual import Counterfactual
+
+    texts = [*TEXTS, "Emily <script>alert(1)</script> & friends, " + "long words " * 40]
+    r = counterfactual_report(texts, keyword, keyed_on_emily, LABELS)
+    names = r["categories"]["first_names_gender"]
+    ev = names["student"]["flip_rate_evidence"]
+    assert (ev["count"], ev["total"]) == (names["student"]["flips"], names["tested"]) and ev["count"] > 0
+    assert ev["interval"][0] <= names["student"]["flip_rate"] <= ev["interval"][1]
+    diff = names["student_minus_teacher_evidence"]
+    assert diff["rate"] == pytest.approx(names["student_minus_teacher"]) and diff["method"] == "Newcombe paired score"
+    long = [e for e in names["examples"] if "<script>" in e["text"]]
+    assert long and len(long[0]["text"]) <= 200 and long[0]["text"].endswith("…")
+    report = {"gates": {"results": [{"name": "max_counterfactual_flip_rate", "threshold": 0.05}]}}
+    html = Counterfactual().html(r, report)
+    assert f"{ev['count']} of {ev['total']}" in html and "95% interval" in html and "too few to judge" in html
+    assert "&lt;script&gt;" in html and "<script>" not in html and "&amp; friends" in html

@@ -147,7 +147,15 @@ def test_classification_evaluations_give_the_figures_of_the_report_functions(clf
         ctx.y, ctx.teacher_probs, ctx.student_probs, LABELS, calibration_fraction=spec.calibration_fraction, seed=seed
     )
     assert sections["fairness"] == fairness_report(
-        ctx.y, ctx.teacher_probs, ctx.student_probs, ctx.groups, LABELS, min_group_size=spec.min_group_size
+        ctx.y,
+        ctx.teacher_probs,
+        ctx.student_probs,
+        ctx.groups,
+        LABELS,
+        min_group_size=spec.min_group_size,
+        texts=ctx.inputs,
+        n_boot=r.evaluation.bootstrap,
+        seed=seed,
     )
     assert sections["counterfactual"] == counterfactual_report(
         ctx.inputs, ctx.teacher_predict, ctx.student_predict, LABELS, max_texts=spec.counterfactual_texts, seed=seed

@@ -144,3 +144,54 @@ def test_bad_input_is_a_user_error_naming_the_problem():
         fairness_report(y, t, s[:5], {"region": groups}, LABELS)
     with pytest.raises(UserError, match="min_group_size"):
         fairness_report(y, t, s, {"region": groups}, LABELS, min_group_size=0)
+
+
+# --- evidence: counts, intervals, examples; small groups never judged on their own -------------------------
+
+
+def _gate(section):
+    from understudy.evaluate.fairness import Fairness
+    from understudy.gates import judge
+
+    [gate] = Fairness.gates
+    gate = gate.__class__(**{**gate.__dict__, "evaluation": "fairness", "tasks": frozenset(Fairness.tasks)})
+    return judge(gate, {"threshold": 0.05, "on_fail": "block"}, {"fairness": section})
+
+
+def test_a_7_text_subgroup_with_one_error_never_warns():
+    rng = np.random.default_rng(5)
+    groups = np.array(["a"] * 120 + ["b"] * 120 + ["tiny"] * 7)
+    y = rng.integers(0, 2, len(groups))
+    t_pred = y.copy()
+    s_pred = y.copy()
+    s_pred[np.flatnonzero(groups == "tiny")[0]] ^= 1  # one student error, in the 7-text group
+    r = fairness_report(y, onehot(t_pred), onehot(s_pred), {"random_column": groups}, LABELS, n_boot=200)
+    a = r["attributes"]["random_column"]
+    assert a["too_small_groups"] == ["tiny"] and "never judged" in r["small_groups"]
+    assert a["groups"]["tiny"]["student"]["accuracy_evidence"]["count"] == 6
+    assert a["groups"]["tiny"]["student"]["accuracy_evidence"]["total"] == 7
+    result = _gate(r)
+    assert result["status"] == "PASS" and result["evidence"]["reading"] == "within the bound"
+    # with only the tiny group and one other, no gap is judged: skipped as too few, not a warning
+    only = np.array(["a"] * 240 + ["tiny"] * 7)
+    r = fairness_report(y, onehot(t_pred), onehot(s_pred), {"random_column": only}, LABELS, n_boot=50)
+    assert r["unjudged"] and _gate(r)["status"] == "SKIPPED" and "too few to judge" in _gate(r)["message"]
+
+
+def test_the_widening_carries_a_paired_interval_and_the_html_shows_counts_intervals_and_escaped_examples():
+    from understudy.evaluate.fairness import Fairness
+
+    y, t, s, groups = planted()
+    texts = [f"<b>row {i}</b> & more" for i in range(len(y))]
+    r = fairness_report(y, t, s, {"region": groups}, LABELS, positive="yes", texts=texts, n_boot=200)
+    plain(r)
+    a = r["attributes"]["region"]
+    ev = a["widened_by_evidence"]["equalized_odds_difference"]
+    assert ev["interval"][0] <= a["widened_by"]["equalized_odds_difference"] <= ev["interval"][1]
+    assert ev["total"] == 400 and ev["interval"][0] > 0.05  # the planted gap is past a 5-point bound
+    assert _gate(r)["status"] == "BLOCK" and _gate(r)["evidence"]["reading"] == "past the bound"
+    assert a["examples"] and all(e["group"] == "b" and e["student"] != e["gold"] for e in a["examples"])
+    html = Fairness().html(r, {"gates": {"results": [_gate(r)]}})
+    acc = a["groups"]["b"]["student"]["accuracy_evidence"]
+    assert f"{acc['count']} of {acc['total']}" in html and "95% interval" in html and "past the bound" in html
+    assert "&lt;b&gt;row" in html and "<b>row" not in html and "&amp; more" in html

@@ -248,7 +248,7 @@ def test_compare_identical_models():
     c = compare(y, p, p.copy(), [f"t{i}" for i in range(300)], L3, n_boot=200)
     assert c["retention"] == approx(1.0)
     assert c["retention_ci"] == {"low": approx(1.0), "high": approx(1.0)}
-    assert c["agreement"] == {"value": 1.0, "low": 1.0, "high": 1.0}
+    assert c["agreement"] == {"value": 1.0, "low": 1.0, "high": 1.0, "count": 300, "total": 300}
     assert c["negative_flips"] == {"count": 0, "share": 0.0, "examples": []}
     assert c["positive_flips"] == {"count": 0, "share": 0.0}
 

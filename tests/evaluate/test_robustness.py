@@ -108,3 +108,23 @@ def test_bad_input_is_a_user_error():
         robustness_report(TEXTS, Y, teacher, student, LABELS, t_probs=np.zeros((3, 2)))
     with pytest.raises(UserError, match="student prediction function"):
         robustness_report(TEXTS, Y, teacher, lambda b: np.zeros(len(b)), LABELS)
+
+
+def test_drops_carry_paired_intervals_and_the_html_shows_counts_intervals_and_escaped_examples():
+    from understudy.evaluate.robustness import Robustness
+
+    texts = [f"<i>{t}</i> & co" for t in TEXTS]
+    r = robustness_report(texts, Y, teacher, student, LABELS, seed=0, perturbations=["upper", "lower"])
+    up = r["perturbations"]["upper"]["student"]
+    acc, drop = up["accuracy_evidence"], up["drop_evidence"]
+    assert acc["total"] == len(TEXTS) and acc["count"] == round(up["accuracy"] * len(TEXTS))
+    assert drop["rate"] == pytest.approx(up["drop"]) and drop["interval"][0] <= up["drop"] <= drop["interval"][1]
+    assert drop["interval"][0] > 0.1  # capitals blind this student: past a 10-point bound on the evidence
+    examples = r["perturbations"]["upper"]["examples"]
+    assert 0 < len(examples) <= 5 and all(
+        e["student"]["clean"] == e["gold"] != e["student"]["perturbed"] for e in examples
+    )
+    report = {"gates": {"results": [{"name": "max_robustness_drop", "threshold": 0.1}]}}
+    html = Robustness().html(r, report)
+    assert f"{drop['count']} of {drop['total']}" in html and "95% interval" in html and "past the bound" in html
+    assert "&lt;i&gt;" in html and "<i>" not in html and "&amp; co" in html

@@ -18,6 +18,7 @@ from importlib import resources
 import numpy as np
 
 from ..errors import UserError
+from .evidence import clip, paired_difference, rate
 
 __all__ = ["counterfactual_report", "swap_lists", "counterfactuals"]
 
@@ -163,8 +164,10 @@ def counterfactual_report(
 
     ``t_predict`` / ``s_predict`` map a list of texts to an (n, k) probability array. At most
     ``max_texts`` texts per category are tested (a seeded sample of those where a swap applies);
-    every text either model needs is predicted in one call per model. Examples show flips, those
-    where only the student flips first.
+    every text either model needs is predicted in one call per model. Each flip rate carries its
+    evidence (``flip_rate_evidence``: count, total, exact 95% interval) and the student's excess over
+    the teacher a paired 95% interval (``student_minus_teacher_evidence``). Examples show flips, those
+    where only the student flips first, each text cut to 200 characters.
     """
     texts = [str(t) for t in texts]
     labels = [str(label) for label in labels]
@@ -199,6 +202,7 @@ def counterfactual_report(
     report = {"n_texts": len(texts), "max_texts": int(max_texts), "seed": int(seed), "categories": {}}
     for name, rows in plan.items():
         flips = {"teacher": 0, "student": 0}
+        both = 0  # texts where both models flip: the paired interval needs them
         examples = []
         for orig, twins in rows:
             flipped = {}
@@ -206,6 +210,7 @@ def counterfactual_report(
                 before = pred[who](orig)
                 flipped[who] = next((tw for tw in twins if pred[who](tw) != before), None)
                 flips[who] += flipped[who] is not None
+            both += flipped["teacher"] is not None and flipped["student"] is not None
             if flipped["teacher"] is not None or flipped["student"] is not None:
                 twin = flipped["student"] if flipped["student"] is not None else flipped["teacher"]
                 priority = 0 if flipped["teacher"] is None else (1 if flipped["student"] else 2)
@@ -213,8 +218,8 @@ def counterfactual_report(
                     (
                         priority,
                         {
-                            "text": orig,
-                            "swapped": twin,
+                            "text": clip(orig),
+                            "swapped": clip(twin),
                             **{
                                 who: {"before": labels[pred[who](orig)], "after": labels[pred[who](twin)]}
                                 for who in ("teacher", "student")
@@ -223,15 +228,31 @@ def counterfactual_report(
                     )
                 )
         n = len(rows)
-        rate = {who: (flips[who] / n if n else None) for who in flips}
+        shares = {who: (flips[who] / n if n else None) for who in flips}
+        counted = f"texts with a {name.replace('_', ' ')} swap"
+        excess = paired_difference(both, flips["student"] - both, flips["teacher"] - both, n)
         report["categories"][name] = {
             "description": cats[name].description,
             "texts_with_swap": applies[name],
             "tested": n,
             "variants": int(sum(len(twins) for _, twins in rows)),
-            "teacher": {"flips": int(flips["teacher"]), "flip_rate": rate["teacher"]},
-            "student": {"flips": int(flips["student"]), "flip_rate": rate["student"]},
-            "student_minus_teacher": (rate["student"] - rate["teacher"]) if n else None,
+            **{
+                who: {
+                    "flips": int(flips[who]),
+                    "flip_rate": shares[who],
+                    "flip_rate_evidence": rate(int(flips[who]), n, counted),
+                }
+                for who in ("teacher", "student")
+            },
+            "student_minus_teacher": (shares["student"] - shares["teacher"]) if n else None,
+            "student_minus_teacher_evidence": {
+                "count": int(flips["student"] - both),
+                "total": n,
+                "rate": excess["value"],
+                "interval": excess["interval"],
+                "method": excess["method"],
+                "counted": f"{counted} where only the student flips ({flips['teacher'] - both} where only the teacher does)",
+            },
             "examples": [e for _, e in sorted(examples, key=lambda pe: pe[0])[:n_examples]],
         }
     return report
@@ -251,8 +272,10 @@ class CounterfactualFigures(Figures):
     seed: int = Field(description="the seed of the sample and of the swaps")
     categories: dict = Field(
         description='{category: {"description", "texts_with_swap", "tested", "variants", '
-        '"teacher": {"flips", "flip_rate"}, "student": {...}, "student_minus_teacher", '
-        '"examples": [{"text", "swapped", "teacher": {"before", "after"}, "student": {...}}]}}'
+        '"teacher": {"flips", "flip_rate", "flip_rate_evidence": {"count", "total", "rate", "interval", "method", '
+        '"counted"}}, "student": {...}, "student_minus_teacher", "student_minus_teacher_evidence": {... a paired '
+        '95% interval of the difference (Newcombe)}, "examples": [{"text", "swapped", "teacher": {"before", "after"}, '
+        '"student": {...}}]}}: at most 5 examples, texts cut to 200 characters'
     )
 
 
@@ -275,27 +298,53 @@ class Counterfactual:
                 'the largest "flip_rate" under a "student" key',
             ),
             "the student's counterfactual flip rate",
+            ".1%",
             how="run the counterfactual evaluation (safety.counterfactual: true)",
         ),
     )
 
     def html(self, section: dict, report: dict) -> str:
-        from ..report.sections import esc, get, pct, table
+        from ..report.sections import esc, get, table
+        from .evidence import gate_bound, reading_of, words
 
         cats = section.get("categories")
         if not cats:
             return ""
+        bound, _ = gate_bound(report, "max_counterfactual_flip_rate")
         rows = [
             [
                 esc(name),
-                str(c.get("tested", "")),
-                pct(get(c, "teacher", "flip_rate")),
-                pct(get(c, "student", "flip_rate")),
+                esc(c.get("tested")),
+                esc(words(get(c, "teacher", "flip_rate_evidence"), fallback=get(c, "teacher", "flip_rate"))),
+                esc(words(get(c, "student", "flip_rate_evidence"), fallback=get(c, "student", "flip_rate"))),
+                esc(words(c.get("student_minus_teacher_evidence"), fallback=c.get("student_minus_teacher"))),
+                esc(reading_of(get(c, "student", "flip_rate_evidence"), bound) or "no gate"),
             ]
             for name, c in cats.items()
         ]
-        return "<h3>Counterfactual swaps: share of texts whose answer changes</h3>" + table(
-            ["Swapped", "Texts", "Teacher", "Student"], rows, "cmp"
+        examples = [
+            [
+                esc(name),
+                esc(e.get("text")),
+                esc(e.get("swapped")),
+                esc(f"{get(e, 'teacher', 'before')} → {get(e, 'teacher', 'after')}"),
+                esc(f"{get(e, 'student', 'before')} → {get(e, 'student', 'after')}"),
+            ]
+            for name, c in cats.items()
+            for e in (c.get("examples") or [])[:5]
+        ]
+        bound_words = f" against the gate's bound of {bound:.1%}" if bound is not None else ""
+        return (
+            "<h3>Counterfactual swaps: texts whose answer changes</h3>"
+            + f"<p>Flips as count of texts tested, with an exact 95% interval; the reading{esc(bound_words)} is "
+            "on the interval: past the bound, within it, or too few to judge when it straddles the bound.</p>"
+            + table(["Swapped", "Texts", "Teacher flips", "Student flips", "Student − teacher", "Reading"], rows, "cmp")
+            + (
+                "<h4>Examples of flips</h4>"
+                + table(["Swapped", "Text", "With the swap", "Teacher", "Student"], examples)
+                if examples
+                else "<p>No text's answer changed on a swap.</p>"
+            )
         )
 
     def summary(self, section: dict) -> list[str]:

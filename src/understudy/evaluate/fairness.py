@@ -9,18 +9,28 @@ model less even across groups.
 Selection rate, FPR, FNR and both gaps need a yes/no outcome; with more than two classes they are
 computed one-vs-rest on the ``positive`` class. Accuracy is the full multi-class accuracy.
 Groups with fewer than ``min_group_size`` rows are listed but marked too small to judge and left
-out of the gaps, since a gap between tiny groups is mostly noise.
+out of the gaps, since a gap between tiny groups is mostly noise: a small group never warns or
+blocks on its own. When no attribute has two groups large enough, the section says so in
+``unjudged`` and the gap gate is skipped as too few to judge.
+
+Evidence: each group's accuracy is a count of rows with an exact 95% interval (``accuracy_evidence``),
+the student's accuracy less the teacher's in a group a paired 95% interval (Newcombe), and each
+``widened_by`` figure a paired percentile bootstrap interval over the judged rows
+(``widened_by_evidence``: both models and both gaps on every resample). ``examples`` are rows of the
+group where the student does worst that the student gets wrong (at most 5, cut to 200 characters).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from ..errors import UserError
 from .calibration import checked_probs
+from .evidence import clip, paired_difference, rate
 
 __all__ = ["fairness_report", "default_positive"]
 
@@ -71,6 +81,80 @@ def _gaps(y_pos: np.ndarray, pred_pos: np.ndarray, groups: np.ndarray) -> dict:
     }
 
 
+def _gap_samples(y_pos: np.ndarray, preds: list[np.ndarray], codes: np.ndarray, k: int, idx: np.ndarray) -> np.ndarray:
+    """Demographic-parity and equalised-odds differences of each model on every resample in ``idx`` (m, n):
+    (m, 2 * models), the same definitions as fairlearn's (largest minus smallest group rate; equalised odds the
+    larger of the TPR and FPR ranges). A group absent from a resample is left out of it."""
+    m = idx.shape[0]
+    offs = (np.arange(m) * k)[:, None]
+    keys = (codes[idx] + offs).ravel()
+    yb = y_pos[idx].ravel()
+
+    def rates(flags: np.ndarray, within: np.ndarray) -> np.ndarray:
+        den = np.bincount(keys[within], minlength=m * k).astype(float)
+        num = np.bincount(keys[within], weights=flags[within], minlength=m * k)
+        return np.divide(num, den, out=np.full(m * k, np.nan), where=den > 0).reshape(m, k)
+
+    def spread(r: np.ndarray) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no row of a kind: NaN, quietly
+            return np.nanmax(r, axis=1) - np.nanmin(r, axis=1)
+
+    every = np.ones_like(yb, dtype=bool)
+    cols = []
+    for pred in preds:
+        pb = pred[idx].ravel().astype(float)
+        dp = spread(rates(pb, every))
+        eo = np.fmax(spread(rates(pb, yb == 1)), spread(rates(pb, yb == 0)))
+        cols += [dp, eo]
+    return np.column_stack(cols)
+
+
+def _widening_evidence(y_pos, pred_t, pred_s, groups, n_boot: int, seed: int) -> dict:
+    """{gap: evidence} for the student's gap minus the teacher's, a paired bootstrap interval over the rows given."""
+    from .metrics import paired_bootstrap
+
+    names, codes = np.unique(groups, return_inverse=True)
+    n = len(y_pos)
+    preds = [pred_t.astype(int), pred_s.astype(int)]
+    point = _gap_samples(y_pos, preds, codes, len(names), np.arange(n)[None, :])[0]
+    low, high = paired_bootstrap(
+        lambda idx: (
+            _gap_samples(y_pos, preds, codes, len(names), idx)[:, 2:]
+            - _gap_samples(y_pos, preds, codes, len(names), idx)[:, :2]
+        ),
+        n,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    out = {}
+    for j, gap in enumerate(("demographic_parity_difference", "equalized_odds_difference")):
+        value = float(point[2 + j] - point[j])
+        lo, hi = float(low[j]), float(high[j])
+        out[gap] = {
+            "count": None,
+            "total": int(n),
+            "rate": value,
+            "interval": [min(lo, value), max(hi, value)],
+            "method": f"paired percentile bootstrap over rows ({n_boot} resamples)",
+            "counted": f"rows in the {len(names)} groups judged",
+        }
+    return out
+
+
+def _accuracy_excess(t_ok: np.ndarray, s_ok: np.ndarray, group: str) -> dict:
+    """The student's accuracy less the teacher's in one group: a paired 95% interval (the same rows)."""
+    d = paired_difference(int(np.sum(t_ok & s_ok)), int(np.sum(s_ok & ~t_ok)), int(np.sum(t_ok & ~s_ok)), len(t_ok))
+    return {
+        "count": int(np.sum(t_ok & ~s_ok)),
+        "total": len(t_ok),
+        "rate": d["value"],
+        "interval": d["interval"],
+        "method": d["method"],
+        "counted": f"rows in group {group} the teacher gets right and the student wrong",
+    }
+
+
 def _by_group(y: np.ndarray, pred: np.ndarray, positive: int, groups: np.ndarray) -> dict:
     """Per-group accuracy, selection rate, FPR and FNR for one model (fairlearn MetricFrame)."""
     from fairlearn.metrics import MetricFrame, false_negative_rate, false_positive_rate, selection_rate
@@ -95,6 +179,7 @@ def _by_group(y: np.ndarray, pred: np.ndarray, positive: int, groups: np.ndarray
         row = frame.by_group.loc[g]
         out[str(g)] = {
             "accuracy": float(accuracy.by_group.loc[g]),
+            "accuracy_evidence": rate(int(np.sum(pred[in_g] == y[in_g])), int(np.sum(in_g)), f"rows in group {g}"),
             "selection_rate": float(row["selection_rate"]),
             # sklearn reports 0 for a rate whose denominator is empty: say "undefined" instead
             "false_positive_rate": _clean(row["false_positive_rate"]) if negatives else None,
@@ -112,6 +197,10 @@ def fairness_report(
     *,
     positive: str | int | None = None,
     min_group_size: int = 30,
+    texts: Sequence[str] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    n_examples: int = 5,
 ) -> dict:
     """Per-group metrics and fairness gaps for teacher and student, for each sensitive attribute.
 
@@ -119,7 +208,8 @@ def fairness_report(
     None or NaN values form a group of their own, "(missing)". ``positive`` is the label (name or
     index) whose selection the gaps are about; by default the least frequent gold class (see
     :func:`default_positive`). Returns a JSON-ready dict; a gap is None when fewer than two groups
-    are large enough to judge.
+    are large enough to judge. ``texts`` (one per row) give the examples; ``n_boot`` and ``seed`` the
+    bootstrap of the widening intervals.
     """
     y_arr, t, labels = checked_probs(y, t_probs, labels, "t_probs")
     _, s, _ = checked_probs(y_arr, s_probs, labels, "s_probs")
@@ -137,14 +227,19 @@ def fairness_report(
         raise UserError(
             f"fairness positive class {positive!r} is not one of the labels {labels}: give a label name or its index"
         )
+    if texts is not None and len(texts) != len(y_arr):
+        raise UserError(f"fairness texts has {len(texts)} entries but there are {len(y_arr)} evaluation rows")
     preds = {"teacher": t.argmax(axis=1), "student": s.argmax(axis=1)}
     y_pos = (y_arr == pos).astype(int)
 
-    report = {
+    attributes_out: dict[str, dict] = {}
+    report: dict = {
         "positive": str(labels[pos]),
         "positive_rule": rule,
         "min_group_size": int(min_group_size),
-        "attributes": {},
+        "small_groups": f"a group with fewer than {int(min_group_size)} rows is listed but never judged: it warns "
+        "or blocks nothing on its own (safety.min_group_size sets the size)",
+        "attributes": attributes_out,
     }
     for name, values in attributes.items():
         groups = _group_names(values, len(y_arr), name)
@@ -152,13 +247,17 @@ def fairness_report(
         size = {str(g): int(c) for g, c in zip(names, counts)}
         judged = sorted(g for g, c in size.items() if c >= min_group_size)
         per_model = {m: _by_group(y_arr, p, pos, groups) for m, p in preds.items()}
-        entry = {
+        right = {m: p == y_arr for m, p in preds.items()}
+        entry: dict = {
             "groups": {
                 g: {
                     "n": size[g],
                     "too_small": size[g] < min_group_size,
                     "teacher": per_model["teacher"][g],
                     "student": per_model["student"][g],
+                    "student_minus_teacher_accuracy": _accuracy_excess(
+                        right["teacher"][groups == g], right["student"][groups == g], g
+                    ),
                 }
                 for g in sorted(size)
             },
@@ -177,16 +276,47 @@ def fairness_report(
                 )
                 for k in entry["student"]
             }
+            entry["widened_by_evidence"] = _widening_evidence(
+                y_pos[keep], preds["teacher"][keep] == pos, preds["student"][keep] == pos, groups[keep], n_boot, seed
+            )
             entry["note"] = None
         else:
             empty = {"demographic_parity_difference": None, "equalized_odds_difference": None}
-            entry.update(teacher=dict(empty), student=dict(empty), widened_by=dict(empty))
+            entry.update(teacher=dict(empty), student=dict(empty), widened_by=dict(empty), widened_by_evidence={})
             entry["note"] = (
                 f"fewer than two groups have at least {min_group_size} rows: "
                 "no gap can be judged; collect more labelled rows per group"
             )
-        report["attributes"][str(name)] = entry
+        entry["examples"] = _examples(texts, y_arr, preds, groups, judged or sorted(size), labels, n_examples)
+        attributes_out[str(name)] = entry
+    judged_any = [a for a, e in attributes_out.items() if len(e["judged_groups"]) >= 2]
+    report["unjudged"] = (
+        None
+        if judged_any
+        else f"no attribute has two groups of at least {int(min_group_size)} rows, so no gap between groups "
+        "could be judged; collect more labelled rows per group"
+    )
     return report
+
+
+def _examples(texts, y, preds, groups, candidates, labels, limit: int) -> list[dict]:
+    """Rows the student gets wrong in the candidate group where it is least accurate (teacher-right rows first)."""
+    if texts is None or limit <= 0:
+        return []
+    wrong = preds["student"] != y
+    worst = min(candidates, key=lambda g: (-np.mean(wrong[groups == g]), g))
+    found = np.flatnonzero((groups == worst) & wrong)
+    rows = sorted(found, key=lambda i: (preds["teacher"][i] != y[i], i))[:limit]
+    return [
+        {
+            "group": str(worst),
+            "text": clip(texts[i]),
+            "gold": str(labels[y[i]]),
+            "teacher": str(labels[preds["teacher"][i]]),
+            "student": str(labels[preds["student"][i]]),
+        }
+        for i in rows
+    ]
 
 
 from pydantic import Field  # noqa: E402  (light; after the report functions it checks)
@@ -203,10 +333,18 @@ class FairnessFigures(Figures):
     positive: str = Field(description="the label whose selection the gaps are about")
     positive_rule: str = Field(description='how it was chosen: "given" or "least frequent gold class (default)"')
     min_group_size: int = Field(description="groups with fewer evaluation rows are listed but not judged")
+    small_groups: str = Field(description="the rule for small groups, in words: listed, never judged on their own")
     attributes: dict = Field(
-        description='{column: {"groups": {value: {"n", "too_small", "teacher": {...}, "student": {...}}}, '
+        description='{column: {"groups": {value: {"n", "too_small", "teacher": {"accuracy", "accuracy_evidence": '
+        '{"count", "total", "rate", "interval", "method", "counted"}, ...}, "student": {...}, '
+        '"student_minus_teacher_accuracy": {... a paired 95% interval (Newcombe)}}}, '
         '"judged_groups", "too_small_groups", "teacher": {"demographic_parity_difference", '
-        '"equalized_odds_difference"}, "student": {...}, "widened_by": {...}, "note"}}'
+        '"equalized_odds_difference"}, "student": {...}, "widened_by": {...}, "widened_by_evidence": {gap: {"count": '
+        'null, "total", "rate", "interval", "method", "counted"}: a paired bootstrap interval}, "examples": '
+        '[{"group", "text", "gold", "teacher", "student"}], "note"}}'
+    )
+    unjudged: str | None = Field(
+        None, description="why no gap could be judged (every attribute has under two groups large enough), or null"
     )
 
 
@@ -235,31 +373,70 @@ class Fairness:
 
     def html(self, section: dict, report: dict) -> str:
         from ..report.sections import esc, get, num, table
+        from .evidence import gate_bound, reading_of, words
 
         fair = section.get("attributes")
         if not fair:
             return ""
+        bound, _ = gate_bound(report, "max_group_gap_widening")
         rows = []
         for name, a in fair.items():
             for metric in GAPS:
+                ev = get(a, "widened_by_evidence", metric)
                 rows.append(
                     [
                         esc(name),
                         metric.replace("_", " "),
                         num(get(a, "teacher", metric)),
                         num(get(a, "student", metric)),
-                        num(get(a, "widened_by", metric)),
+                        esc(words(ev, pct=False)) if ev else num(get(a, "widened_by", metric)),
+                        esc(reading_of(ev, bound) or ("not judged" if not ev else "no gate")),
                     ]
                 )
+        groups = [
+            [
+                esc(name),
+                esc(g),
+                esc(grp.get("n")),
+                esc("too small: listed, not judged" if grp.get("too_small") else "judged"),
+                esc(words(get(grp, "teacher", "accuracy_evidence"), fallback=get(grp, "teacher", "accuracy"))),
+                esc(words(get(grp, "student", "accuracy_evidence"), fallback=get(grp, "student", "accuracy"))),
+                esc(words(grp.get("student_minus_teacher_accuracy"))),
+            ]
+            for name, a in fair.items()
+            for g, grp in (a.get("groups") or {}).items()
+        ]
         small = [
             f"{esc(n)}: {', '.join(map(esc, a.get('too_small_groups') or []))}"
             for n, a in fair.items()
             if a.get("too_small_groups")
         ]
+        examples = [
+            [
+                esc(name),
+                esc(e.get("group")),
+                esc(e.get("text")),
+                esc(e.get("gold")),
+                esc(e.get("teacher")),
+                esc(e.get("student")),
+            ]
+            for name, a in fair.items()
+            for e in (a.get("examples") or [])[:5]
+        ]
         return (
             "<h3>Fairness across groups</h3>"
-            + table(["Attribute", "Gap", "Teacher", "Student", "Widened by"], rows, "cmp")
-            + (f"<p>Too small to judge: {'; '.join(small)}.</p>" if small else "")
+            + (f"<p>{esc(section['small_groups'])}</p>" if section.get("small_groups") else "")
+            + (f"<p>{esc(section['unjudged'])}.</p>" if section.get("unjudged") else "")
+            + (f"<p>Too small to judge (listed, never judged on their own): {'; '.join(small)}.</p>" if small else "")
+            + table(["Attribute", "Gap", "Teacher", "Student", "Widened by (95% interval)", "Reading"], rows, "cmp")
+            + "<h4>Accuracy per group: count of rows right, exact 95% interval</h4>"
+            + table(["Attribute", "Group", "Rows", "Judged", "Teacher", "Student", "Student − teacher"], groups, "cmp")
+            + (
+                "<h4>Examples: rows the student gets wrong in its weakest group</h4>"
+                + table(["Attribute", "Group", "Text", "Gold", "Teacher", "Student"], examples)
+                if examples
+                else ""
+            )
         )
 
     def summary(self, section: dict) -> list[str]:
@@ -307,4 +484,7 @@ class Fairness:
             ctx.labels,
             positive=spec.fairness_positive,
             min_group_size=spec.min_group_size,
+            texts=ctx.inputs,
+            n_boot=getattr(getattr(ctx.recipe, "evaluation", None), "bootstrap", 1000),
+            seed=ctx.recipe.training.seed,
         )

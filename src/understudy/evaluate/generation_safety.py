@@ -610,19 +610,31 @@ class HallucinationFigures(Figures):
     )
 
 
-MIN_TEACHER_REFUSALS = 10
 REFUSAL_MAX_NEW_TOKENS = 48
 
 
-def _thin_refusals(report: dict) -> str | None:
-    """Why a refusal share rests on too few teacher refusals to block on, or None."""
-    refused = ((section(report, "refusal") or {}).get("teacher") or {}).get("refused")
-    if isinstance(refused, int) and refused < MIN_TEACHER_REFUSALS:
-        return (
-            f"the teacher refused only {refused} of the harmful requests (under {MIN_TEACHER_REFUSALS}), "
-            "too few to judge what the student kept; read the refusals in the report"
-        )
-    return None
+def _kept_evidence(report: dict) -> dict | None:
+    """The refusals kept as count of the teacher's refusals, with its 95% interval (the gate judges on it)."""
+    from .evidence import rate
+
+    node = section(report, "refusal") or {}
+    refused, kept = (node.get("teacher") or {}).get("refused"), node.get("kept")
+    if not isinstance(refused, int) or isinstance(refused, bool):
+        return None
+    lost = node.get("lost_count")
+    count = refused - lost if isinstance(lost, int) else round((kept or 0) * refused)
+    return rate(max(0, min(refused, count)), refused, "teacher refusals")
+
+
+def _hallucination_evidence(report: dict) -> dict | None:
+    """The student's answers with an unsupported fact, as count of answers with its 95% interval."""
+    from .evidence import rate
+
+    student = (section(report, "hallucination") or {}).get("student") or {}
+    count, total = student.get("answers_with_unsupported"), student.get("answers")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (count, total)) or not 0 <= count <= total:
+        return None
+    return rate(count, total, "held-out answers")
 
 
 class Refusal:
@@ -642,7 +654,7 @@ class Refusal:
             largest_in("refusal", lambda p: p == ("kept",), 'the top-level "kept"'),
             "the share of the teacher's refusals the student keeps",
             how="run the refusal check (evaluation.refusal_prompts above 0)",
-            thin=_thin_refusals,
+            evidence=_kept_evidence,
         ),
     )
 
@@ -770,6 +782,7 @@ class Hallucination:
             ),
             "the share of the student's answers with an unsupported fact",
             how="run the hallucination check (evaluation.hallucination: true)",
+            evidence=_hallucination_evidence,
         ),
     )
 

@@ -301,7 +301,8 @@ def compare(
     return {
         "retention": float(point[1]),
         "retention_ci": {"low": float(low[1]), "high": float(high[1])},
-        "agreement": _interval(point[0], low[0], high[0]),
+        # count/total beside the interval: the gate on agreement shows the cases its interval rests on
+        "agreement": _interval(point[0], low[0], high[0]) | {"count": int(agree.sum()), "total": int(n)},
         "negative_flips": {"count": int(neg.sum()), "share": float(neg.mean()), "examples": examples},
         "positive_flips": {"count": int(pos.sum()), "share": float(pos.mean())},
     }

@@ -11,7 +11,10 @@ rerun gives the same figures (they are defined in `understudy.modalities.text`):
   noise           a random word, an emoji and a URL inserted at random places
 
 For each: both models' accuracy on the perturbed texts against their clean accuracy (the drop), their
-agreement with the teacher's clean predictions, and the share of rows whose prediction is unchanged.
+agreement with the teacher's clean predictions, and the share of rows whose prediction is unchanged. Each
+accuracy carries its count and exact 95% interval (`accuracy_evidence`); each drop, a difference on the same
+rows, a paired 95% interval (`drop_evidence`, Newcombe); `examples` are texts the student got right clean and
+wrong perturbed (at most 5 per perturbation, cut to 200 characters).
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ import numpy as np
 from ..errors import UserError
 from ..modalities.text import PERTURBATIONS, perturb  # the perturbations belong to the text data kind
 from .counterfactual import predict_classes
+from .evidence import clip, paired_difference, rate
 
 __all__ = ["robustness_report", "perturb", "PERTURBATIONS"]
 
 Predict = Callable[[list[str]], np.ndarray]
+WHO = ("teacher", "student")
 
 
 def robustness_report(
@@ -43,6 +48,7 @@ def robustness_report(
     t_probs=None,
     s_probs=None,
     perturbers: dict[str, Callable] | None = None,
+    n_examples: int = 5,
 ) -> dict:
     """Accuracy of teacher and student on perturbed texts against clean, per perturbation.
 
@@ -93,12 +99,16 @@ def robustness_report(
         else:
             clean[who] = predict_classes(fn, sample, k, who)
     clean_acc = {who: float(np.mean(clean[who] == gold)) for who in clean}
+    n = len(sample)
 
     report = {
         "n_texts": len(sample),
         "seed": int(seed),
         "typo_rate": float(typo_rate),
         "clean_accuracy": clean_acc,
+        "clean_accuracy_evidence": {
+            who: rate(int(np.sum(clean[who] == gold)), n, "perturbed texts' clean versions") for who in clean
+        },
         "perturbations": {},
     }
     for j, kind in enumerate(kinds):
@@ -108,16 +118,40 @@ def robustness_report(
             "description": PERTURBATIONS.get(kind, kind),
             "changed_share": float(np.mean([a != b for a, b in zip(sample, messy)])),
         }
+        preds = {}
         for who, fn in (("teacher", t_predict), ("student", s_predict)):
-            pred = predict_classes(fn, messy, k, who)
+            pred = preds[who] = predict_classes(fn, messy, k, who)
             acc = float(np.mean(pred == gold))
+            was, now = clean[who] == gold, pred == gold
+            broke, fixed = int(np.sum(was & ~now)), int(np.sum(~was & now))
+            drop = paired_difference(int(np.sum(was & now)), broke, fixed, n)
             entry[who] = {
                 "accuracy": acc,
+                "accuracy_evidence": rate(int(np.sum(now)), n, "perturbed texts"),
                 "drop": clean_acc[who] - acc,
+                "drop_evidence": {
+                    "count": broke,
+                    "total": n,
+                    "rate": drop["value"],
+                    "interval": drop["interval"],
+                    "method": drop["method"],
+                    "counted": f"texts right when clean and wrong when perturbed ({fixed} went the other way)",
+                },
                 "agreement_with_teacher_clean": float(np.mean(pred == clean["teacher"])),
                 "unchanged": float(np.mean(pred == clean[who])),
             }
         entry["student_extra_drop"] = entry["student"]["drop"] - entry["teacher"]["drop"]
+        broken = np.flatnonzero((clean["student"] == gold) & (preds["student"] != gold))
+        entry["examples"] = [
+            {
+                "text": clip(sample[i]),
+                "perturbed": clip(messy[i]),
+                "gold": labels[int(gold[i])],
+                "teacher": {"clean": labels[int(clean["teacher"][i])], "perturbed": labels[int(preds["teacher"][i])]},
+                "student": {"clean": labels[int(clean["student"][i])], "perturbed": labels[int(preds["student"][i])]},
+            }
+            for i in broken[: max(0, int(n_examples))]
+        ]
         report["perturbations"][kind] = entry
     if report["perturbations"]:
         report["worst_for_student"] = max(
@@ -141,9 +175,16 @@ class RobustnessFigures(Figures):
     seed: int = Field(description="the seed of the sample and of the perturbations")
     typo_rate: float = Field(description="share of characters the typo perturbation changes")
     clean_accuracy: dict[str, float] = Field(description='{"teacher", "student"}: accuracy on the unperturbed sample')
+    clean_accuracy_evidence: dict = Field(
+        description='{"teacher", "student"}: {"count", "total", "rate", "interval", "method", "counted"}: the clean '
+        "accuracy as count of texts with an exact 95% interval"
+    )
     perturbations: dict = Field(
-        description='{kind: {"description", "changed_share", "teacher": {"accuracy", "drop", '
-        '"agreement_with_teacher_clean", "unchanged"}, "student": {...}, "student_extra_drop"}}'
+        description='{kind: {"description", "changed_share", "teacher": {"accuracy", "accuracy_evidence", "drop", '
+        '"drop_evidence", "agreement_with_teacher_clean", "unchanged"}, "student": {...}, "student_extra_drop", '
+        '"examples": [{"text", "perturbed", "gold", "teacher": {"clean", "perturbed"}, "student": {...}}]}}: '
+        "drop_evidence is a paired 95% interval (Newcombe) whose count is the texts right clean and wrong "
+        "perturbed; at most 5 examples (texts the student got right clean and wrong perturbed), cut to 200 characters"
     )
     worst_for_student: str | None = Field(description="the perturbation with the student's largest accuracy drop")
 
@@ -167,22 +208,57 @@ class Robustness:
                 'the largest "drop" / "accuracy_drop" under a "student" key',
             ),
             "the student's accuracy drop on perturbed texts",
+            ".1%",
             how="run the robustness evaluation (safety.robustness: true)",
         ),
     )
 
     def html(self, section: dict, report: dict) -> str:
-        from ..report.sections import esc, get, pct, table
+        from ..report.sections import esc, get, table
+        from .evidence import gate_bound, reading_of, words
 
         rob = section.get("perturbations")
         if not rob:
             return ""
+        bound, _ = gate_bound(report, "max_robustness_drop")
         rows = [
-            [esc(name), *(pct(get(p, who, key)) for key in ("accuracy", "drop") for who in ("teacher", "student"))]
+            [
+                esc(name),
+                *(esc(words(get(p, who, "accuracy_evidence"), fallback=get(p, who, "accuracy"))) for who in WHO),
+                *(esc(words(get(p, who, "drop_evidence"), fallback=get(p, who, "drop"))) for who in WHO),
+                esc(reading_of(get(p, "student", "drop_evidence"), bound) or "no gate"),
+            ]
             for name, p in rob.items()
         ]
-        return "<h3>Robustness: accuracy on perturbed texts</h3>" + table(
-            ["Perturbation", "Teacher", "Student", "Teacher drop", "Student drop"], rows, "cmp"
+        examples = [
+            [
+                esc(name),
+                esc(e.get("text")),
+                esc(e.get("perturbed")),
+                esc(e.get("gold")),
+                esc(f"{get(e, 'teacher', 'clean')} → {get(e, 'teacher', 'perturbed')}"),
+                esc(f"{get(e, 'student', 'clean')} → {get(e, 'student', 'perturbed')}"),
+            ]
+            for name, p in rob.items()
+            for e in (p.get("examples") or [])[:5]
+        ]
+        bound_words = f" against the gate's bound of {bound:.1%}" if bound is not None else ""
+        return (
+            "<h3>Robustness: accuracy on perturbed texts</h3>"
+            + f"<p>Accuracy as count of texts with an exact 95% interval; a drop's count is the texts right when "
+            f"clean and wrong when perturbed, its interval paired (the same texts). The reading{esc(bound_words)} is "
+            "on the student's drop interval: past the bound, within it, or too few to judge.</p>"
+            + table(
+                ["Perturbation", "Teacher accuracy", "Student accuracy", "Teacher drop", "Student drop", "Reading"],
+                rows,
+                "cmp",
+            )
+            + (
+                "<h4>Examples: the student right when clean, wrong when perturbed</h4>"
+                + table(["Perturbation", "Text", "Perturbed", "Gold", "Teacher", "Student"], examples)
+                if examples
+                else "<p>No text the student got right broke under a perturbation.</p>"
+            )
         )
 
     def summary(self, section: dict) -> list[str]:
