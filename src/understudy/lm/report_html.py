@@ -10,6 +10,7 @@ import pathlib
 from html import escape
 
 from ..report.html import NA, _auto, _date, _e, _fix, _gates, _get, _mb, _num, _pct, _plot, _safety, _table, write_page
+from ..report.words import ratio_words, speed_short
 
 
 def _header(r: dict) -> str:
@@ -37,9 +38,10 @@ def _cards(r: dict) -> str:
             f"embedding similarity to the teacher's answers, from {_fix(c.get('embedding_similarity_before'), 3)}",
         ),
         (
-            "Speed-up",
-            _fix(c.get("speedup"), 2, "×"),
-            f"tokens per second ({_auto(_get(s, 'speed', 'tokens_per_s'))} vs {_auto(_get(t, 'speed', 'tokens_per_s'))})",
+            "Speed compared with the teacher",
+            escape(speed_short(c.get("speedup"))) if isinstance(c.get("speedup"), (int, float)) else NA,
+            f"{escape(ratio_words(c.get('speedup')))} in words generated per second "
+            f"({_auto(_get(s, 'speed', 'tokens_per_s'))} vs {_auto(_get(t, 'speed', 'tokens_per_s'))})",
         ),
         (
             "Size",

@@ -27,6 +27,7 @@ NOT_LEGAL_ADVICE = (
 )
 VERDICT_WORDS = {"PASS": "Good to ship", "WARN": "Ship with care", "BLOCK": "Do not ship"}
 MAX_ROWS = 80
+MAX_REGRESSIONS = 10  # the largest gaps; the rest are counted, not listed
 
 # Sections a task writes beside its core figures (not evaluations: those declare their own title and parts, see
 # understudy.report.sections), in the order they are shown, and what each measures.
@@ -79,10 +80,11 @@ def _section(report: dict, name: str):
 
 
 def _evaluations_of(report: dict, evaluations=None) -> list:
-    """Every evaluation the papers speak of (the report's task's first): a missing one reads "not measured"."""
+    """The evaluations the papers speak of: the report's task's only (a classifier's papers list no text-generation
+    check, nor a generator's a classifier's); a missing one reads "not measured"."""
     from .sections import evaluations_for
 
-    return evaluations_for(report, evaluations, every=True)
+    return evaluations_for(report, evaluations)
 
 
 def _task_node(report: dict, key: str, evaluations: list):
@@ -142,6 +144,36 @@ def _walk(node, path=()):
 
 
 def _regressions_in(node, name: str) -> list[str]:
+    return [text for _, text in _sized_regressions_in(node, name)]
+
+
+def _context(path) -> str:
+    """Where a figure sits, in words: 'typos', 'gender words, before correcting confidence'."""
+    from .words import METRICS, metric_name
+
+    skip = {"categories", "perturbations", "attributes", "groups", "teacher", "student", "quality", "speed"}
+    return ", ".join(
+        metric_name(p) if str(p) in METRICS else str(p).replace("_", " ") for p in path if str(p) not in skip
+    )
+
+
+def _figure_label(path, prefix: str = "") -> str:
+    """A figure's plain name with its place: 'Accuracy lost (typos)'."""
+    from .words import metric_name
+
+    if not path:
+        return prefix or "figure"
+    where = _context(path[:-1])
+    where = ", ".join(x for x in (prefix, where) if x)
+    return metric_name(str(path[-1])) + (f" ({where})" if where else "")
+
+
+def _worse_by(t: float, s: float) -> str:
+    gap = abs(s - t)
+    return f"{gap:.4g}"
+
+
+def _sized_regressions_in(node, name: str, title: str = "") -> list[tuple[float, str]]:
     out = []
     for kind, path, *vals in _walk(node):
         if kind != "pair" or not path:
@@ -152,7 +184,8 @@ def _regressions_in(node, name: str) -> list[str]:
         leaf = str(path[-1])
         worse = (leaf in HIGHER_IS_WORSE and s > t) or (leaf in LOWER_IS_WORSE and s < t)
         if worse:
-            out.append(f"{name} › {_label(path)}: student {fmt(s)}, teacher {fmt(t)}")
+            label = _figure_label(path, title or name)
+            out.append((abs(s - t), f"{label}: student {fmt(s)}, teacher {fmt(t)} (worse by {_worse_by(t, s)})"))
     return out
 
 
@@ -162,53 +195,48 @@ def _regressions_in(node, name: str) -> list[str]:
 
 
 def _verdict(report: dict) -> dict:
+    from .verdict import gate_row, shown_results, verdict_sentence
+
     gates = report.get("gates") or {}
     verdict = str(gates.get("verdict") or "").upper()
     blocks = []
     if verdict:
         blocks.append(("p", f"Release verdict: {verdict} — {VERDICT_WORDS.get(verdict, 'see the checks below')}."))
-    else:
-        blocks.append(
-            ("p", "Release verdict: none — no release checks were run, so nothing here says the student may ship.")
-        )
-    results = gates.get("results") or []
-    failed = [r for r in results if r.get("passed") is False]
-    skipped = [r for r in results if r.get("passed") is None or r.get("status") == "SKIPPED"]
+    blocks.append(("p", "Why: " + verdict_sentence(report)))
+    results = shown_results(report)
+    rows = [gate_row(r) for r in results]
+    failed = [g for g in rows if g.status in ("BLOCK", "WARN")]
+    skipped = [g for g in rows if g.status == "SKIPPED"]
     if failed:
-        blocks.append(("p", "Why:"))
+        blocks.append(("p", "Checks that failed:"))
         blocks.append(
             (
                 "list",
                 [
-                    f"{r.get('name')} ({'BLOCK' if r.get('on_fail') == 'block' else 'WARN'}): {r.get('message')}"
-                    for r in failed
+                    f"{g.check} ({g.status}): {g.measured}"
+                    + (f", must be {g.bound}" if g.bound else "")
+                    + (f" — {g.evidence}" if g.evidence else "")
+                    + (f" — {g.reason}" if g.reason and g.measured == NOT_MEASURED else "")
+                    for g in failed
                 ],
             )
         )
-    elif results:
+    elif rows:
         blocks.append(("p", "Every release check that was run passed."))
     if skipped:
         blocks.append(("p", "Checks skipped because their evaluation was not run:"))
-        blocks.append(("list", [str(r.get("message") or r.get("name")) for r in skipped]))
+        blocks.append(("list", [f"{g.check}: {g.reason.removeprefix('skipped: ')}" for g in skipped]))
     licence_verdict = _get(report, "licence", "verdict")
     if licence_verdict and str(licence_verdict).upper() not in ("ALLOW",):
         blocks.append(("p", f"Licence gate: {licence_verdict} (see Lineage and licence)."))
-    if results:
-        rows = []
-        for r in results:
-            status = r.get("status") or (
-                "PASS"
-                if r.get("passed")
-                else "SKIPPED"
-                if r.get("passed") is None
-                else "BLOCK"
-                if r.get("on_fail") == "block"
-                else "WARN"
+    if rows:
+        blocks.append(
+            (
+                "figures",
+                ["Check", "Result", "Measured", "Must be", "Evidence", "What it means"],
+                [[g.check, g.status, g.measured, g.bound, g.evidence or "—", g.means, g.name] for g in rows],
             )
-            rows.append(
-                [str(r.get("name")), status, fmt(r.get("value")), fmt(r.get("threshold")), str(r.get("message") or "")]
-            )
-        blocks.append(("table", ["Check", "Status", "Measured", "Threshold", "Reason"], rows))
+        )
     return {"id": "verdict", "title": "Verdict", "blocks": blocks}
 
 
@@ -359,8 +387,8 @@ def _provenance(report: dict) -> dict:
     for role, d in data.items():
         if not isinstance(d, dict):
             continue
-        rows = [(_label(p), fmt(v)) for p, v in _flat(d)]
-        blocks += [("p", f"{str(role).capitalize()} data:"), ("kv", rows)]
+        rows = [[_data_label(p), fmt(v), _key(f"data.{role}", p)] for p, v in _flat(d)]
+        blocks += [("p", f"{str(role).capitalize()} data:"), ("figures", ["", ""], rows)]
     lab = report.get("labelling")
     if isinstance(lab, dict):
         blocks.append(
@@ -370,10 +398,39 @@ def _provenance(report: dict) -> dict:
                 "each output is stored in teacher.sqlite in the run folder, keyed by (teacher fingerprint, input hash).",
             )
         )
-        blocks.append(("kv", [(_label(p), fmt(v)) for p, v in _flat(lab)]))
+        blocks.append(("figures", ["", ""], [[_data_label(p), fmt(v), _key("labelling", p)] for p, v in _flat(lab)]))
     else:
         blocks.append(("p", f"Teacher labelling: {NOT_MEASURED}."))
     return {"id": "data", "title": "Data provenance", "blocks": blocks}
+
+
+DATA_WORDS = {
+    "source": "Where it came from",
+    "sha256": "Content hash (sha256)",
+    "rows_read": "Rows read",
+    "rows_used": "Rows used",
+    "group_columns": "Columns naming groups of people",
+    "skipped": "Rows left out",
+    "skipped_examples": "Row numbers left out, for example",
+    "gold_labels": "Has correct labels",
+    "unlabelled_by_teacher": "Texts the teacher gave no answer for",
+    "label_counts": "Texts per label",
+    "teacher_fingerprint": "Teacher fingerprint",
+    "texts": "Texts labelled",
+    "reused": "Reused from earlier runs",
+    "asked": "Asked of the teacher",
+    "seconds": "Time taken (s)",
+    "calls": "Calls to the teacher",
+}
+
+
+def _data_label(path) -> str:
+    """'Rows left out (duplicate)' for ('skipped', 'duplicate')."""
+    if not path:
+        return "figure"
+    head = DATA_WORDS.get(str(path[0]), str(path[0]).replace("_", " ").capitalize())
+    rest = ", ".join(str(p).replace("_", " ") for p in path[1:])
+    return head + (f" ({rest})" if rest else "")
 
 
 def _method(report: dict) -> dict:
@@ -386,7 +443,7 @@ def _method(report: dict) -> dict:
         ("Epochs run", fmt(tr.get("epochs_run"))),
         ("Best epoch (by held-out agreement with the teacher)", fmt(tr.get("best_epoch"))),
     ]
-    rows += [(_label(p), fmt(v)) for p, v in _flat(tr.get("settings") or {})]
+    rows += [(_label(p).capitalize(), fmt(v)) for p, v in _flat(tr.get("settings") or {})]
     blocks = [
         (
             "p",
@@ -417,61 +474,111 @@ def _quality_rows(report: dict) -> list[list[str]]:
     ]
 
 
-def regressions(report: dict, evaluations=None) -> list[str]:
-    """Where the student measured worse than the teacher, each with both figures as the report holds them.
+def ranked_regressions(report: dict, evaluations=None) -> tuple[list[str], list[tuple[float, str]]]:
+    """(what the evaluations flag themselves, [(size, line)] largest first): where the student measured worse.
 
-    The core figures, then each task section's and each evaluation's teacher/student pairs, and what an evaluation
-    adds itself (`regressions(section)`: the fairness gaps the student widens, the refusals it lost)."""
-    out = []
+    The size is how far apart the two figures are, in the figure's own unit; the evaluations' own lines (the
+    fairness gaps the student widens, the refusals it lost) come first, as they say their size themselves."""
+    from .sections import title_of
+
+    sized: list[tuple[float, str]] = []
+    own: list[str] = []
     t, s = report.get("teacher") or {}, report.get("student") or {}
     for name, keys, higher_worse in (
-        ("accuracy", ("quality", "accuracy", "value"), False),
-        ("macro-F1", ("quality", "macro_f1", "value"), False),
-        ("calibration error (ECE)", ("quality", "ece"), True),
+        ("Accuracy", ("quality", "accuracy", "value"), False),
+        ("Quality (macro-F1)", ("quality", "macro_f1", "value"), False),
+        ("Calibration error (ECE)", ("quality", "ece"), True),
         ("Brier score", ("quality", "brier"), True),
     ):
         tv, sv = _get(t, *keys), _get(s, *keys)
         if isinstance(tv, (int, float)) and isinstance(sv, (int, float)) and (sv > tv if higher_worse else sv < tv):
-            out.append(f"{name}: student {fmt(sv)}, teacher {fmt(tv)}")
+            sized.append((abs(sv - tv), f"{name}: student {fmt(sv)}, teacher {fmt(tv)} (worse by {_worse_by(tv, sv)})"))
     for label in _get(t, "quality", "per_class_f1") or {}:
         tv, sv = _get(t, "quality", "per_class_f1", label, "value"), _get(s, "quality", "per_class_f1", label, "value")
         if isinstance(tv, (int, float)) and isinstance(sv, (int, float)) and sv < tv:
-            out.append(f"F1 of class '{label}': student {fmt(sv)}, teacher {fmt(tv)}")
+            sized.append(
+                (
+                    tv - sv,
+                    f"Quality of label '{label}' (F1): student {fmt(sv)}, teacher {fmt(tv)} (worse by {_worse_by(tv, sv)})",
+                )
+            )
     nf = _get(report, "comparison", "negative_flips", "count")
     if isinstance(nf, int) and nf > 0:
-        out.append(f"new mistakes: the student got {fmt(nf)} evaluation texts wrong that the teacher got right")
+        own.append(f"new mistakes: the student got {fmt(nf)} evaluation texts wrong that the teacher got right")
     evaluations = _evaluations_of(report, evaluations)
-    for key, _title, _ in TASK_SECTIONS:
+    for key, title, _ in _task_sections(report):
         node = _task_node(report, key, evaluations)
         if node is not None:
-            out += _regressions_in(node, key)
+            sized += _sized_regressions_in(node, key, title)
     for ev in evaluations:
         node = _section(report, ev.name)
         if node is None:
             continue
         if hasattr(ev, "regressions"):
-            out += ev.regressions(node)
-        out += _regressions_in(node, ev.name)
-    return list(dict.fromkeys(out))
+            own += ev.regressions(node)
+        sized += _sized_regressions_in(node, ev.name, title_of(ev))
+    own = [_plain_head(line) for line in own]
+    seen: set[str] = set()
+    ranked = []
+    for size, line in sorted(sized, key=lambda x: -x[0]):
+        if line not in seen:
+            seen.add(line)
+            ranked.append((size, line))
+    return list(dict.fromkeys(own)), ranked
 
 
-def _generic(node) -> list:
+def _plain_head(line: str) -> str:
+    """An evaluation's own line with its JSON path ('fairness › attributes › sex: ...') said in words."""
+    head, sep, tail = str(line).partition(": ")
+    if " › " not in head or not sep:
+        return str(line)
+    from .sections import evaluations_for, title_of
+
+    parts = head.split(" › ")
+    titles = {ev.name: title_of(ev) for ev in evaluations_for({}, every=True)}
+    first = titles.get(parts[0], parts[0].replace("_", " ").capitalize())
+    where = _context(tuple(p.strip().replace(" ", "_") for p in parts[1:]))
+    return f"{first} ({where}): {tail}" if where else f"{first}: {tail}"
+
+
+def regressions(report: dict, evaluations=None) -> list[str]:
+    """Where the student measured worse than the teacher, each with both figures and the size of the gap: the
+    evaluations' own lines first, then the figure pairs, largest gap first."""
+    own, ranked = ranked_regressions(report, evaluations)
+    return list(dict.fromkeys(own + [line for _, line in ranked]))
+
+
+def _task_sections(report: dict) -> list[tuple[str, str, str]]:
+    """The task sections of this report's task only: a classifier has no text-generation section to miss."""
+    from .sections import task_of
+
+    return [t for t in TASK_SECTIONS if task_of(report) == "text-generation" or t[0] != "generation"]
+
+
+def _key(prefix: str, path) -> str:
+    return ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(path))
+
+
+def _generic(node, prefix: str = "") -> list:
+    """A section's figures as tables with plain names, each row with its key in report.json (`prefix`: the
+    section's own key there) as a small reference: no flattened dump of the file."""
     pairs, ones = [], []
     for kind, path, *vals in _walk(node):
         if kind == "pair":
-            pairs.append([_label(path), fmt(vals[0]), fmt(vals[1])])
-        else:
-            ones.append((_label(path), fmt(vals[0])))
-    blocks = []
+            if isinstance(vals[0], list) or isinstance(vals[1], list):
+                continue  # chart data and examples: read in report.json
+            pairs.append([_figure_label(path), fmt(vals[0]), fmt(vals[1]), _key(prefix, path)])
+        elif path and not isinstance(vals[0], (list, dict)) and vals[0] not in (None, ""):
+            ones.append([_figure_label(path), fmt(vals[0]), _key(prefix, path)])
+    blocks: list = []
     if pairs:
-        more = len(pairs) > MAX_ROWS
-        blocks.append(("table", ["Figure", "Teacher", "Student"], pairs[:MAX_ROWS]))
-        if more:
-            blocks.append(("p", "More figures are in report.json."))
+        blocks.append(("figures", ["Figure", "Teacher", "Student"], pairs[:MAX_ROWS]))
+        if len(pairs) > MAX_ROWS:
+            blocks.append(("p", f"And {len(pairs) - MAX_ROWS} more figures in report.json."))
     if ones:
-        blocks.append(("kv", ones[:MAX_ROWS]))
+        blocks.append(("figures", ["Setting or figure", "Value"], ones[:MAX_ROWS]))
         if len(ones) > MAX_ROWS:
-            blocks.append(("p", "More figures are in report.json."))
+            blocks.append(("p", f"And {len(ones) - MAX_ROWS} more in report.json."))
     return blocks
 
 
@@ -479,6 +586,7 @@ def _evaluations(report: dict, evaluations=None) -> dict:
     """The "Evaluations" chapter: the core figures, each task section, then each evaluation's own blocks (its
     `compliance(section, report)`, or its figures as a table), and the ones not run named as such."""
     from .sections import title_of
+    from .words import ratio_words
 
     t, s = report.get("teacher"), report.get("student")
     ran, not_ran = [], []
@@ -492,10 +600,10 @@ def _evaluations(report: dict, evaluations=None) -> dict:
             (
                 "kv",
                 [
-                    ("Retention (student macro-F1 / teacher macro-F1)", fmt(c.get("retention"))),
-                    ("Agreement with the teacher", fmt(_get(c, "agreement", "value"))),
-                    ("Speed-up at batch 64", fmt(c.get("speedup"))),
-                    ("Size ratio (student / teacher)", fmt(c.get("size_ratio"))),
+                    ("Share of the teacher's quality kept (student macro-F1 / teacher's)", fmt(c.get("retention"))),
+                    ("Same answer as the teacher (share of texts)", fmt(_get(c, "agreement", "value"))),
+                    ("Speed compared with the teacher, batches of 64", ratio_words(c.get("speedup"), precise=True)),
+                    ("Size compared with the teacher (student / teacher)", fmt(c.get("size_ratio"))),
                     (
                         "New mistakes (texts the teacher got right and the student wrong)",
                         fmt(_get(c, "negative_flips", "count")),
@@ -510,14 +618,14 @@ def _evaluations(report: dict, evaluations=None) -> dict:
     else:
         not_ran.append("quality, speed, size and cost")
     evs = _evaluations_of(report, evaluations)
-    for key, title, what in TASK_SECTIONS:
+    for key, title, what in _task_sections(report):
         node = _task_node(report, key, evs)
         if node is None:
             not_ran.append(f"{title.lower()} ({what})")
             continue
         ran.append(title.lower())
         blocks.append(("h", title))
-        blocks += _generic(node) or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
+        blocks += _generic(node, key) or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
     for ev in evs:
         if getattr(ev, "chapter", False):
             continue  # a chapter of its own (see build_sections)
@@ -528,9 +636,10 @@ def _evaluations(report: dict, evaluations=None) -> dict:
             continue
         ran.append(title.lower())
         blocks.append(("h", title))
-        own = ev.compliance(node, report) if hasattr(ev, "compliance") else _generic(node)
+        own = ev.compliance(node, report) if hasattr(ev, "compliance") else _generic(node, ev.name)
         blocks += own or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
-    regs = regressions(report, evaluations)
+    flagged, ranked = ranked_regressions(report, evaluations)
+    regs = flagged + [line for _, line in ranked]
     head = [
         ("p", "Evaluations run: " + (", ".join(ran) if ran else "none") + "."),
         (
@@ -543,13 +652,15 @@ def _evaluations(report: dict, evaluations=None) -> dict:
     head.append(
         (
             "p",
-            "Where the student measured worse than the teacher:"
+            "Where the student measured worse than the teacher, largest gap first:"
             if regs
             else "Regressions: none found among the figures measured.",
         )
     )
     if regs:
-        head.append(("list", regs[:40] + (["More are in report.json."] if len(regs) > 40 else [])))
+        shown = regs[:MAX_REGRESSIONS]
+        rest = len(regs) - len(shown)
+        head.append(("list", shown + ([f"and {rest} smaller ones (in report.json)."] if rest > 0 else [])))
     return {"id": "evaluations", "title": "Evaluations", "blocks": head + blocks}
 
 
@@ -620,8 +731,8 @@ def build_sections(report: dict, evaluations=None) -> list[dict]:
 
     screen = screen_report(report)
     evaluations_chapter = _evaluations(report, evaluations)
-    not_run = [title.lower() for key, title, _ in TASK_SECTIONS if _section(report, key) is None]
-    not_run += not_run_titles(report, evaluations)
+    not_run = [title.lower() for key, title, _ in _task_sections(report) if _section(report, key) is None]
+    not_run += not_run_titles(report, evaluations, task_only=True)
     statements = [NOT_LEGAL_ADVICE, screen["not_legal_advice"]]
     lic_nla = _get(report, "licence", "not_legal_advice")
     if isinstance(lic_nla, str) and lic_nla not in statements:
@@ -689,6 +800,9 @@ def blocks_markdown(blocks: list) -> list[str]:
             out.append(_md_table(["", ""], [list(r) for r in block[1]]))
         elif kind == "table":
             out.append(_md_table(block[1], block[2]))
+        elif kind == "figures":  # the last cell of a row is its key in report.json, shown as a reference
+            head = [*block[1], "In report.json"]
+            out.append(_md_table(head, [[*r[:-1], f"`{r[-1]}`" if r[-1] else ""] for r in block[2]]))
         out.append("")
     return out
 
@@ -696,6 +810,7 @@ def blocks_markdown(blocks: list) -> list[str]:
 _EXTRA_STYLE = """
 .note{background:#fff6e0;border-left:4px solid #e69500;padding:10px 14px;margin:12px 0}
 h3{font-size:16px;margin:18px 0 6px}ul{margin:6px 0 12px}
+code.key{color:#889;font-size:10px}table.figures td:last-child{width:1%;white-space:nowrap}
 """
 
 
@@ -703,6 +818,18 @@ def _html_table(head: list[str], rows: list[list[str]], cls: str = "") -> str:
     th = "".join(f"<th>{escape(str(h))}</th>" for h in head) if any(head) else ""
     body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f'<table class="{cls}">{f"<thead><tr>{th}</tr></thead>" if th else ""}<tbody>{body}</tbody></table>'
+
+
+def _figures_table(head: list[str], rows: list[list[str]]) -> str:
+    """A table whose rows each end in their key in report.json, shown small, as a reference for developers."""
+    th = "".join(f"<th>{escape(str(h))}</th>" for h in [*head, "In report.json"])
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{escape(str(c))}</td>" for c in r[:-1])
+        + f'<td><code class="key" title="report.json">{escape(str(r[-1]))}</code></td></tr>'
+        for r in rows
+    )
+    return f'<table class="figures"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
 def render_html_page(report: dict, sections: list[dict] | None = None) -> str:
@@ -733,6 +860,8 @@ def render_html_page(report: dict, sections: list[dict] | None = None) -> str:
                 html.append(_html_table([], [list(r) for r in block[1]], "kv"))
             elif kind == "table":
                 html.append(_html_table(block[1], block[2]))
+            elif kind == "figures":
+                html.append(_figures_table(block[1], block[2]))
         parts.append("".join(html) + "</section>")
     title = escape(f"understudy compliance report: {name}")
     return (
@@ -752,8 +881,11 @@ def render_compliance(report: dict, out_dir, evaluations=None) -> tuple[pathlib.
     """Write compliance.html and compliance.md for `report` (a parsed report.json) into out_dir."""
     out = pathlib.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from .redact import strip_paths
+
     sections = build_sections(report, evaluations)
     html_path, md_path = out / "compliance.html", out / "compliance.md"
-    _write(html_path, render_html_page(report, sections))
-    _write(md_path, render_markdown(report, sections))
+    # No folder of this machine in a paper that travels, whatever report.json holds (an older run's may).
+    _write(html_path, strip_paths(render_html_page(report, sections), out.absolute()))
+    _write(md_path, strip_paths(render_markdown(report, sections), out.absolute()))
     return html_path, md_path

@@ -83,11 +83,14 @@ def _plot(title: str, svg: str, caption: str) -> str:
 
 
 def _header(r: dict) -> str:
+    from .verdict import VERDICT_WORDS as words
+    from .verdict import verdict_sentence
+
     verdict = str(_get(r, "gates", "verdict") or "n/a").upper()
-    words = {"PASS": "Good to ship", "WARN": "Ship with care", "BLOCK": "Do not ship"}
     use = _get(r, "run", "intended_use") or {}
     return f"""<header><div><h1>{_e(_get(r, "run", "name"))}</h1>
 <p class="sub">Distillation report · created {_date(r.get("created"))}</p>
+<p class="why"><b>Why:</b> {escape(verdict_sentence(r))}</p>
 <p><b>Intended use:</b> {_e(use.get("description"))} · <b>Sector:</b> {_e(use.get("sector"))}
 {"· commercial" if use.get("commercial") else ""}</p></div>
 <div class="badge v-{verdict.lower() if verdict in words else "none"}">{escape(verdict)}
@@ -96,18 +99,23 @@ def _header(r: dict) -> str:
 
 
 def _cards(r: dict) -> str:
+    from .words import ratio_words, speed_short
+
     c, t, s = r.get("comparison") or {}, r.get("teacher") or {}, r.get("student") or {}
     ci, ag = c.get("retention_ci") or {}, c.get("agreement") or {}
+    one = c.get("speedup_batch_1")
     cards = [
         (
             "Quality kept",
             _pct(c.get("retention")),
-            f"of the teacher's macro-F1 (95% range {_pct(ci.get('low'))}–{_pct(ci.get('high'))})",
+            f"of the teacher's macro-F1, correct answers averaged over the labels "
+            f"(95% range {_pct(ci.get('low'))}–{_pct(ci.get('high'))})",
         ),
         (
-            "Speed-up",
-            _fix(c.get("speedup"), 1, "×"),
-            f"faster than the teacher at batch 64 ({_fix(c.get('speedup_batch_1'), 1, '×')} one text at a time)",
+            "Speed compared with the teacher",
+            escape(speed_short(c.get("speedup"))) if isinstance(c.get("speedup"), (int, float)) else NA,
+            f"{escape(ratio_words(c.get('speedup')))} in batches of 64"
+            + (f"; one text at a time: {escape(ratio_words(one))}" if isinstance(one, (int, float)) else ""),
         ),
         (
             "Size",
@@ -133,23 +141,26 @@ def _cards(r: dict) -> str:
 
 
 def _gates(r: dict) -> str:
-    rows = [
-        [
-            _e(g.get("name")),
-            _num(g.get("value")),
-            _num(g.get("threshold")),
-            _e(g.get("on_fail")),
-            '<span class="ok">✓</span>'
-            if g.get("passed")
-            else "<span>skipped</span>"
-            if g.get("passed") is None
-            else f'<span class="{"bad" if g.get("on_fail") == "block" else "warn"}">✗</span>',
-            _e(g.get("message")),
-        ]
-        for g in (_get(r, "gates", "results") or [])
-    ]
+    from .verdict import gate_row, shown_results
+
+    marks = {"PASS": '<span class="ok">✓ pass</span>', "SKIPPED": "<span>skipped</span>"}
+    rows = []
+    for result in shown_results(r):
+        g = gate_row(result)
+        mark = marks.get(g.status) or f'<span class="{"bad" if g.status == "BLOCK" else "warn"}">✗ {g.status}</span>'
+        what = escape(g.means) + (f'<br><span class="reason">{escape(g.reason)}</span>' if g.reason else "")
+        rows.append(
+            [
+                f'{escape(g.check)}<br><code class="key">{escape(g.name)}</code>',
+                escape(g.measured),
+                _e(g.bound),
+                _e(g.evidence) if g.evidence else '<span class="na">—</span>',
+                mark,
+                what,
+            ]
+        )
     body = (
-        _table(["Check", "Measured", "Threshold", "If it fails", "Passed", "What it means"], rows)
+        _table(["Check", "Measured", "Must be", "Evidence (count, 95% range)", "Result", "What it means"], rows)
         if rows
         else f"<p>{NA} — no checks were run.</p>"
     )
@@ -166,13 +177,23 @@ def _side_by_side(r: dict) -> str:
     rows = [
         row("Description", lambda m: _e(m.get("description"))),
         row("Accuracy (95% range)", lambda m: _iv(_get(m, "quality", "accuracy"))),
-        row("Macro-F1 (95% range)", lambda m: _iv(_get(m, "quality", "macro_f1"), lambda x: _fix(x, 3))),
-        row("Calibration error (ECE, lower is better)", lambda m: _fix(_get(m, "quality", "ece"), 3)),
-        row("Brier score (lower is better)", lambda m: _fix(_get(m, "quality", "brier"), 3)),
+        row(
+            'Macro-F1 (95% range)<br><span class="cap">correct answers averaged over the labels, 1 is perfect</span>',
+            lambda m: _iv(_get(m, "quality", "macro_f1"), lambda x: _fix(x, 3)),
+        ),
+        row(
+            "Calibration error (ECE, lower is better)"
+            '<br><span class="cap">how far its stated confidence is from how often it is right</span>',
+            lambda m: _fix(_get(m, "quality", "ece"), 3),
+        ),
+        row(
+            'Brier score (lower is better)<br><span class="cap">the error of its stated probabilities</span>',
+            lambda m: _fix(_get(m, "quality", "brier"), 3),
+        ),
         row("Texts per second, one at a time", lambda m: sp(m, "batch_1", "texts_per_s", _auto)),
         row("Texts per second, batches of 64", lambda m: sp(m, "batch_64", "texts_per_s", _auto)),
         row(
-            "Latency p50 / p95, one at a time",
+            'Latency p50 / p95, one at a time<br><span class="cap">half / 95 in 100 requests finish within</span>',
             lambda m: f"{sp(m, 'batch_1', 'p50_ms', _auto)} / {sp(m, 'batch_1', 'p95_ms', _auto)} ms",
         ),
         row(
@@ -336,6 +357,8 @@ th,td{text-align:left;padding:7px 10px;border-bottom:1px solid #e6e9ef;
 vertical-align:top}th{background:#f0f3f7}table.cmp td:first-child,table.kv td:first-child{font-weight:600;width:34%}
 .ci{color:#778;font-size:12px}.ok{color:#2e7d32;font-weight:800}.bad{color:#c62828;font-weight:800}
 .warn{color:#b36b00;font-weight:800}.na{color:#999;font-style:italic}
+.why{font-size:16px;margin:6px 0 10px}.cap,.reason{display:block;font-size:12px;color:#556;font-weight:400}
+code.key{color:#889;font-size:10px}
 table.flips td:first-child{width:55%;word-break:break-word}figure{margin:16px 0;page-break-inside:avoid}
 figcaption{margin-bottom:6px;font-size:14px;color:#445}.split{display:grid;grid-template-columns:1fr 1.3fr;gap:18px}
 footer{color:#667;font-size:12px;padding:8px 4px}code{font-size:11px;word-break:break-all}
@@ -360,8 +383,9 @@ def write_page(report: dict, sections: str, path: str | pathlib.Path) -> None:
         f"<style>{_STYLE}</style></head><body><main>" + sections + "</main></body></html>\n"
     )
     from ..run.folder import write_atomic
+    from .redact import strip_paths
 
-    write_atomic(path, page)
+    write_atomic(path, strip_paths(page, pathlib.Path(path).absolute().parent))
 
 
 def render_html(report: dict, path: str | pathlib.Path, evaluations=None) -> None:

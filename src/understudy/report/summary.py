@@ -17,22 +17,28 @@ def _mb(b):
     return "n/a" if b is None else f"{b / 1e6:,.1f} MB"
 
 
-def _gate_lines(gates: dict, out: str, console) -> None:
-    """Each gate's mark, then its message and the verdict line as plain text: messages quote the user's recipe and
-    command line (a risk-accepted reason, a group name), and the run folder's path is the user's."""
+def _gate_lines(report: dict, console) -> None:
+    """Why the verdict is what it is, then each check by its plain name with its figure, bound and reason, as
+    plain text: reasons quote the user's recipe and command line (a risk-accepted reason, a group name)."""
     from rich.text import Text
 
-    for r in gates["results"]:
-        mark = (
-            ("pass", "green")
-            if r["passed"]
-            else ("skipped", "dim")
-            if r["passed"] is None
-            else (("BLOCK", "red") if r["on_fail"] == "block" else ("warn", "yellow"))
-        )
-        console.print(Text.assemble("  ", mark, "  ", r["message"]))
-    verdict = gates["verdict"]
-    console.print(Text.assemble("verdict: ", (verdict, VERDICT_STYLE[verdict]), f"   report: {out}/report.html"))
+    from .verdict import gate_row, shown_results, verdict_sentence
+
+    marks = {"PASS": ("pass", "green"), "SKIPPED": ("skipped", "dim"), "BLOCK": ("BLOCK", "red")}
+    for result in shown_results(report):
+        g = gate_row(result)
+        said = f"{g.check}: {g.measured}" + (f" (must be {g.bound})" if g.bound and g.status != "SKIPPED" else "")
+        if g.evidence:
+            said += f" [{g.evidence}]"
+        if g.reason and g.status != "PASS":
+            said += f" — {g.reason}"
+        console.print(Text.assemble("  ", marks.get(g.status, ("warn", "yellow")), "  ", said))
+    verdict = str((report.get("gates") or {}).get("verdict") or "PASS")
+    console.print(Text.assemble(("why: ", "bold"), verdict_sentence(report)))
+    out = str((report.get("run") or {}).get("out") or ".")  # the terminal is this machine's: the real folder
+    console.print(
+        Text.assemble("verdict: ", (verdict, VERDICT_STYLE.get(verdict, "bold")), f"   report: {out}/report.html")
+    )
 
 
 def _evaluation_lines(report: dict, console, evaluations) -> None:
@@ -52,6 +58,8 @@ def render_summary(report: dict, console, evaluations=None) -> None:
     """The summary of a classification run; `evaluations` (classes) replaces the registered ones."""
     from rich.table import Table
     from rich.text import Text
+
+    from .words import ratio_words
 
     t, s, c = report["teacher"], report["student"], report["comparison"]
     table = Table(title=Text(f"understudy: {report['run']['name']}"), show_lines=False)
@@ -88,18 +96,21 @@ def render_summary(report: dict, console, evaluations=None) -> None:
     console.print(table)
     flips = c["negative_flips"]
     console.print(
-        f"retention [bold]{_pct(c['retention'])}[/]  agreement [bold]{_pct(c['agreement']['value'])}[/]  "
-        f"speed-up [bold]{'n/a' if c['speedup'] is None else format(c['speedup'], ',.0f') + 'x'}[/]  "
-        f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher  "
-        f"negative flips [bold]{flips['count']}[/] ({_pct(flips['share'])})"
+        f"quality kept [bold]{_pct(c['retention'])}[/] of the teacher's  "
+        f"same answer as the teacher [bold]{_pct(c['agreement']['value'])}[/]  "
+        f"speed [bold]{ratio_words(c['speedup'])}[/]  "
+        f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher's  "
+        f"new mistakes [bold]{flips['count']}[/] ({_pct(flips['share'])})"
     )
     _evaluation_lines(report, console, evaluations)
-    _gate_lines(report["gates"], report["run"]["out"], console)
+    _gate_lines(report, console)
 
 
 def render_lm_summary(report: dict, console, evaluations=None) -> None:
     """A language-model run in a few lines: agreement with the teacher before and after, speed, size, gates."""
     from rich.markup import escape
+
+    from .words import ratio_words
 
     c, s = report["comparison"], report["student"]
 
@@ -112,9 +123,8 @@ def render_lm_summary(report: dict, console, evaluations=None) -> None:
         f"embedding similarity {num(c.get('embedding_similarity_before'))} -> {num(c.get('embedding_similarity_after'))}"
     )
     console.print(
-        f"speed-up [bold]{num(c.get('speedup'), '{:.2f}x')}[/] tokens/s, size [bold]{_pct(c.get('size_ratio'))}[/] "
+        f"speed in tokens/s [bold]{ratio_words(c.get('speedup'))}[/], size [bold]{_pct(c.get('size_ratio'))}[/] "
         f"of the teacher, memory {_pct(c.get('memory_ratio'))}"
     )
     _evaluation_lines(report, console, evaluations)
-    gates = report.get("gates") or {"results": [], "verdict": "PASS"}
-    _gate_lines(gates, report["run"]["out"], console)
+    _gate_lines(report, console)

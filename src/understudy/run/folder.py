@@ -23,6 +23,8 @@ from typing import Any
 from ..errors import UserError
 
 STAGES = ("licence", "teach", "train", "evaluate", "gate", "package")
+# Files that leave the machine with the student or with the run's papers: written without machine paths.
+SHIPPED_JSON = ("report.json",)
 # What the package stage adds to the student folder: left out of the student's fingerprint, so the figure in
 # report.json names the model that ships, whatever papers are written beside it afterwards.
 PAPERS = ("README.md", "NOTICE", "LICENSE", "licences")
@@ -78,10 +80,18 @@ class RunFolder:
     # --- writing ----------------------------------------------------------------------------------------
 
     def write_text(self, name: str, text: str) -> Path:
+        if name.startswith("student/"):  # the papers that ship with the student name no folder of this machine
+            from ..report.redact import strip_paths
+
+            text = strip_paths(text, self.path)
         write_atomic(self.path / name, text)
         return self.path / name
 
     def write_json(self, name: str, data: Any) -> Path:
+        if name in SHIPPED_JSON:
+            from ..report.redact import strip_paths_in
+
+            data = strip_paths_in(data, self.path)
         write_json(self.path / name, data)
         return self.path / name
 
@@ -90,9 +100,13 @@ class RunFolder:
         if not path.is_file():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise UserError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        if name in SHIPPED_JSON and isinstance(data, dict) and isinstance(data.get("run"), dict):
+            # The file names the run folder neutrally; read here, the run folder is this one.
+            data["run"]["out"] = str(self.path.resolve())
+        return data
 
     @contextmanager
     def staging(self, name: str) -> Iterator[Path]:
