@@ -11,6 +11,7 @@ from cli_builders import explain, flat, recipe_lines, write_recipe
 from conftest import review_rows, write_csv
 from typer.testing import CliRunner
 
+from understudy.cli import exits
 from understudy.cli.main import app
 
 
@@ -115,6 +116,14 @@ def test_impossible_gate_blocks_with_exit_3(work):
     assert report["gates"]["verdict"] == "BLOCK"
     gate = next(r for r in report["gates"]["results"] if r["name"] == "min_retention")
     assert gate["passed"] is False and gate["threshold"] == 5.0
+    # The same BLOCK, given by `report` and by `serve` refusing the student, exits the same
+    assert CliRunner().invoke(app, ["report", str(work["run"])]).exit_code == exits.BLOCK
+    keys = str(work["folder"] / "keys.sqlite")
+    no_keys = CliRunner().invoke(app, ["serve", str(work["run"]), "--keys", keys])
+    assert no_keys.exit_code == exits.USER_ERROR and "api-keys create" in no_keys.output, explain(no_keys)
+    assert CliRunner().invoke(app, ["api-keys", "create", "ci", "--keys", keys]).exit_code == 0
+    refused = CliRunner().invoke(app, ["serve", str(work["run"]), "--keys", keys])
+    assert refused.exit_code == exits.BLOCK and "--allow-blocked" in refused.output, explain(refused)
 
 
 def test_unknown_key_exits_2_with_one_clear_message(work):

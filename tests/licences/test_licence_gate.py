@@ -11,6 +11,7 @@ from cli_builders import explain, recipe_lines, write_recipe
 from conftest import review_rows, set_card_licence, write_csv
 from typer.testing import CliRunner
 
+from understudy.cli import exits
 from understudy.cli.main import app
 
 
@@ -28,7 +29,7 @@ def stored_rows(run: Path) -> int:
         return con.execute("select count(*) from outputs").fetchone()[0]
 
 
-def test_blocked_callable_teacher_is_never_imported_or_called(tmp_path):
+def test_blocked_callable_teacher_is_never_imported_or_called(tmp_path, tiny_st):
     marker = tmp_path / "teacher-was-imported"
     (tmp_path / "teacher.py").write_text(
         f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n"
@@ -45,6 +46,7 @@ def test_blocked_callable_teacher_is_never_imported_or_called(tmp_path):
         "  labels: [great, other]",
         "  licence: cc-by-nc-4.0",
     ]
+    lines[lines.index("  base: teacher")] = f"  base: {tiny_st}"  # a callable teacher has no encoder to start from
     recipe = write_recipe(tmp_path, lines)
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["distill", str(recipe), "--out", str(run)])
@@ -65,7 +67,7 @@ def test_unknown_stops_then_runs_with_accepted_risk(tmp_path, tiny_st, tiny_head
     run = tmp_path / "run"
     runner = CliRunner()
     stopped = runner.invoke(app, ["distill", str(recipe), "--out", str(run)])
-    assert stopped.exit_code == 3, explain(stopped)
+    assert stopped.exit_code == exits.UNKNOWN, explain(stopped)
     assert "UNKNOWN" in stopped.output and "--accept-licence-risk" in stopped.output.replace("\n", "")
     assert stored_rows(run) == 0
 
@@ -78,6 +80,12 @@ def test_unknown_stops_then_runs_with_accepted_risk(tmp_path, tiny_st, tiny_head
     assert report["licence"]["verdict"] == "UNKNOWN" and report["licence"]["accepted_risk"]["reason"] == reason
     gate = report["gates"]["results"][0]
     assert gate["name"] == "licence" and not gate["passed"] and report["gates"]["verdict"] == "WARN"
+
+    # WARN exits 0; --strict makes it exit 1 (the gate stage again, reusing what the run measured)
+    strict = runner.invoke(
+        app, ["distill", str(recipe), "--out", str(run), "--accept-licence-risk", reason, "--from", "gate", "--strict"]
+    )
+    assert strict.exit_code == exits.WARN, explain(strict)
     assert reason in (run / "student" / "NOTICE").read_text()
     assert stored_rows(run) > 0
 

@@ -1,17 +1,21 @@
-"""`understudy licence check`: read a model's licence and terms and say whether it may be distilled, for what use."""
+"""`understudy licence check` and `licence list`: read a model's licence and terms and say whether it may be
+distilled, for what use; list every licence value the gate accepts."""
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
 
 import typer
+
+from . import exits
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="Read a teacher's licence and terms before distilling it."
 )
-EXIT = {"ALLOW": 0, "ALLOW_WITH_OBLIGATIONS": 0, "BLOCK": 3, "UNKNOWN": 4}
 COLOUR = {"ALLOW": "green", "ALLOW_WITH_OBLIGATIONS": "yellow", "UNKNOWN": "magenta", "BLOCK": "red"}
+USES = ("commercial", "research")
 
 
 @app.command()
@@ -25,47 +29,91 @@ def check(
     sector: str = typer.Option("general", "--sector", help="general, retail, marketing, finance, hr or healthcare."),
     model: str = typer.Option(None, "--model", help="With an API base URL: the model id."),
     declared: str = typer.Option(
-        None, "--declared", help="The licence you know it has (e.g. for a scikit-learn model)."
+        None,
+        "--declared",
+        help="The licence you know it has (e.g. for a scikit-learn model); your own model: 'proprietary: OWNER'.",
     ),
     from_teacher: bool = typer.Option(
         False, "--student-from-teacher", help="The student is built from the teacher's own weights."
     ),
     json_mode: bool = typer.Option(False, "--json", help="Print the result as JSON on stdout."),
 ):
-    """Exit status: 0 allow (with or without obligations), 3 BLOCK, 4 UNKNOWN, 2 a bad argument."""
+    """Exit status: 0 allow (with or without obligations), 3 BLOCK, 4 UNKNOWN, 2 a bad argument (docs/cli.md)."""
     from rich.console import Console
+    from rich.text import Text
 
     from ..errors import UserError
     from ..licences import Use
     from ..licences import check as run_check
+    from ..licences.catalogue import SECTORS
+    from .main import did_you_mean
 
     console = Console(stderr=json_mode)
     try:
-        if use not in ("commercial", "research"):
-            raise UserError(f"--use must be 'commercial' or 'research', not '{use}'")
-        if sector not in ("general", "retail", "marketing", "finance", "hr", "healthcare"):
-            raise UserError(f"--sector '{sector}' is not one of general, retail, marketing, finance, hr, healthcare")
+        if use not in USES:
+            raise UserError(f"--use must be 'commercial' or 'research', not '{use}'{did_you_mean(use, USES)}")
+        if sector not in SECTORS:
+            raise UserError(f"--sector '{sector}' is not one of {', '.join(SECTORS)}{did_you_mean(sector, SECTORS)}")
         result = run_check(
             target,
             Use(commercial=use == "commercial", sector=sector, student_from_teacher=from_teacher),
             declared=declared,
             model=model,
         )
-    except UserError as exc:
-        from rich.markup import escape
-
-        console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)  # it quotes the arguments
-        raise typer.Exit(2) from None
+    except UserError as exc:  # it quotes the arguments: plain text
+        console.print(Text.assemble(("error: ", "bold red"), str(exc)), highlight=False)
+        raise typer.Exit(exits.USER_ERROR) from None
     if json_mode:
         sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     else:
         render(result, console)
-    raise typer.Exit(EXIT[result["verdict"]])
+    raise typer.Exit(exits.for_verdict(result["verdict"]))
+
+
+@app.command("list")
+def list_licences(json_mode: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout.")):
+    """Every licence value the gate accepts (in a recipe's teacher.licence or --declared), its aliases, and what
+    it allows. Nothing is cut to fit the terminal."""
+    from ..licences.catalogue import load_catalogue
+
+    rows = []
+    for e in load_catalogue().licences:
+        value = f"{e.id}: OWNER" if e.kind == "own-model" else e.id
+        commercial = e.commercial.allowed
+        if e.commercial.monthly_active_users_limit:
+            commercial += f" (up to {e.commercial.monthly_active_users_limit:,} monthly users)"
+        rows.append(
+            {
+                "value": value,
+                "distillation": e.distillation.allowed,
+                "commercial": commercial,
+                "kind": e.kind,
+                "name": e.name,
+                "aliases": [a for a in e.aliases if a != e.id],
+            }
+        )
+    if json_mode:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    columns = ["value", "distillation", "commercial", "kind", "name", "aliases"]
+    table = [[r[c] if c != "aliases" else "; ".join(r[c]) for c in columns] for r in rows]  # aliases hold commas
+    typer.echo(aligned(columns, table))
+    typer.echo(
+        '\nYour organisation\'s own model: teacher.licence: "proprietary: OWNER" (or own, internal, in-house), '
+        "naming the owner. Values are matched ignoring case, spaces and punctuation."
+    )
+
+
+def aligned(columns: list[str], rows: list[list[str]]) -> str:
+    """Plain aligned columns: every value in full, whatever the terminal's width."""
+    widths = [max([len(c)] + [len(str(r[i])) for r in rows]) for i, c in enumerate(columns)]
+    return "\n".join("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in [columns] + rows)
 
 
 def render(result: dict, console) -> None:
     from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     v = result["verdict"]
     console.print(
@@ -78,13 +126,13 @@ def render(result: dict, console) -> None:
         table.add_column(col, overflow="fold")
     for lic in result["licences"]:
         table.add_row(
-            escape(lic["name"]),
-            escape(lic["role"]),
-            f"[{COLOUR[lic['verdict']]}]{lic['verdict']}[/]",
-            escape("\n".join(lic["reasons"])),
+            Text(lic["name"]),
+            Text(lic["role"]),
+            Text(lic["verdict"], style=COLOUR[lic["verdict"]]),
+            Text("\n".join(lic["reasons"])),
         )
     for reason in result["unknown"]:
-        table.add_row("?", "", "[magenta]UNKNOWN[/]", escape(reason))
+        table.add_row("?", "", Text("UNKNOWN", style="magenta"), Text(reason))
     console.print(table)
     ev = Table(title="evidence", show_lines=False)
     for col in ("where", "read", "means"):
@@ -93,24 +141,29 @@ def render(result: dict, console) -> None:
         where = ":".join(str(x) for x in (e.get("file") or e.get("source"), e.get("line")) if x) + (
             f" [{e['field']}]" if e.get("field") else ""
         )
-        ev.add_row(
-            escape(where),
-            escape(str(e.get("clause") or e["value"])[:200]),
-            escape(e.get("licence") or "not recognised"),
-        )
+        read = textwrap.shorten(str(e.get("clause") or e["value"]), 200, placeholder=" …")  # at a word boundary
+        ev.add_row(Text(where), Text(read), Text(e.get("licence") or "not recognised"))
     console.print(ev)
     for note in result["notes"]:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False)
+        console.print(Text.assemble(("note: ", "yellow"), note), highlight=False)
     o = result["obligations"]
     duties = (
         ([f"name the student starting with '{o['name_prefix']}'"] if o["name_prefix"] else [])
         + [f"show '{a}'" for a in o["attribution"]]
         + [f"ship a copy of {c['name']}" for c in o["licence_copies"]]
-        + [f"pass on: {r['clause'][:100]}" for r in o["use_restrictions"]]
+        + [f"pass on: {r['clause']}" for r in o["use_restrictions"]]  # in full: rich wraps it between words
         + o["other"]
     )
     if duties:
         console.print("obligations (understudy writes them into the student's NOTICE, LICENSE and model card):")
-        for d in duties:
-            console.print(f"  - {escape(d)}", highlight=False)
-    console.print(f"[dim]{result['not_legal_advice']}[/]")
+        for d in duties:  # wrapped between words, with a hanging indent; never cut
+            lines = textwrap.wrap(
+                d,
+                max(console.width - 4, 40),
+                initial_indent="  - ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            console.print(Text("\n".join(lines)), highlight=False, soft_wrap=True)
+    console.print(Text(result["not_legal_advice"], style="dim"))

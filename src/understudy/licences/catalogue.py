@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -16,6 +17,7 @@ from .textmatch import IDENTIFIED, Text, marker_score, normalise
 
 CATALOGUE = Path(__file__).with_name("catalogue.yaml")
 Sector = Literal["general", "retail", "marketing", "finance", "hr", "healthcare"]
+SECTORS: tuple[str, ...] = get_args(Sector)
 
 
 class _Strict(BaseModel):
@@ -77,6 +79,7 @@ class Entry(_Strict):
         "research-only",
         "api-terms",
         "public-domain",
+        "own-model",
     ]
     aliases: list[str] = []
     model_patterns: list[str] = []
@@ -110,6 +113,23 @@ class Catalogue(_Strict):
         if not tag:
             return None
         return self._by_alias.get(_key(tag))
+
+    def values(self) -> list[str]:
+        """Every value a licence may be written as: the ids and their aliases."""
+        return list(dict.fromkeys(name for e in self.licences for name in [e.id, *e.aliases]))
+
+    def suggest(self, value: str) -> list[str]:
+        """The accepted values nearest a misspelt one, for 'did you mean'."""
+        near = difflib.get_close_matches(_key(value.split(":", 1)[0]), self._by_alias, n=6, cutoff=0.75)
+        return list(dict.fromkeys(self._by_alias[k].id for k in near))[:3]  # one per licence, by its id
+
+    def own_model(self, tag: str) -> tuple[Entry, str | None] | None:
+        """'proprietary: Acme Ltd' (or own/internal/in-house) -> (the own-model entry, 'Acme Ltd'); None otherwise."""
+        head, _, owner = tag.partition(":")
+        entry = self.lookup(head.strip())
+        if entry is None or entry.kind != "own-model":
+            return None
+        return entry, owner.strip() or None
 
     def for_model_name(self, name: str) -> list[Entry]:
         """Terms a model's name implies (a Llama 3.1 fine-tune is under Llama 3.1's licence)."""

@@ -45,6 +45,7 @@ class Evidence:
     clause: str | None = None  # the matched marker, clause or red flag
     role: str = "teacher"  # whose terms: teacher, teacher's base model, student base, API provider
     kind: str = "tag"  # tag | text | name | flag
+    owner: str | None = None  # an own-model licence: the organisation that owns the teacher
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -116,8 +117,37 @@ def _tag(
     line: int | None = None,
     role: str = "teacher",
 ) -> Entry | None:
+    own = catalogue.own_model(str(tag))
+    if own:
+        return _own(found, own, str(tag), source=source, field=field, file=file, line=line, role=role)
     entry = catalogue.lookup(tag) or catalogue.lookup(re.sub(r"\s+licen[cs]e$", "", tag.strip(), flags=re.I))
     found.add(Evidence(source, str(tag), entry.id if entry else None, file, line, field, role=role, kind="tag"))
+    return entry
+
+
+OWN_ELSEWHERE = (
+    "a model card or file that says 'proprietary' means its maker's own terms: read them; if the model is your "
+    'organisation\'s own, declare it in the recipe as teacher.licence: "proprietary: OWNER"'
+)
+
+
+def _own(found: Findings, own: tuple, tag: str, *, source: str, field, file, line, role: str) -> Entry | None:
+    """Your own model: only your declaration counts, and it names the owner, who owns the student too."""
+    entry, owner = own
+    if source != "recipe":
+        found.add(Evidence(source, tag, None, file, line, field, clause=OWN_ELSEWHERE, role=role, kind="tag"))
+        return None
+    if not owner:
+        raise UserError(
+            f"teacher.licence '{tag}' declares the teacher your organisation's own model but names no owner: "
+            f'write it as "{tag.strip()}: OWNER" (e.g. teacher.licence: "proprietary: Acme Ltd"; '
+            'with `licence check`, --declared "proprietary: Acme Ltd")'
+        )
+    found.add(
+        Evidence(
+            source, tag, entry.id, file, line, field, clause=f"owned by {owner}", role=role, kind="tag", owner=owner
+        )
+    )
     return entry
 
 

@@ -64,7 +64,7 @@ def write_notice(result: dict, folder: Path, teacher: str) -> Path:
             f'"{result["accepted_risk"]["reason"]}" ({result["accepted_risk"]["at"]}).',
         ]
     path = Path(folder) / "NOTICE"
-    write_atomic(path, "\n".join(lines).rstrip() + "\n")
+    write_atomic(path, _portable("\n".join(lines).rstrip() + "\n", folder))
     return path
 
 
@@ -80,7 +80,11 @@ def write_licence(result: dict, folder: Path, teacher: str) -> Path:
         "",
     ]
     for lic in result["licences"]:
-        out.append(f"- {lic['name']} ({lic['role']}): {lic['source']}")
+        if lic.get("owner"):  # your own model: the owner's terms, written down with the student
+            owned = _write_owned(folder, lic["owner"], teacher)
+            out.append(f"- proprietary, owned by {lic['owner']} ({lic['role']}): see {owned}")
+        else:
+            out.append(f"- {lic['name']} ({lic['role']}): {lic['source']}")
     if o["share_alike"]:
         out += ["", "Share-alike: this model is distributed under " + ", ".join(o["share_alike"]) + "."]
     if o["source_code"]:
@@ -121,8 +125,27 @@ def write_licence(result: dict, folder: Path, teacher: str) -> Path:
             out.append(f"The full text of {c['name']} is at {c['source']}; ship a copy with the model.")
     out += ["", NOT_LEGAL_ADVICE]
     path = folder / "LICENSE"
-    write_atomic(path, "\n".join(out) + "\n")
+    write_atomic(path, _portable("\n".join(out) + "\n", folder))
     return path
+
+
+def _portable(text: str, folder: Path) -> str:
+    """NOTICE and LICENSE travel with the student: no path of this machine in them (a licence file's source)."""
+    from ..report.redact import strip_paths
+
+    return strip_paths(text, Path(folder).parent)
+
+
+def _write_owned(folder: Path, owner: str, teacher: str) -> str:
+    """licences/proprietary.txt: whose the student is, for a teacher its owner declared their own."""
+    dest = folder / "licences" / "proprietary.txt"
+    write_atomic(
+        dest,
+        f"This model is the property of {owner}.\n\n"
+        f"It was distilled by understudy from {teacher}, a model {owner} declared its own. It is an internal model "
+        f"of {owner}: the distilled student is {owner}'s too. Use, copy and share it only under {owner}'s terms.\n",
+    )
+    return str(dest.relative_to(folder))
 
 
 def _strip_header(text: str) -> str:
@@ -162,7 +185,7 @@ def card_metadata(result: dict) -> dict:
             {
                 "license": tag or "other",
                 "license_name": lics[0].id if not tag else lics[0].name,
-                "license_link": lics[0].source,
+                "license_link": lics[0].source if lics[0].source.startswith("http") else "LICENSE",
             }
         )
     elif lics:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from .catalogue import Catalogue, Entry
-from .evidence import Findings
+from .evidence import OWN_ELSEWHERE, Findings
 
 NOT_LEGAL_ADVICE = (
     "This is an automated reading of licence texts and terms, not legal advice. "
@@ -33,8 +33,13 @@ class Use:
         }
 
 
-def judge(entry: Entry, use: Use, role: str) -> tuple[str, list[str]]:
+def judge(entry: Entry, use: Use, role: str, *, owner: str | None = None) -> tuple[str, list[str]]:
     """One licence's verdict for this use, with the reasons quoted from the terms."""
+    if entry.kind == "own-model":  # the user declared the teacher their organisation's own, naming the owner
+        return "ALLOW", [
+            f"the teacher is {owner or 'your organisation'}'s own model (declared in the recipe): "
+            "no third party's terms apply"
+        ]
     block, unknown, why = [], [], []
     d = entry.distillation
     quote = f' ("{d.clause}"' + (f", {d.section})" if d.section else ")") if d.clause else ""
@@ -107,20 +112,17 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
                 roles[e.licence] = (role, e.source)
         for e in f.evidence:
             if e.licence is None:
-                where = f"{e.file}:{e.line}" if e.file and e.line else (e.file or e.source)
-                unknown_reasons.append(
-                    f"{where}: {e.source} '{e.value}' is not a licence understudy knows"
-                    + (f" — {e.clause}" if e.clause else "")
-                )
+                unknown_reasons.append(_not_known(e, catalogue))
         if not recognised and not any(e.licence is None for e in f.evidence):
             unknown_reasons.append(
                 f"{f.target}: no licence found (no card tag, licence file, GGUF metadata or "
                 "package metadata); declare it as teacher.licence in the recipe if you know it"
             )
+    owners = _owners(findings)
     licences = []
     for lid, (role, source) in roles.items():
         entry = catalogue.get(lid)
-        verdict, reasons = judge(entry, use, role)
+        verdict, reasons = judge(entry, use, role, owner=owners.get(lid))
         licences.append(
             {
                 "id": entry.id,
@@ -132,6 +134,7 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
                 "source": entry.source,
                 "read": str(entry.read),
             }
+            | ({"owner": owners[lid]} if lid in owners else {})
         )
     verdict = max(
         [lic["verdict"] for lic in licences] + (["UNKNOWN"] if unknown_reasons else []) or ["UNKNOWN"],
@@ -149,7 +152,7 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
         "evidence": evidence,
         "licence_files": [str(p) for f in findings for p in dict.fromkeys(f.files)],
         "model_names": [n for f in findings for n in dict.fromkeys(f.names)],
-        "obligations": obligations(entries, use),
+        "obligations": obligations(entries, use, owners),
         "accepted_risk": None,
         "checked": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "not_legal_advice": NOT_LEGAL_ADVICE,
@@ -159,8 +162,36 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
     return result
 
 
-def obligations(entries: list[Entry], use: Use) -> dict:
-    """What the student must carry: every licence's obligations, merged."""
+def own_duty(owner: str | None) -> str:
+    owner = owner or "your organisation"
+    return f"internal model of {owner}: the distilled student is {owner}'s too; keep it under {owner}'s terms"
+
+
+def _owners(findings: list[Findings]) -> dict[str, str]:
+    """Own-model licence id -> the owner named in the declaration."""
+    return {e.licence: e.owner for f in findings for e in f.evidence if e.licence and e.owner}
+
+
+def _not_known(e, catalogue: Catalogue) -> str:
+    """Why a piece of evidence is UNKNOWN; a misspelt value gets 'did you mean'."""
+    where = f"{e.file}:{e.line}" if e.file and e.line else (e.file or e.source)
+    if where == "recipe" and e.field:
+        where = f"recipe {e.field}"
+    what = "" if where.startswith(e.source) else f"{e.source} "
+    if e.clause == OWN_ELSEWHERE:
+        return f"{where}: {what}says '{e.value}' — {e.clause}"
+    out = f"{where}: {what}'{e.value}' is not a licence understudy knows" + (f" — {e.clause}" if e.clause else "")
+    if e.kind == "tag" and not e.clause:
+        near = catalogue.suggest(e.value)
+        if near:
+            out += "; did you mean " + " or ".join(f"'{n}'" for n in near) + "?"
+        out += " (`understudy licence list` shows every accepted value)"
+    return out
+
+
+def obligations(entries: list[Entry], use: Use, owners: dict[str, str] | None = None) -> dict:
+    """What the student must carry: every licence's obligations, merged; an own model's owner keeps the student."""
+    owners = owners or {}
     out = {
         "name_prefix": None,
         "attribution": [],
@@ -174,8 +205,13 @@ def obligations(entries: list[Entry], use: Use) -> dict:
         "user_limits": [],
         "geographic": [],
         "other": [],
+        "owners": [],
     }
     for e in entries:
+        if e.id in owners:
+            out["owners"].append(owners[e.id])
+            out["notices"].append(f"This model is an {own_duty(owners[e.id])}.")
+            out["other"].append(own_duty(owners[e.id]))
         o = e.obligations
         if o.name_prefix and not out["name_prefix"]:
             out["name_prefix"] = o.name_prefix
@@ -201,6 +237,6 @@ def obligations(entries: list[Entry], use: Use) -> dict:
             )
         out["geographic"] += [{"licence": e.name, **g.model_dump()} for g in e.geographic]
         out["other"] += [f"{e.name}: {x}" for x in o.other]
-    for k in ("attribution", "notices", "share_alike", "other"):
+    for k in ("attribution", "notices", "share_alike", "other", "owners"):
         out[k] = list(dict.fromkeys(out[k]))
     return out

@@ -12,7 +12,7 @@ import logging
 import time
 from pathlib import Path
 
-from ..errors import UserError
+from ..errors import StudentBlocked, UserError
 from .keys import KeyStore
 
 log = logging.getLogger("understudy.serve")
@@ -129,7 +129,7 @@ def create_app(
     kind, what = resolve_target(target)
     verdict, why = run_verdict(what)
     if verdict == "BLOCK" and not allow_blocked:
-        raise UserError(
+        raise StudentBlocked(
             f"{Path(str(what)).parent}: the gates blocked this student ({why}); it is not served unless you "
             "pass --allow-blocked, and then /health says so to every caller"
         )
