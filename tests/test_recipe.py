@@ -325,3 +325,32 @@ def test_keys_lists_any_registered_task():
     assert result.exit_code == 2
     out = result.output.replace("\n", "")  # rich wraps stderr at 80 columns under CliRunner
     assert "unknown task 'nope'" in out and "text-classification, text-generation" in out
+
+
+@pytest.mark.parametrize(
+    ("line", "new", "key", "guess"),
+    [
+        (6, "studnet:", "studnet", "student"),
+        (5, "  lables: [great, other]", "teacher.lables", "labels"),
+        (11, "    text_colum: text", "data.transfer.text_colum", "text_column"),
+        (18, "  min_retenton: 0.9", "gates.min_retenton", "min_retention"),
+    ],
+)
+def test_a_misspelt_key_gets_did_you_mean_at_any_depth(folder, line, new, key, guess):
+    lines = insert(BASE, line, new) if key.startswith("data.") else replace(BASE, line, new)
+    with pytest.raises(UserError) as err:
+        load_recipe(write(folder, lines))
+    assert f"recipe.yaml:{line}: {key}: unknown key (did you mean '{guess}'?" in str(err.value)
+
+
+def test_a_key_like_none_of_the_known_ones_gets_no_guess(folder):
+    with pytest.raises(UserError) as err:
+        load_recipe(write(folder, BASE + ["zzzqqq: 1"]))
+    assert "zzzqqq: unknown key" in str(err.value) and "did you mean" not in str(err.value)
+
+
+def test_every_missing_file_is_named_at_once(folder):
+    lines = replace(replace(BASE, 10, "    path: data/nope1.csv"), 12, "    path: data/nope2.csv")
+    with pytest.raises(UserError) as err:
+        load_recipe(write(folder, lines))
+    assert "nope1.csv" in str(err.value) and "nope2.csv" in str(err.value)

@@ -410,6 +410,13 @@ def recipe_model(task: str) -> type[BaseModel]:
     return registry.load(registry.TASKS, task).recipe_model
 
 
+def _task_model(task: str) -> type[BaseModel] | None:
+    try:
+        return recipe_model(task)
+    except UserError:  # an unknown task is reported as such; there are no keys to suggest
+        return None
+
+
 _adapters: dict[tuple, TypeAdapter] = {}
 
 
@@ -480,13 +487,18 @@ def parse_recipe(path: str | Path, model: type[BaseModel] | None = None) -> tupl
     try:
         recipe = adapter.validate_python(raw)
     except ValidationError as exc:
-        raise UserError("recipe is not valid:\n  " + "\n  ".join(_problems(exc, path, lines, task, tagged))) from None
+        root = model or _task_model(task)
+        raise UserError(
+            "recipe is not valid:\n  " + "\n  ".join(_problems(exc, path, lines, task, tagged, root))
+        ) from None
     if "_base_dir" in getattr(recipe, "__private_attributes__", {}):
         recipe._base_dir = path.resolve().parent
     return recipe, lines
 
 
-def _problems(exc: ValidationError, path: Path, lines: dict, task: str, tagged: bool) -> list[str]:
+def _problems(
+    exc: ValidationError, path: Path, lines: dict, task: str, tagged: bool, root: type[BaseModel] | None = None
+) -> list[str]:
     """One 'file:line: key: message' per problem; the union's tag is not part of the key people wrote."""
     from . import registry
 
@@ -508,9 +520,42 @@ def _problems(exc: ValidationError, path: Path, lines: dict, task: str, tagged: 
         where = f"{path}:{line}" if line else str(path)
         if err["type"] == "extra_forbidden":
             keys = "`understudy keys`" if task == DEFAULT_TASK else f"`understudy keys --task {task}`"
-            msg = f"unknown key (check the spelling; {keys} lists every key)"
+            guess = did_you_mean(root, loc) if root is not None else None
+            hint = f"did you mean '{guess}'? " if guess else ""
+            msg = f"unknown key ({hint}check the spelling; {keys} lists every key)"
         problems.append(f"{where}: {key}: {msg}")
     return problems
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic section a key path points into (None where the path leaves the recipe's sections)."""
+    for part in loc:
+        if isinstance(part, int):  # an item of a list of sections: the same section type
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        options = [field.annotation, *typing.get_args(field.annotation)]
+        for arg in list(options):
+            options += typing.get_args(arg)  # list[Example], Optional[...]
+        sub = next((a for a in options if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def did_you_mean(model: type[BaseModel], loc: tuple) -> str | None:
+    """The known key nearest to a misspelt one at the same depth (`studnet` -> `student`), if one is close."""
+    import difflib
+
+    if not loc or not isinstance(loc[-1], str):
+        return None
+    section = _model_at(model, loc[:-1])
+    if section is None:
+        return None
+    found = difflib.get_close_matches(loc[-1], list(section.model_fields), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def load_recipe(path: str | Path) -> Any:
@@ -538,10 +583,13 @@ def _check_files(recipe: Recipe, lines: dict, path: Path) -> None:
             checks.append((("teacher", key), value))
     if recipe.student.base not in ("teacher",):
         checks.append((("student", "base"), recipe.student.base))
+    missing = []
     for loc, value in checks:
         if value.startswith(SCHEMES):
             continue
         resolved = Path(recipe.resolve(value))
         if not resolved.exists():
             line = _nearest_line(lines, loc)
-            raise UserError(f"{path}:{line or '?'}: {'.'.join(loc)}: file not found: {resolved}")
+            missing.append(f"{path}:{line or '?'}: {'.'.join(loc)}: file not found: {resolved}")
+    if missing:  # every missing file at once: fixing them one rerun at a time wastes the user's afternoon
+        raise UserError("\n".join(missing))

@@ -79,13 +79,19 @@ def distill(
     first, last = STAGES.index(start), STAGES.index(stop)
     if first > last:
         raise UserError(f"--from {start} comes after --to {stop}; the stages run in the order {', '.join(STAGES)}")
-    from ..gates import plan
+    from ..check import RecipeProblems, check
 
     folder = RunFolder(out)
     run = Run(recipe=recipe, folder=folder, progress=progress, accept_licence_risk=accept_licence_risk)
-    # The plan: everything that can be known before a model loads (gates against the figures this task
-    # can produce, losses against the teacher kind) fails now, not an hour in.
-    plan(recipe)  # raises on what cannot work; the gates it will skip are listed again by the gate stage
+    # `understudy check`, without its timed sample: every problem that can be known before the teacher is asked
+    # anything (files, columns, labels, gates, the student against the teacher kind, API settings) fails now, all
+    # together, not an hour and a paid labelling in. A licence gate that alone stops the run is left to its stage,
+    # which records licence.json and exits as a BLOCK.
+    found = check(recipe, out=folder.path, accept_licence_risk=accept_licence_risk)
+    if any(p.kind != "licence" for p in found.problems):
+        raise RecipeProblems(found)
+    if found.estimate is not None and start == "teach":
+        progress.note(found.estimate.lines()[0])
     task = task_for(recipe.task)
     with folder.lock(progress):
         try:

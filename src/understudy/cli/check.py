@@ -1,0 +1,58 @@
+"""`understudy check RECIPE`: every problem found before the teacher is asked anything, then the labelling's
+time and cost. Exit 0 when there is none, 2 (a user error) when there is any."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def check(
+    recipe: Path = typer.Argument(..., help="The recipe YAML file."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder the distillation will use (default runs/<name>)."),
+    no_sample: bool = typer.Option(
+        False, "--no-sample", help="Do not time the teacher on a few texts (nothing is asked of it)."
+    ),
+    sample: int = typer.Option(8, "--sample", min=1, help="Texts to label and time for the estimate (stored)."),
+    accept_licence_risk: str = typer.Option(
+        None,
+        "--accept-licence-risk",
+        metavar="REASON",
+        help="As for distill: go on when the licence gate says UNKNOWN.",
+    ),
+):
+    """Check a recipe before paying for anything: the recipe, its files and columns, the labels, the licence gate,
+    the student against the teacher, the gates, the API settings, the output folder; then how many texts the
+    teacher will label and how long (and, for an API teacher, how much) that takes."""
+    from rich.text import Text
+
+    from .main import _console, _run
+
+    try:
+        from .exits import USER_ERROR
+    except ImportError:  # the shared table of exit codes, where it exists
+        from .main import EXIT_USER_ERROR as USER_ERROR
+
+    console = _console(False)
+
+    def say(text: str, style: str = "") -> None:
+        console.print(Text(text, style=style), soft_wrap=True)  # recipe values and file contents: plain text
+
+    def go():
+        from ..check import check_file
+
+        return check_file(recipe, out=out, sample=0 if no_sample else sample, accept_licence_risk=accept_licence_risk)
+
+    result = _run(go, console)
+    for note in result.notes:
+        say(f"note: {note}", "dim")
+    if result.estimate is not None:
+        for line in result.estimate.lines():
+            say(line)
+    if result.problems:
+        say(f"{len(result.problems)} problem{'s' if len(result.problems) != 1 else ''}:", "bold red")
+        for i, problem in enumerate(result.problems, 1):
+            say(f"{i}. {problem}")
+        raise typer.Exit(USER_ERROR)
+    say(f"ok: {recipe} is ready; run: understudy distill {recipe}" + (f" --out {out}" if out else ""), "green")
