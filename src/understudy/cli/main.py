@@ -8,6 +8,8 @@ from pathlib import Path
 
 import typer
 
+from . import exits
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -15,7 +17,23 @@ app = typer.Typer(
     help="Distil a big model into a small one, and prove the small one is good enough to ship.",
 )
 
-EXIT_USER_ERROR, EXIT_BLOCKED = 2, 3
+EXIT_USER_ERROR, EXIT_BLOCKED = exits.USER_ERROR, exits.BLOCK  # the old names; new code imports cli.exits
+
+
+@app.callback()
+def _entry() -> None:
+    """Runs before every command: third-party load reports and progress bars stay off the user's terminal."""
+    from ..quiet import silence
+
+    silence()
+
+
+def did_you_mean(value: str, choices) -> str:
+    """The ' (did you mean ...?)' to add to a message about a misspelt value; '' when nothing is near."""
+    import difflib
+
+    near = difflib.get_close_matches(value, list(choices), n=3, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(n) for n in near)}?)" if near else ""
 
 
 def _licence_app():
@@ -38,6 +56,9 @@ def _access_apps():
 from .export import export as export_command  # noqa: E402  (typer only at its top: --help stays instant)
 
 app.command(name="export")(export_command)
+app.command(name="check")(__import__(f"{__package__}.check", fromlist=["check"]).check)
+app.command(name="init")(__import__(f"{__package__}.init", fromlist=["init"]).init)
+app.command(name="predict")(__import__(f"{__package__}.predict", fromlist=["predict"]).predict)
 app.add_typer(_access_apps()[0], name="api-keys")
 app.add_typer(_access_apps()[1], name="reviewers")
 
@@ -49,7 +70,7 @@ def _console(json_mode: bool):
     return Console(stderr=json_mode)
 
 
-def _finish(report: dict, json_mode: bool, console) -> None:
+def _finish(report: dict, json_mode: bool, console, strict: bool = False) -> None:
     from ..report.summary import render_lm_summary, render_summary
 
     if json_mode:
@@ -58,8 +79,9 @@ def _finish(report: dict, json_mode: bool, console) -> None:
         render_lm_summary(report, console)
     else:
         render_summary(report, console)
-    if report["gates"]["verdict"] == "BLOCK":
-        raise typer.Exit(EXIT_BLOCKED)
+    code = exits.for_verdict(report["gates"]["verdict"], strict=strict)
+    if code:
+        raise typer.Exit(code)
 
 
 def _run(fn, console):
@@ -68,18 +90,18 @@ def _run(fn, console):
 
     try:
         return fn()
-    except LicenceBlocked as exc:
+    except LicenceBlocked as exc:  # BLOCK exits 3, UNKNOWN 4, as `licence check` does
         console.print(str(exc), style="bold red", markup=False, highlight=False)
-        raise typer.Exit(EXIT_BLOCKED) from None
+        raise typer.Exit(exits.for_verdict(exc.result["verdict"])) from None
     except UserError as exc:
         from rich.text import Text
 
         # The message may quote the user's files: plain text, never markup.
         console.print(Text.assemble(("error: ", "bold red"), str(exc)))
-        raise typer.Exit(EXIT_USER_ERROR) from None
+        raise typer.Exit(getattr(exc, "exit_code", exits.USER_ERROR)) from None
     except KeyboardInterrupt:
         console.print("stopped; teacher outputs stored so far are kept, rerun to resume", style="yellow")
-        raise typer.Exit(130) from None
+        raise typer.Exit(exits.INTERRUPTED) from None
 
 
 @app.command()
@@ -102,6 +124,7 @@ def distill(
         metavar="REASON",
         help="Go on when the licence gate says UNKNOWN; the reason is recorded.",
     ),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 when the gates say WARN (default: 0)."),
 ):
     """Check the teacher's licence, have the teacher answer the transfer set, train the student, measure both side by
     side, apply the gates and write what ships."""
@@ -126,7 +149,7 @@ def distill(
 
     report = _run(go, console)
     if report:
-        _finish(report, json_mode, console)
+        _finish(report, json_mode, console, strict)
     else:
         console.print(f"stopped after the {stop} stage; continue with --from", markup=False, highlight=False)
 
@@ -140,7 +163,7 @@ def demo(
     """The built-in default: Amazon reviews, an mpnet teacher, a static student."""
     from ..data.demo import RECIPE
 
-    distill(RECIPE, out, json_mode, quiet, "teach", "package", None)
+    distill(RECIPE, out, json_mode, quiet, "teach", "package", None, False)
 
 
 @app.command()
@@ -197,6 +220,9 @@ def serve(
     access_log: bool = typer.Option(
         False, "--access-log", help="Log one line per request (off by default: it costs about a third of the p99)."
     ),
+    name: str | None = typer.Option(
+        None, "--name", help="The model id clients see (default: the student's name from the run)."
+    ),
 ):
     """Serve a student (or a teacher) over HTTP, behind API keys: OpenAI-style chat and completions for language
     models; /v1/classify with the oversight policy, the review queue and the review desk for classifiers."""
@@ -218,6 +244,7 @@ def serve(
             keep_decided_days=keep_decided_days,
             keep_pending_days=keep_pending_days,
             access_log=access_log,
+            name=name,
             say=lambda line: console.print(Text(line), soft_wrap=True),
         )
 
@@ -232,27 +259,48 @@ def keys(
         help="A registered task: text-classification, text-generation, or one a plug-in adds.",
     ),
 ):
-    """List every recipe key of a task with its default and meaning."""
+    """List every recipe key of a task with its default and meaning. Key names are never cut."""
+    import shutil
+
     from rich.console import Console
-    from rich.table import Table
     from rich.text import Text
 
+    from .. import registry
     from ..errors import UserError
     from ..recipe import describe_keys, recipe_model
 
     try:
+        tasks = registry.names(registry.TASKS)
+        if tasks and task not in tasks:
+            raise UserError(f"unknown task '{task}'{did_you_mean(task, tasks)}; the known tasks: {', '.join(tasks)}")
         model = recipe_model(task)
-    except UserError as exc:
-        from rich.markup import escape
+    except UserError as exc:  # it quotes the argument: plain text
+        Console(stderr=True).print(Text.assemble(("error: ", "bold red"), "--task: ", str(exc)), highlight=False)
+        raise typer.Exit(exits.USER_ERROR) from None
+    typer.echo(key_table(describe_keys(model), shutil.get_terminal_size().columns, title=f"recipe keys ({task})"))
 
-        Console(stderr=True).print(f"[bold red]error:[/] --task: {escape(str(exc))}", markup=True, highlight=False)
-        raise typer.Exit(EXIT_USER_ERROR) from None
-    table = Table(title=f"recipe keys ({task})")
-    for col in ("key", "default", "meaning"):
-        table.add_column(col)
-    for row in describe_keys(model):  # defaults and plug-ins' descriptions may hold brackets: plain text
-        table.add_row(*(Text(str(cell)) for cell in row))
-    Console().print(table)
+
+def key_table(rows, columns: int, *, title: str) -> str:
+    """Plain aligned text: key and default in full; the meaning wrapped between words into what width is left."""
+    import functools
+    import textwrap
+
+    wrap = functools.partial(textwrap.wrap, break_long_words=False, break_on_hyphens=False)
+    kw = max(len("key"), *(len(k) for k, _, _ in rows))
+    dw = max([len("default")] + [len(d) for _, d, _ in rows if len(d) <= 24])
+    indent = kw + dw + 4
+    room = columns - indent
+    out = [title, f"{'key'.ljust(kw)}  {'default'.ljust(dw)}  meaning"]
+    for key, default, meaning in rows:
+        head = f"{key.ljust(kw)}  {default.ljust(dw)}  " if len(default) <= dw else f"{key}  {default}"
+        if room >= 30 and len(default) <= dw:
+            lines = wrap(meaning, room) or [""]
+            out.append((head + lines[0]).rstrip())
+            out += [" " * indent + ln for ln in lines[1:]]
+        else:  # too narrow beside the key, or a long default: the meaning goes below, indented
+            out.append(head.rstrip())
+            out += ["    " + ln for ln in wrap(meaning, max(columns - 4, 30))]
+    return "\n".join(out)
 
 
 def main() -> None:

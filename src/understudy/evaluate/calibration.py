@@ -16,7 +16,9 @@ import numpy as np
 from ..errors import UserError
 from .metrics import _check_common, _reliability
 
-__all__ = ["fit_temperature", "apply_temperature", "calibration_report", "checked_probs"]
+__all__ = ["fit_temperature", "apply_temperature", "calibration_report", "checked_probs", "TEMPERATURE_KEY"]
+
+TEMPERATURE_KEY = "student_temperature"  # EvalContext.extra: the temperature this evaluation fitted and shipped
 
 _EPS = 1e-12  # floor for probabilities before the log: a hard 0 would be -inf
 _LOG_T_BOUNDS = (np.log(1e-2), np.log(1e2))  # beyond these the model is degenerate, not miscalibrated
@@ -221,6 +223,9 @@ class Calibration:
             calibration_fraction=spec.calibration_fraction,
             seed=ctx.recipe.training.seed,
         )
+        # The oversight evaluation (order 50) fits its threshold on the probabilities the server will serve:
+        # these, rescaled by this temperature (understudy.students.load_student applies calibration.json).
+        ctx.extra[TEMPERATURE_KEY] = out["student"]["temperature"]
         write_atomic(
             ctx.student_dir / "calibration.json",
             json.dumps(

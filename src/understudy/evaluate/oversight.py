@@ -13,12 +13,18 @@ import numpy as np
 from ..gates import GateDef, feasible_policy, largest_in
 
 
-def oversight(spec, y, s_probs, groups: dict, student_dir: Path, seed: int) -> dict:
+def oversight(spec, y, s_probs, groups: dict, student_dir: Path, seed: int, temperature: float | None = None) -> dict:
     """Calibrate the abstention threshold on one split, check it on the other, store it with the student.
 
-    `spec` is the recipe's safety section (calibration_fraction, oversight.alpha, oversight.delta).
+    `spec` is the recipe's safety section (calibration_fraction, oversight.alpha, oversight.delta). `s_probs` are
+    the student's raw probabilities; `temperature` (the calibration evaluation's) rescales them first, as the
+    loaded student serves them, so the threshold and the served confidence agree by construction.
     """
+    from ..evaluate.calibration import apply_temperature
     from ..oversight.abstain import calibrate_abstention, evaluate_policy, save_policy
+
+    if temperature is not None:
+        s_probs = apply_temperature(s_probs, temperature)
 
     n = len(y)
     n_cal = round(n * spec.calibration_fraction)
@@ -31,6 +37,7 @@ def oversight(spec, y, s_probs, groups: dict, student_dir: Path, seed: int) -> d
     policy = calibrate_abstention(
         s_probs[cal], y[cal], alpha=spec.oversight.alpha, delta=spec.oversight.delta, groups=part(cal)
     )
+    policy["temperature"] = temperature  # the scores the threshold applies to: softmax(log p / T); None: raw
     save_policy(policy, student_dir)
     return {"policy": policy, "held_out": evaluate_policy(s_probs[test], y[test], policy, groups=part(test))}
 
@@ -76,6 +83,7 @@ POLICY_KEYS = [
     ("achieved_error", "Error on the calibration answers kept"),
     ("message", "What it means"),
     ("method", "Method"),
+    ("temperature", "Temperature of the confidence it applies to"),
 ]
 HELD_OUT_KEYS = [
     ("n", "Held-out examples"),
@@ -230,5 +238,8 @@ class Oversight:
         return None if flag else "safety.oversight.enabled: false"
 
     def run(self, ctx) -> dict:
+        from .calibration import TEMPERATURE_KEY
+
         r = ctx.recipe
-        return oversight(r.safety, ctx.y, ctx.student_probs, ctx.groups, ctx.student_dir, r.training.seed)
+        temperature = ctx.extra.get(TEMPERATURE_KEY)  # set by the calibration evaluation, which runs first
+        return oversight(r.safety, ctx.y, ctx.student_probs, ctx.groups, ctx.student_dir, r.training.seed, temperature)

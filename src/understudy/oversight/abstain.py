@@ -115,7 +115,8 @@ def calibrate_abstention(
     row) adds the share sent to a person per group. Returns a JSON-ready policy dict; ``feasible`` is
     False, with ``threshold`` above 1.0 and the message :data:`INFEASIBLE`, when no threshold meets
     the target. The threshold applies to these probabilities as given: if the server rescales them
-    (a temperature), calibrate on the rescaled ones.
+    (a temperature), calibrate on the rescaled ones, as the run does (understudy.evaluate.oversight fits it on
+    the student's probabilities at calibration.json's temperature, which understudy.students.load_student applies).
     """
     from mapie.risk_control import control_fwer
     from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value
@@ -232,7 +233,8 @@ def save_policy(policy: Mapping, folder: str | Path) -> Path:
 
 
 def load_policy(folder: str | Path) -> dict:
-    """Read ``oversight.json`` from ``folder``."""
+    """Read ``oversight.json`` from ``folder``, refusing a policy fitted at another temperature than the
+    folder's calibration.json: its threshold would be applied to a confidence it was not fitted on."""
     path = Path(folder) / POLICY_FILE
     if not path.is_file():
         raise UserError(
@@ -244,4 +246,20 @@ def load_policy(folder: str | Path) -> dict:
     except json.JSONDecodeError as exc:
         raise UserError(f"{path} is not valid JSON (line {exc.lineno}): {exc.msg}; recalibrate the policy") from None
     _check_policy(policy)
+    _check_temperature(policy, Path(folder), path)
     return policy
+
+
+def _check_temperature(policy: Mapping, folder: Path, path: Path) -> None:
+    from ..students import read_temperature
+
+    served = read_temperature(folder)
+    fitted = policy.get("temperature")  # absent: fitted before the server applied calibration.json (raw scores)
+    if fitted == served or ("temperature" not in policy and served is None):
+        return
+    said = f"at temperature {fitted}" if "temperature" in policy and fitted is not None else "on the raw scores"
+    raise UserError(
+        f"{path}: the threshold was fitted {said}, but the student is served at "
+        f"{'temperature ' + str(served) if served is not None else 'its raw scores'} (calibration.json): rerun "
+        "`understudy distill RECIPE --out RUN --from evaluate` so the policy is fitted on the confidence served"
+    )

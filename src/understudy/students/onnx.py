@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from . import calibrate, read_temperature
 
 BATCH = 64
 
 
 class OnnxStudent:
     kind = "onnx"
+    temperature: float | None = None  # the copied calibration.json's, set on load; None: the raw scores
 
     def __init__(self, session, tokenizer, labels: list[str], inputs: dict):
         self.session = session
@@ -61,7 +63,9 @@ class OnnxStudent:
         options = ort.SessionOptions()
         options.log_severity_level = 3  # onnxruntime's own warnings go to stderr, not through our reporting
         session = ort.InferenceSession(str(path / "model.onnx"), options, providers=["CPUExecutionProvider"])
-        return cls(session, Tokenizer.from_file(str(path / "tokenizer.json")), meta["labels"], meta["inputs"])
+        student = cls(session, Tokenizer.from_file(str(path / "tokenizer.json")), meta["labels"], meta["inputs"])
+        student.temperature = read_temperature(path)  # an export carries its calibration.json
+        return student
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         if not len(texts):
@@ -87,7 +91,7 @@ class OnnxStudent:
         for i in range(0, len(order), BATCH):
             rows = order[i : i + BATCH]
             out[rows] = self._run([ids[r] for r in rows])
-        return out
+        return calibrate(out, self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(1)]

@@ -19,6 +19,7 @@ import numpy as np
 from .. import __version__
 from ..errors import UserError
 from ..progress import QUIET, Progress
+from . import calibrate, read_temperature
 
 WORD = re.compile(r"[^\W\d_]{2,}")
 
@@ -39,6 +40,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class StaticStudent:
     kind = "static"
     training_defaults = {"epochs": 30, "learning_rate": 3e-3}  # where the recipe leaves them unset
+    temperature: float | None = None  # calibration.json's, set on load; None: the raw scores
 
     def __init__(
         self,
@@ -156,7 +158,7 @@ class StaticStudent:
             raise UserError("the static student is not trained yet")
         h = self.head_
         hidden = np.maximum(self.embed(texts) @ h["w1"].T + h["b1"], 0)
-        return softmax(hidden @ h["w2"].T + h["b2"])
+        return calibrate(softmax(hidden @ h["w2"].T + h["b2"]), self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(1)]
@@ -221,7 +223,7 @@ class StaticStudent:
         meta = json.loads((path / "student.json").read_text())
         emb = load_file(str(path / "model.safetensors"))["embeddings"]
         head = load_file(str(path / "head.safetensors"))
-        return cls(
+        student = cls(
             Tokenizer.from_file(str(path / "tokenizer.json")),
             emb,
             meta["labels"],
@@ -230,3 +232,5 @@ class StaticStudent:
             head=head,
             hidden=meta["hidden"],
         )
+        student.temperature = read_temperature(path)
+        return student

@@ -19,6 +19,7 @@ from ..errors import UserError
 from ..losses import EMBEDDING_LOSSES, distillation_loss
 from ..progress import QUIET, Progress
 from ..train.loop import Trainer
+from . import calibrate, read_temperature
 
 BATCH = 64
 
@@ -128,6 +129,7 @@ class Stepper:
 class TransformerStudent:
     kind = "transformer"
     training_defaults = {"epochs": 4, "learning_rate": 5e-5}  # where the recipe leaves them unset
+    temperature: float | None = None  # calibration.json's, set on load; None: the raw scores
 
     def __init__(self, encoder, tokenizer, labels: list[str], *, max_length: int = 256):
         self.tokenizer = tokenizer
@@ -181,7 +183,8 @@ class TransformerStudent:
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return torch.softmax(torch.from_numpy(self._logits(self.token_ids(texts))), dim=1).numpy()
+        probs = torch.softmax(torch.from_numpy(self._logits(self.token_ids(texts))), dim=1).numpy()
+        return calibrate(probs, self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(1)]
@@ -296,4 +299,5 @@ class TransformerStudent:
         meta = json.loads((path / "student.json").read_text())
         student = cls(*load_pretrained(path), meta["labels"], max_length=meta["max_length"])
         student.net.head.load_state_dict(load_file(str(path / "head.safetensors")))
+        student.temperature = read_temperature(path)
         return student

@@ -187,7 +187,9 @@ class ClassificationTask:
         e_probs = outputs["probs"][n:]
         labels = teacher.labels
         index = {name: i for i, name in enumerate(labels)}
-        student = load_student(folder / "student")  # measure what ships, as it ships
+        # What ships, with its raw scores: the calibration evaluation fits the temperature on them, and a rerun
+        # from evaluate must not measure a student already rescaled by the calibration.json an earlier one left.
+        student = load_student(folder / "student", calibrated=False)
         ev, seed = r.evaluation, r.training.seed
         with run.timed("evaluate quality"):
             s_probs = student.predict_proba(evaluation.texts)
@@ -287,6 +289,7 @@ class ClassificationTask:
                 ),
                 "kind": r.student.kind,
                 "name": r.student.name,
+                "base": student_base(r, teacher),
                 "training": {**training, "settings": r.training.model_dump()},
             },
         }
@@ -380,6 +383,24 @@ def encoder_folder(recipe: Recipe, teacher) -> str:
             "from; set student.base to an encoder folder, e.g. builtin:all-MiniLM-L6-v2"
         )
     return str(folder)
+
+
+def student_base(recipe: Recipe, teacher) -> dict:
+    """What the student was initialised from (student.base), as the model card names it: not always the teacher.
+
+    {"from": "teacher" | "builtin:NAME" | "folder", "name": the model's or folder's name (never a path), "hub_id": the
+    Hugging Face Hub id where understudy knows it (a built-in model), else None}."""
+    from ..licences.evidence import BUILTIN_HUB_IDS
+
+    base = recipe.student.base
+    if base == "teacher":
+        path = getattr(recipe.teacher, "path", None) or ""
+        hub = BUILTIN_HUB_IDS.get(path.removeprefix("builtin:")) if path.startswith("builtin:") else None
+        return {"from": "teacher", "name": None, "hub_id": hub}  # the teacher's own encoder
+    if base.startswith("builtin:"):
+        key = base.removeprefix("builtin:")
+        return {"from": base, "name": key, "hub_id": BUILTIN_HUB_IDS.get(key)}
+    return {"from": "folder", "name": Path(base).name, "hub_id": None}
 
 
 def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progress, train_only=None) -> dict:

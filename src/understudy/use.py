@@ -1,0 +1,163 @@
+"""Using a student from Python: `understudy.load(folder)` and `understudy.distill(recipe)`.
+
+    import understudy
+    model = understudy.load("runs/reviews")       # a run folder, its student/ folder, or an exported folder
+    model.predict(["the tea arrived stale"])      # labels
+    model.predict_proba(["..."])                  # calibrated probabilities, one column per label
+    model.defer(["..."])                          # True where the oversight policy sends the text to a person
+
+The folder loads as `understudy serve` loads it (understudy.students.load_student): its calibration.json rescales
+the confidence, and its oversight.json (fitted on those rescaled scores) decides what goes to a person.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .errors import UserError
+
+__all__ = ["load", "distill", "Student", "Distilled", "locate"]
+
+
+def locate(path: str | Path) -> tuple[Path | None, Path]:
+    """(the run folder or None, the student folder) for a run folder, its student/ folder or a bare student folder
+    (an `understudy export` folder is one)."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserError(f"{path} does not exist: give a run folder made by `understudy distill`, or a student folder")
+    if not path.is_dir():
+        raise UserError(f"{path} is a file: give a run folder made by `understudy distill`, or a student folder")
+    if (path / "student" / "student.json").is_file():
+        return path, path / "student"
+    if (path / "student.json").is_file():
+        run = path.parent if path.name == "student" and (path.parent / "stages.json").is_file() else None
+        return run, path
+    raise UserError(
+        f"{path} is neither a run folder (no student/student.json) nor a student folder (no student.json): "
+        "give the folder `understudy distill --out` wrote, its student/ folder, or an `understudy export` folder"
+    )
+
+
+def _texts(texts) -> tuple[list[str], bool]:
+    """(the texts as a list, whether one string was given); anything but strings is refused, naming where."""
+    if isinstance(texts, str):
+        return [texts], True
+    if isinstance(texts, (bytes, dict)) or not isinstance(texts, (Sequence, np.ndarray)):
+        raise UserError(f"give a text or a list of texts, not a {type(texts).__name__}")
+    out = list(texts)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            raise UserError(f"texts[{i}] is a {type(t).__name__}, not a string: give each text as a string")
+    return out, False
+
+
+class Student:
+    """A distilled student as it ships: labels, calibrated probabilities and the oversight decision.
+
+    Give each method a list of texts (or one string: the answer for that one text)."""
+
+    def __init__(self, folder: str | Path):
+        from .oversight.abstain import POLICY_FILE, load_policy
+        from .students import load_student, read_temperature
+
+        run, student_dir = locate(folder)
+        if run is not None:
+            from .run import RunFolder
+
+            RunFolder(run).require_evaluated("understudy.load")  # as `serve`: only the student the run measured
+        self.run, self.folder = run, student_dir
+        self.model = load_student(student_dir)  # calibration.json applied, as `serve` applies it
+        self.temperature = read_temperature(student_dir)
+        self.labels: list[str] = list(self.model.labels)
+        # load_policy refuses a threshold fitted on another confidence than the one served (calibration.json)
+        self.policy: dict | None = load_policy(student_dir) if (student_dir / POLICY_FILE).is_file() else None
+        self.name = self._name()
+
+    def _name(self) -> str:
+        report = self.run / "report.json" if self.run is not None else None
+        if report is not None and report.is_file():
+            name = (json.loads(report.read_text(encoding="utf-8")).get("student") or {}).get("name")
+            if isinstance(name, str) and name:
+                return name
+        return (self.run or self.folder).name
+
+    @property
+    def kind(self) -> str:
+        return str(getattr(self.model, "kind", "student"))
+
+    def predict_proba(self, texts) -> np.ndarray:
+        """Calibrated probabilities (softmax(log p / T) with calibration.json's T), one column per label."""
+        batch, one = _texts(texts)
+        probs = np.asarray(self.model.predict_proba(batch)) if batch else np.zeros((0, len(self.labels)))
+        return probs[0] if one else probs
+
+    def predict(self, texts):
+        """The label of each text (the highest probability)."""
+        batch, one = _texts(texts)
+        best = [self.labels[int(i)] for i in self.predict_proba(batch).argmax(1)]
+        return best[0] if one else best
+
+    def defer(self, texts):
+        """True where the oversight policy sends the text to a person (its confidence is below the threshold)."""
+        from .oversight.abstain import decide
+
+        if self.policy is None:
+            raise UserError(
+                f"{self.folder} has no oversight policy (oversight.json): nothing says when to defer to a person. "
+                "Set safety.oversight.enabled: true in the recipe and rerun `understudy distill`, or decide "
+                "yourself who checks the student's answers"
+            )
+        batch, one = _texts(texts)
+        answers = decide(self.predict_proba(batch), self.policy) if batch else []
+        return answers[0] if one else answers
+
+    def __repr__(self) -> str:
+        policy = "no oversight policy"
+        if self.policy is not None:
+            policy = f"defers below {self.policy['threshold']:.4g}" if self.policy.get("feasible") else "defers all"
+        t = f"temperature {self.temperature:.4g}" if self.temperature is not None else "uncalibrated"
+        return f"<understudy.Student {self.name!r}: {self.kind}, labels {self.labels}, {t}, {policy}; {self.folder}>"
+
+
+def load(path: str | Path) -> Student:
+    """The student of a run folder, its student/ folder or an exported folder, with its calibration and policy."""
+    return Student(path)
+
+
+class Distilled:
+    """What `distill` made: the run folder, its report.json and the gates' verdict."""
+
+    def __init__(self, folder: Path, report: dict):
+        self.folder, self.report = folder, report
+        self.verdict: str | None = (report.get("gates") or {}).get("verdict")
+
+    def load(self) -> Student:
+        return load(self.folder)
+
+    def __repr__(self) -> str:
+        return f"<understudy.Distilled {self.folder}: verdict {self.verdict or 'not gated'}>"
+
+
+def distill(recipe, out: str | Path | None = None, *, quiet: bool = True, **opts) -> Distilled:
+    """Run `understudy distill` from Python. `recipe`: a recipe file (or one loaded with understudy.recipe.load_recipe);
+    `out`: the run folder (default runs/<recipe name>); `opts`: start, stop, accept_licence_risk, as the command's
+    --from, --to and --accept-licence-risk. quiet=False shows progress on stderr."""
+    from .progress import QUIET, Progress
+    from .recipe import load_recipe
+    from .run import distill as run
+
+    unknown = sorted(set(opts) - {"start", "stop", "accept_licence_risk"})
+    if unknown:
+        raise UserError(f"distill: unknown option(s) {unknown}; the options are start, stop, accept_licence_risk")
+    r = load_recipe(recipe) if isinstance(recipe, (str, Path)) else recipe
+    folder = Path(out) if out is not None else Path("runs") / r.name
+    progress = QUIET
+    if not quiet:
+        from rich.console import Console
+
+        progress = Progress(Console(stderr=True))
+    return Distilled(folder, run(r, folder, progress=progress, **opts))
