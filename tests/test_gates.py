@@ -320,7 +320,7 @@ def test_a_gate_decides_on_the_interval_and_says_which_reading():
     few = by_name(check(recipe, flip_report(3, 56)))["max_counterfactual_flip_rate"]
     assert few["status"] == "WARN" and few["passed"] is False  # not a failure stated as fact
     ev = few["evidence"]
-    assert set(ev) == {"count", "total", "rate", "interval", "bound", "reading", "basis"}
+    assert set(ev) == {"count", "total", "rate", "interval", "bound", "reading", "basis", "more"}
     assert (ev["count"], ev["total"], ev["bound"], ev["reading"]) == (3, 56, 0.05, "too few to judge")
     assert ev["interval"][0] < 0.05 < ev["interval"][1] and "3 of 56 texts" in ev["basis"]
     assert "more at the same rate would settle it" in ev["basis"] and ev["basis"] in few["message"]

@@ -354,3 +354,19 @@ def test_every_missing_file_is_named_at_once(folder):
     with pytest.raises(UserError) as err:
         load_recipe(write(folder, lines))
     assert "nope1.csv" in str(err.value) and "nope2.csv" in str(err.value)
+
+
+def test_a_runs_written_recipe_reruns_as_it_is(folder):
+    """The sector profile's gates a classifier never measures are not written back as if set by hand."""
+    from understudy.gates import plan
+
+    lines = insert(BASE, 2, "intended_use: {description: sort reviews, sector: retail}")
+    r = load_recipe(write(folder, lines))
+    r.gates = r.gates.with_sector("retail")  # as a run resolves it before writing recipe.yaml
+    assert r.gates.refusal_kept_min is not None  # the retail profile sets a generator gate
+    written = write(folder, r.to_yaml().splitlines(), "written.yaml")
+    again = load_recipe(written)
+    assert "refusal_kept_min" not in again.gates.model_fields_set
+    assert again.gates.min_retention == Gate(threshold=0.9, on_fail="block")
+    skipped = {g["name"] for g in plan(again)}
+    assert "refusal_kept_min" in skipped  # still reported, as the profile's default the task does not measure

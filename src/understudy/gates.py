@@ -23,7 +23,7 @@ found beside the figure in report.json: `<key>_evidence` ({"count", "total", "ra
 "counted"}, from evidence.rate), `<key>_ci` ({"low", "high"}), or the figure's own node when it is read at
 "value" ({"value", "low", "high"}), `<dict>_evidence` beside a dict of figures ("widened_by_evidence":
 {gap: ...} for "widened_by": {gap: figure}), or from the gate's `evidence` hook. The result then carries "evidence":
-{"count", "total", "rate", "interval", "bound", "reading", "basis"}. A figure without one is judged on its value.
+{"count", "total", "rate", "interval", "bound", "reading", "basis", "more"}. A figure without one is judged on its value.
 When a reader finds several figures (one per category), the gate reads every one: any past the bound fails,
 else any straddling it is too few to judge, else it passes; the result shows the one that decided.
 """
@@ -501,6 +501,7 @@ def _evidence(gate: GateDef, ev: dict, value, threshold, reading: str) -> dict:
     else:
         cases = "the evaluation rows"
     side = "at least" if gate.kind == "min" else "at most"
+    more = None
     if not total and total is not None:
         basis = f"too few to judge: no {counted} to measure {gate.what} on"
     else:
@@ -516,7 +517,7 @@ def _evidence(gate: GateDef, ev: dict, value, threshold, reading: str) -> dict:
             more = settle(rate, [low, high], threshold, total if isinstance(total, int) else None)
             basis += (
                 f"the interval straddles the bound ({side} {f(threshold)}): too few to judge"
-                + (f" with only {total} {counted}" if isinstance(total, int) else "")
+                + (f" with only {total:,} cases" if isinstance(total, int) else "")
                 + (f"; about {more:,} more at the same rate would settle it" if more else "")
             )
     return {
@@ -527,6 +528,7 @@ def _evidence(gate: GateDef, ev: dict, value, threshold, reading: str) -> dict:
         "bound": threshold,
         "reading": reading,
         "basis": basis,
+        "more": more if isinstance(more, int) and more > 0 else None,  # cases that would settle a straddle
     }
 
 

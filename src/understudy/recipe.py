@@ -334,7 +334,14 @@ class RecipeBase(Strict):
     def to_yaml(self) -> str:
         data = self.model_dump(mode="json")
         if "gates" in data:
-            data["gates"] = data.pop("gates")  # the shared sections that decide go last, where people look for them
+            from .gates import gate_table
+
+            # A run's recipe.yaml can be rerun as it is: the sector profile's gates this task never measures are
+            # left out (plan() adds them back as SKIPPED), so they do not read as set by hand.
+            table = gate_table()
+            gates = data.pop("gates") or {}
+            # the shared sections that decide go last, where people look for them
+            data["gates"] = {k: v for k, v in gates.items() if k not in table or self.task in table[k].tasks}
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
     def check_files(self, lines: dict, path: Path) -> None:

@@ -103,6 +103,18 @@ def evidence_words(ev: Any) -> str:
     return "; ".join(parts)
 
 
+def _reading_words(ev: dict) -> str:
+    reading = str(ev["reading"])
+    if reading == "past the bound":
+        return "the whole 95% range is past the bound: the evidence says it fails"
+    if reading == "within the bound":
+        return "the whole 95% range is within the bound"
+    more = ev.get("more")
+    return "the 95% range reaches both sides of the bound, so these cases cannot settle it" + (
+        f"; about {int(more):,} more at the same rate would settle it" if more else ""
+    )
+
+
 def gate_row(r: dict) -> GateRow:
     name = str(r.get("name") or "")
     status = status_of(r)
@@ -112,6 +124,9 @@ def gate_row(r: dict) -> GateRow:
     else:
         measured, bound = value_words(name, r.get("value")), bound_words(name, r.get("threshold"))
     reason = "" if status == "PASS" else no_paths(r.get("message"))
+    ev = r.get("evidence") or {}
+    if status != "PASS" and ev.get("reading"):  # the figure and its range are shown beside it: say what they mean
+        reason = _reading_words(ev)
     return GateRow(
         name, gate_name(name), status, measured, bound, evidence_words(r.get("evidence")), gate_means(name), reason
     )
@@ -185,5 +200,5 @@ def verdict_sentence(report: dict) -> str:
         return f"{verdict}: all {len(ran)} checks that were run passed{tail}."
     first = deciding[0]
     others = len(failed) - 1
-    more = f" (and {others} other failed check{'s' if others != 1 else ''})" if others > 0 else ""
+    more = f" (and {others} other check{'s' if others != 1 else ''} not passed)" if others > 0 else ""
     return f"{verdict}: {_reading(first)}{more}; look at {_look_at(first)}."
