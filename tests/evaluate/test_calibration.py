@@ -102,3 +102,24 @@ def test_bad_input_is_a_user_error():
         calibration_report(y, honest[:, :2], over, LABELS)
     with pytest.raises(UserError, match="probs"):
         fit_temperature(over, y[:10])
+
+
+def test_a_temperature_ships_only_where_it_makes_the_held_out_scores_better():
+    from understudy.evaluate.calibration import shipped_temperature
+
+    y, honest, over = planted(n=600, seed=3)
+    r = calibration_report(y, over, honest, LABELS, seed=1)  # student calibrated already, teacher overconfident
+    fitted, shipped = r["student"]["temperature"], shipped_temperature(r["student"])
+    assert fitted != 1.0  # the fit always moves a little: the calibration split's noise
+    if r["student"]["after"]["nll"] >= r["student"]["before"]["nll"]:
+        assert shipped["temperature"] == 1.0 and "raw scores ship" in shipped["why"]
+    else:
+        assert shipped["temperature"] == fitted
+    over_r = calibration_report(y, honest, over, LABELS, seed=1)
+    assert shipped_temperature(over_r["student"])["temperature"] == pytest.approx(2.5, rel=0.15)
+    # a student whose fitted temperature made the held-out log-loss worse serves its raw scores
+    worse = {"temperature": 0.7, "before": {"nll": 0.504}, "after": {"nll": 0.509}}
+    assert shipped_temperature(worse) == {
+        "temperature": 1.0,
+        "why": "the fitted temperature 0.700 did not lower the held-out log-loss (0.5040 -> 0.5090): the raw scores ship",
+    }

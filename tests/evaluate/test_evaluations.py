@@ -11,7 +11,7 @@ import pytest
 
 from understudy import registry
 from understudy.evaluate import evaluation_classes, run_evaluations
-from understudy.evaluate.calibration import Calibration, calibration_report
+from understudy.evaluate.calibration import Calibration, calibration_report, shipped_temperature
 from understudy.evaluate.counterfactual import Counterfactual, counterfactual_report
 from understudy.evaluate.fairness import Fairness, fairness_report
 from understudy.evaluate.generation_safety import (
@@ -143,9 +143,10 @@ def test_classification_evaluations_give_the_figures_of_the_report_functions(clf
     sections, skipped = run_evaluations(ctx, list(reversed(CLASSIFY + GENERATE)), timed=timed)
     assert list(sections) == ["calibration", "fairness", "counterfactual", "robustness", "oversight"]
     assert skipped == {} and titles == [f"evaluate {n}" for n in sections]  # generation ones are not this task's
-    assert sections["calibration"] == calibration_report(
+    calibrated = calibration_report(
         ctx.y, ctx.teacher_probs, ctx.student_probs, LABELS, calibration_fraction=spec.calibration_fraction, seed=seed
     )
+    assert sections["calibration"] == calibrated | {"shipped": shipped_temperature(calibrated["student"])}
     assert sections["fairness"] == fairness_report(
         ctx.y,
         ctx.teacher_probs,

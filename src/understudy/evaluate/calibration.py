@@ -164,6 +164,11 @@ class CalibrationFigures(Figures):
         '"reliability"}, "after": {...}}; null when the teacher gave no probabilities'
     )
     student: dict = Field(description="the same for the student; its temperature ships as student/calibration.json")
+    shipped: dict | None = Field(
+        None,
+        description='{"temperature", "why"}: what student/calibration.json applies where the student loads: the '
+        "fitted temperature when it lowers the held-out log-loss, else 1 (the raw scores were the more honest)",
+    )
 
 
 class Calibration:
@@ -192,7 +197,19 @@ class Calibration:
         ]
         if not rows:
             return ""
-        return "<h3>Calibration</h3>" + table(["", "ECE before", "ECE after temperature", "Temperature"], rows, "cmp")
+        from html import escape
+
+        shipped = section.get("shipped") or {}
+        said = (
+            f"<p>Served with temperature {num(shipped.get('temperature'), 2)}: {escape(str(shipped['why']))}.</p>"
+            if shipped.get("why")
+            else ""
+        )
+        return (
+            "<h3>Calibration</h3>"
+            + table(["", "ECE before", "ECE after temperature", "Temperature"], rows, "cmp")
+            + said
+        )
 
     def summary(self, section: dict) -> list[str]:
         from ..report.sections import get, plain
@@ -204,6 +221,9 @@ class Calibration:
             )
 
         said = [line(who) for who in ("student", "teacher") if isinstance(section.get(who), dict)]
+        shipped = section.get("shipped") or {}
+        if shipped.get("why"):
+            said.append(f"served: temperature {plain(shipped.get('temperature'))} ({shipped['why']})")
         return ["calibration: " + "; ".join(said)] if said else []
 
     def enabled(self, recipe) -> str | None:
@@ -223,17 +243,40 @@ class Calibration:
             calibration_fraction=spec.calibration_fraction,
             seed=ctx.recipe.training.seed,
         )
+        out["shipped"] = shipped_temperature(out["student"])
         # The oversight evaluation (order 50) fits its threshold on the probabilities the server will serve:
-        # these, rescaled by this temperature (understudy.students.load_student applies calibration.json).
-        ctx.extra[TEMPERATURE_KEY] = out["student"]["temperature"]
+        # these, rescaled by the shipped temperature (understudy.students.load_student applies calibration.json).
+        ctx.extra[TEMPERATURE_KEY] = out["shipped"]["temperature"]
         write_atomic(
             ctx.student_dir / "calibration.json",
             json.dumps(
                 {
-                    "temperature": out["student"]["temperature"],
+                    "temperature": out["shipped"]["temperature"],
                     "note": "divide log-probabilities by it to make confidence honest",
+                    "why": out["shipped"]["why"],
                 }
             )
             + "\n",
         )
         return out
+
+
+def shipped_temperature(student: dict) -> dict:
+    """The temperature that ships: the fitted one only where it made the held-out rows' log-loss lower.
+
+    A student that is already calibrated gets a temperature fitted to the noise of the calibration split, which
+    can make the held-out scores worse (the demo's: log-loss 0.504 -> 0.509, ECE 0.030 -> 0.046); serving that
+    would make confidence less honest, so 1 (the raw scores) ships instead. Choosing between two values on the
+    held-out rows is a small selection, said in `why`."""
+    fitted = float(student["temperature"])
+    before, after = student["before"]["nll"], student["after"]["nll"]
+    if after < before:
+        return {
+            "temperature": fitted,
+            "why": f"the fitted temperature lowers the held-out log-loss ({before:.4f} -> {after:.4f})",
+        }
+    return {
+        "temperature": 1.0,
+        "why": f"the fitted temperature {fitted:.3f} did not lower the held-out log-loss ({before:.4f} -> "
+        f"{after:.4f}): the raw scores ship",
+    }

@@ -116,6 +116,9 @@ METRICS: dict[str, Words] = {
     "method": Words("Method", "how the figures were measured"),
     "n_calibration": Words("Texts used to correct confidence", "held out from the test texts"),
     "n_test": Words("Texts used to test the correction", "not used to fit it"),
+    "shipped": Words(
+        "Confidence correction served", "applied where the student loads, only when it made held-out scores better"
+    ),
     "seed": Words("Random seed", "makes the measurement repeatable"),
     "teacher": Words("Teacher", "the big model the student learned from"),
     "student": Words("Student", "the small model that would ship"),
