@@ -111,3 +111,102 @@ def test_an_unwritable_output_folder_is_a_problem(tmp_path):
     (tmp_path / "afile").write_text("x")
     result = check_file(path, out=tmp_path / "afile" / "run", sample=0)
     assert [p.kind for p in result.problems] == ["output"]
+
+
+def sklearn_recipe(folder, *, gates: str = "", description: str | None = "Sort reviews", teacher_path="teacher.skops"):
+    """A real TF-IDF + logistic-regression teacher (tiny and fast) and a MiniLM-based static student."""
+    import skops.io as sio
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts, labels = zip(*review_rows(40, seed=7))
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(list(texts), list(labels))
+    sio.dump(model, str(folder / "teacher.skops"))
+    write_csv(folder / "transfer.csv", review_rows(30, seed=1))
+    write_csv(folder / "eval.csv", review_rows(12, seed=2))
+    use = "" if description is None else f"intended_use: {{description: {description!r}}}"
+    path = folder / "recipe.yaml"
+    path.write_text(
+        "\n".join(
+            [
+                "name: t",
+                use,
+                f"teacher: {{kind: sklearn, path: {teacher_path}, licence: MIT}}",
+                "student: {kind: static, base: builtin:all-MiniLM-L6-v2}",
+                "data:",
+                "  transfer: {path: transfer.csv}",
+                "  evaluation: {path: eval.csv, label_column: label}",
+                gates,
+            ]
+        ),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_a_teacher_too_small_and_fast_for_the_speed_and_size_gates_is_said_before_the_run(tmp_path):
+    # a speed gate no student can meet against a TF-IDF teacher (1000x: robust to a busy test machine)
+    path = sklearn_recipe(tmp_path, gates="gates: {min_speedup: 1000}")
+    result = check_file(path, out=tmp_path / "run", sample=8)
+    assert [p.kind for p in result.problems] == ["gates"], result.message()
+    speed = result.problems[0]
+    assert "min_speedup (1000x, blocks) cannot be met" in speed.what and "texts/s" in speed.what
+    assert "already small and fast" in speed.fix and "min_speedup" in speed.fix and "max_size_ratio" in speed.fix
+    # the size gate (a warn by default): a MiniLM static student weighs megabytes, the teacher kilobytes
+    size = [n for n in result.notes if "max_size_ratio" in n]
+    assert size and "0.25, warns) cannot be met" in size[0] and "already small" in size[0]
+    # gates set to fit a small teacher, as the README's sklearn recipe does: ready
+    path = sklearn_recipe(tmp_path, gates="gates: {min_speedup: {threshold: 0.3, on_fail: warn}, max_size_ratio: null}")
+    result = check_file(path, out=tmp_path / "run", sample=8)
+    assert result.ok, result.message()
+    assert not [n for n in result.notes if "cannot be met" in n]
+    # a blocking size gate that cannot be met stops the run before the teacher is asked (distill runs this check)
+    path = sklearn_recipe(tmp_path, gates="gates: {min_speedup: null, max_size_ratio: 0.5}")
+    result = check_file(path, out=tmp_path / "run", sample=0)
+    assert [p.kind for p in result.problems] == ["gates"] and "max_size_ratio (0.5, blocks)" in result.message()
+
+
+def test_a_missing_teacher_file_is_one_problem_not_a_second_licence_one(tmp_path):
+    path = sklearn_recipe(tmp_path, teacher_path="teacher.skop")
+    result = check_file(path, out=tmp_path / "run", sample=0)
+    assert len(result.problems) == 1 and "teacher.path: file not found" in result.message(), result.message()
+    assert "licence gate: not run, the teacher's file is missing" in result.notes
+
+
+def test_the_default_is_said_only_when_the_recipe_did_not_set_student_base(tmp_path):
+    path = recipe(tmp_path, student_base="teacher")  # set explicitly
+    said = check_file(path, out=tmp_path / "run", sample=0).message()
+    assert "student.base is 'teacher', but a callable teacher" in said and "(the default)" not in said
+    path.write_text(path.read_text().replace("student: {kind: static, base: teacher}", "student: {kind: static}"))
+    said = check_file(path, out=tmp_path / "run", sample=0).message()
+    assert "student.base is 'teacher' (the default), but" in said
+
+
+def test_an_empty_intended_use_description_is_a_problem_with_the_fix(tmp_path):
+    path = sklearn_recipe(tmp_path, description="", gates="gates: {min_speedup: null}")
+    result = check_file(path, out=tmp_path / "run", sample=0)
+    assert [p.kind for p in result.problems] == ["recipe"], result.message()
+    assert "recipe.yaml:2: intended_use.description is empty" in result.problems[0].what
+    assert "what the student is for and who it affects" in result.problems[0].fix
+    path = sklearn_recipe(tmp_path, description=None, gates="gates: {min_speedup: null}")  # not written: a note
+    result = check_file(path, out=tmp_path / "run", sample=0)
+    assert result.ok and any("intended_use.description is not set" in n for n in result.notes)
+
+
+def test_column_and_label_mistakes_get_did_you_mean_and_the_recipe_line(tmp_path):
+    path = recipe(tmp_path, student_base="builtin:all-MiniLM-L6-v2", label_column="lable")
+    said = check_file(path, out=tmp_path / "run", sample=0).message()
+    assert "recipe.yaml:7: data.evaluation:" in said and "no column 'lable' (did you mean 'label'?" in said
+    path = recipe(tmp_path, student_base="builtin:all-MiniLM-L6-v2")
+    write_csv(tmp_path / "eval.csv", review_rows(12, seed=2) + [("a new text", "Great")])
+    said = check_file(path, out=tmp_path / "run", sample=0).message()
+    assert "label 'Great'" in said and "did you mean 'great'?" in said  # the same but for case
+
+
+def test_the_sampled_answers_say_where_they_are_stored(tmp_path):
+    path = recipe(tmp_path, student_base="builtin:all-MiniLM-L6-v2")
+    result = check_file(path, out=tmp_path / "run", sample=4)
+    assert result.ok and result.out == tmp_path / "run"
+    said = "\n".join(result.estimate.lines())
+    assert str(tmp_path / "run" / "teacher.sqlite") in said and "same --out" in said

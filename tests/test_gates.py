@@ -350,3 +350,31 @@ def test_a_bootstrap_interval_beside_a_figure_is_read_the_same_way():
     assert result["status"] == "WARN" and result["evidence"]["reading"] == "too few to judge"
     report["comparison"]["retention_ci"] = {"low": 0.93, "high": 0.96}
     assert by_name(check(recipe, report))["min_retention"]["status"] == "BLOCK"
+
+
+def test_an_evaluation_that_says_it_could_not_judge_is_skipped_with_its_why_never_passed():
+    from understudy.evaluate.counterfactual import counterfactual_report
+    from understudy.report.verdict import gate_row
+
+    def predict(texts):
+        return [[0.5, 0.5]] * len(texts)
+
+    section = counterfactual_report(["no person here", "nor here"], predict, predict, ["a", "b"])
+    assert section["unjudged"] and "name, gender, nationality or religion word" in section["unjudged"]
+    recipe = resolved(only({"max_counterfactual_flip_rate": {"threshold": 0.05, "on_fail": "block"}}))
+    out = check(recipe, clf_report(counterfactual=section))
+    result = by_name(out)["max_counterfactual_flip_rate"]
+    assert result["status"] == "SKIPPED" and result["passed"] is None and out["verdict"] == "PASS"
+    assert "not judged" in result["message"] and section["unjudged"] in result["message"]
+    row = gate_row(result)  # report.html, the summary and compliance read it through gate_row
+    assert row.measured == "not judged" and row.reason == section["unjudged"]
+    # a report read without its recipe says the same, not "holds no figure"
+    from understudy.gates import gate_table, judge
+
+    again = judge(
+        gate_table()["max_counterfactual_flip_rate"],
+        {"threshold": 0.05},
+        out | {"counterfactual": section},
+        missing="skip",
+    )
+    assert again["message"] == result["message"]

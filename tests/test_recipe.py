@@ -370,3 +370,11 @@ def test_a_runs_written_recipe_reruns_as_it_is(folder):
     assert again.gates.min_retention == Gate(threshold=0.9, on_fail="block")
     skipped = {g["name"] for g in plan(again)}
     assert "refusal_kept_min" in skipped  # still reported, as the profile's default the task does not measure
+
+
+def test_a_value_holding_a_colon_gets_the_quoted_form(folder):
+    msg = error_of(write(folder, insert(BASE, 6, "  licence: propietary: Acme")))
+    assert "recipe.yaml:6: not valid YAML: mapping values are not allowed here" in msg
+    assert 'put the value in quotes: licence: "propietary: Acme"' in msg
+    msg = error_of(write(folder, insert(BASE, 6, "  licence: [unclosed")))  # another mistake: no such hint
+    assert "not valid YAML" in msg and "put the value in quotes" not in msg

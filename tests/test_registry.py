@@ -193,3 +193,24 @@ def test_pyproject_registers_every_builtin():
     eps = _pyproject()["project"]["entry-points"]
     for group, names in BUILTINS.items():
         assert sorted(eps[group]) == names, group
+
+
+def test_a_misspelt_name_gets_did_you_mean_and_no_install_hint():
+    with pytest.raises(UserError) as err:
+        registry.entry_point(registry.TEACHERS, "sklern")
+    msg = str(err.value)
+    assert "did you mean 'sklearn'?" in msg and "pip install" not in msg
+    with pytest.raises(UserError) as err:
+        registry.entry_point(registry.TEACHERS, "SKLearn")  # the same but for case
+    assert "did you mean 'sklearn'?" in str(err.value)
+    with pytest.raises(UserError) as err:  # nothing close: a plug-in may provide it
+        registry.entry_point(registry.TASKS, "text-summarisation")
+    assert "did you mean" not in str(err.value) and "pip install" in str(err.value)
+
+
+def test_the_init_placeholder_says_to_choose_a_kind():
+    with pytest.raises(UserError) as err:
+        registry.entry_point(registry.TEACHERS, registry.PLACEHOLDER)
+    msg = str(err.value)
+    assert msg.startswith("teacher kind is not chosen yet ('CHOOSE'): set it to one of callable, encoder")
+    assert "pip install" not in msg and "unknown" not in msg

@@ -231,3 +231,57 @@ def test_bad_folders_and_texts_are_user_errors(run, tmp_path):
         understudy.load(broken)
     (broken / "calibration.json").unlink()
     assert understudy.load(broken).predict("fine") in understudy.load(run).labels  # raw scores both: agreed
+
+
+def with_verdict(run: Path, where: Path, verdict: str) -> Path:
+    """A copy of the run whose gates said `verdict`, the retention check deciding it."""
+    again = copy_run(run, where)
+    report = json.loads((again / "report.json").read_text())
+    report["gates"]["verdict"] = verdict
+    for result in report["gates"]["results"]:
+        if result["name"] == "min_retention":
+            result.update(
+                threshold=1.5, passed=False, status=verdict, on_fail="block" if verdict == "BLOCK" else "warn"
+            )
+            result.pop("evidence", None)
+    (again / "report.json").write_text(json.dumps(report))
+    return again
+
+
+def test_a_blocked_run_is_refused_as_serve_refuses_it_unless_allowed_and_then_said(run, tmp_path):
+    import warnings
+
+    from understudy.errors import StudentBlocked
+    from understudy.use import BlockedStudentWarning
+
+    blocked = with_verdict(run, tmp_path, "BLOCK")
+    for where in (blocked, blocked / "student"):
+        with pytest.raises(StudentBlocked) as refused:
+            understudy.load(where)
+        said = str(refused.value)
+        assert refused.value.exit_code == 3
+        assert "blocked" in said and "allow_blocked=True" in said and "--allow-blocked" in said
+        assert "keeps" in said and "›" not in said and "read at" not in said  # why, in plain words
+    with pytest.raises(StudentBlocked):
+        understudy.use.Distilled(blocked, json.loads((blocked / "report.json").read_text())).load()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = understudy.load(blocked, allow_blocked=True)
+    said = [w for w in caught if issubclass(w.category, BlockedStudentWarning)]
+    assert len(said) == 1 and "do not rely on its answers" in str(said[0].message)
+    assert said[0].filename == __file__  # the warning names the caller's line, not understudy's
+    assert model.verdict == "BLOCK" and "verdict BLOCK" in repr(model) and "allow_blocked" in repr(model)
+    assert model.predict(["great coffee"]) == understudy.load(run).predict(["great coffee"])
+
+
+def test_a_warn_run_loads_and_says_its_verdict(run, tmp_path):
+    import warnings
+
+    warned = with_verdict(run, tmp_path, "WARN")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for a WARN run: it ships with care, as serve serves it
+        model = understudy.load(warned)
+    assert model.verdict == "WARN" and "verdict WARN" in repr(model)
+    assert f"verdict {json.loads((run / 'report.json').read_text())['gates']['verdict']}" in repr(understudy.load(run))
+    assert "not gated" in repr(understudy.load(copy_run(run / "student", tmp_path / "bare")))

@@ -24,6 +24,7 @@ class Problem:
     what: str  # what is wrong, and where (file:line: key where the recipe gives it)
     fix: str = ""
     kind: str = "recipe"  # recipe, data, licence, gates, teacher, student, api, output
+    verdict: str = ""  # kind licence: the licence gate's BLOCK or UNKNOWN (the exit code follows it)
 
     def __str__(self) -> str:
         return self.what + (f"\n    fix: {self.fix}" if self.fix else "")
@@ -40,6 +41,7 @@ class Estimate:
     usd: float | None = None  # API teachers: the labelling's cost
     usd_basis: str = ""
     price_source: str = ""
+    store: str = ""  # where the sampled answers were stored (the run folder's teacher.sqlite)
 
     @property
     def to_label(self) -> int:
@@ -60,8 +62,13 @@ class Estimate:
         if self.seconds_per_text is not None:
             out.append(
                 f"time: about {_duration(self.seconds)} at {self.seconds_per_text:.3g} s a text "
-                f"(from {self.sampled} timed calls, now stored; loading took {self.load_s:.1f} s)"
+                f"(from {self.sampled} timed calls; loading took {self.load_s:.1f} s)"
             )
+            if self.store:
+                out.append(
+                    f"the {self.sampled} sampled answers are stored in {self.store}: a distill with the same --out "
+                    "reuses them and does not ask the teacher again"
+                )
         else:
             out.append("time: not sampled (run `understudy check RECIPE` without --no-sample to time the teacher)")
         if self.usd is not None:
@@ -75,13 +82,23 @@ class CheckResult:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     estimate: Estimate | None = None
+    out: Path | None = None  # the run folder the check looked in (and stored its sampled answers in)
+    lines: dict = field(default_factory=dict)  # the recipe's key -> line index, to name a line in a problem
+    source: Path | None = None  # the recipe file
+
+    def where(self, loc: tuple) -> str:
+        """'recipe.yaml:LINE: ' for a key of the recipe, where its line is known; else ''."""
+        from .recipe import _nearest_line
+
+        line = _nearest_line(self.lines, loc) if self.lines and self.source else None
+        return f"{self.source}:{line}: " if line else ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
-    def add(self, what: str, fix: str = "", kind: str = "recipe") -> None:
-        self.problems.append(Problem(what, fix, kind))
+    def add(self, what: str, fix: str = "", kind: str = "recipe", verdict: str = "") -> None:
+        self.problems.append(Problem(what, fix, kind, verdict))
 
     def message(self) -> str:
         n = len(self.problems)
@@ -147,11 +164,18 @@ def check(
     result = CheckResult(recipe=recipe)
     source = source or Path(getattr(recipe, "_base_dir", Path("."))) / "recipe.yaml"
     out = Path(out) if out is not None else Path("runs") / recipe.name
+    result.out, result.lines, result.source = out, lines or {}, source
     missing = _files(recipe, lines or {}, source, result)
+    _intended_use(recipe, result)
     _gates(recipe, result)
     _output(out, result)
     _api(recipe, result)
-    licence_ok = _licence(recipe, accept_licence_risk, result)
+    if _teacher_missing(recipe, missing):
+        # the missing file is already a problem; the licence gate would only say the same thing less clearly
+        result.notes.append("licence gate: not run, the teacher's file is missing")
+        licence_ok = False
+    else:
+        licence_ok = _licence(recipe, accept_licence_risk, result)
     task_check = _task_check(recipe.task)
     if task_check is not None:
         task_check(recipe, result, missing=missing, licence_ok=licence_ok, out=out, sample=sample)
@@ -189,6 +213,36 @@ def _files(recipe, lines: dict, source: Path, result: CheckResult) -> set[str]:
                 missing.add(line.rsplit("file not found: ", 1)[1])
         return missing
     return set()
+
+
+def _teacher_missing(recipe, missing: set[str]) -> bool:
+    """Whether a file the teacher is read from (teacher.path or teacher.head) is among the missing ones."""
+    teacher = getattr(recipe, "teacher", None)
+    resolve = getattr(recipe, "resolve", None)
+    if teacher is None or resolve is None or not missing:
+        return False
+    named = [getattr(teacher, key, None) for key in ("path", "head")]
+    return any(value and str(Path(resolve(value))) in missing for value in named)
+
+
+INTENDED_USE_FIX = (
+    "write one sentence on what the student is for and who it affects, e.g. intended_use: {description: "
+    '"Route support tickets to the right team; customers never see its answer"}'
+)
+
+
+def _intended_use(recipe, result: CheckResult) -> None:
+    """An empty intended_use.description: the EU AI Act screen and the model card read only this text."""
+    use = getattr(recipe, "intended_use", None)
+    if use is None or (getattr(use, "description", "") or "").strip():
+        return
+    if "description" not in use.model_fields_set:  # not written at all (older recipes, tests): said, not stopped
+        result.notes.append(f"intended_use.description is not set; {INTENDED_USE_FIX}")
+        return
+    result.add(
+        f"{result.where(('intended_use', 'description'))}intended_use.description is empty: the EU AI Act screen and the model card read only this text",
+        INTENDED_USE_FIX,
+    )
 
 
 def _gates(recipe, result: CheckResult) -> None:
@@ -246,17 +300,15 @@ def _api(recipe, result: CheckResult) -> None:
 
 def _licence(recipe, accept_risk: str | None, result: CheckResult) -> bool:
     """The licence gate's verdict (it reads files and the catalogue, never the model): False when it stops the run."""
-    from .licences import LicenceBlocked, gate_recipe
+    from .licences import LicenceBlocked, gate_recipe, summary_line
 
     try:
         verdict = gate_recipe(recipe, accept_risk=accept_risk)
-    except UserError as exc:
-        result.add(f"licence gate: {exc}", kind="licence")
+    except UserError as exc:  # a licence value or teacher file the gate cannot read: the recipe is wrong
+        result.add(f"licence gate: {exc}")
         return False
     if verdict["proceed"]:
-        result.notes.append(
-            f"licence gate: {verdict['verdict']}" + (" (risk accepted)" if verdict.get("accepted_risk") else "")
-        )
+        result.notes.append(summary_line(verdict))  # which model's terms gave the verdict
         return True
     fix = (
         "the terms do not allow this use: choose another teacher, or change intended_use if it is wrong"
@@ -264,5 +316,5 @@ def _licence(recipe, accept_risk: str | None, result: CheckResult) -> bool:
         else 'read the terms; if you accept the risk, pass --accept-licence-risk "your reason", or declare '
         "teacher.licence"
     )
-    result.add(str(LicenceBlocked(verdict)), fix, kind="licence")
+    result.add(str(LicenceBlocked(verdict)), fix, kind="licence", verdict=verdict["verdict"])
     return False

@@ -14,7 +14,9 @@ Two calls for the engine:
   check(recipe, report) after the evaluations: one result per gate, the licence first, and the verdict.
 
 A gate whose figure is missing although its evaluation was on fails (it is never a silent PASS); SKIPPED is kept
-for gates whose evaluation was switched off or that the task never measures, and it never counts in the verdict.
+for gates whose evaluation was switched off or that the task never measures, and for an evaluation that ran but
+says in its section's "unjudged" why it could not judge (then the result's message gives that why); a SKIPPED
+gate never counts in the verdict.
 
 Evidence. A figure that is a rate over cases, or that has an interval, is judged on its 95% interval, not on its
 point value (understudy.evaluate.evidence.read): past the bound fails (BLOCK or WARN as set), within passes, and
@@ -339,6 +341,7 @@ def licence_result(lic: dict) -> dict:
         "status": "PASS" if ok else "WARN",
         "message": message,
         "where": "licence",
+        "summary": lic.get("summary"),  # which model's terms gave the verdict (licences.verdict)
     }
 
 
@@ -443,6 +446,13 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
                 f"section, so {gate.what} was not measured"
             )
         else:
+            # An evaluation that ran but says why it could not judge (every group under the minimum size, no
+            # text with a word to swap): a stated skip with that why, never a silent pass nor a missing figure.
+            unjudged = (section(report, gate.evaluation) or {}).get("unjudged")
+            if isinstance(unjudged, str) and unjudged:
+                return _result(
+                    name, None, threshold, on_fail, None, f"{name}: skipped: not judged ({TOO_FEW}): {unjudged}"
+                )
             if missing == "skip":
                 return _result(
                     name,
@@ -452,10 +462,6 @@ def judge(gate: GateDef, setting, report: dict, *, off: str | None = None, missi
                     None,
                     f"{name}: skipped: report['{gate.evaluation}'] holds no figure for it",
                 )
-            unjudged = (section(report, gate.evaluation) or {}).get("unjudged")
-            if isinstance(unjudged, str) and unjudged:
-                # e.g. every group under the minimum size: small groups are listed, never judged on their own
-                return _result(name, None, threshold, on_fail, None, f"{name}: skipped: {TOO_FEW}: {unjudged}")
             problem = (
                 f"{name}: the {gate.evaluation} evaluation ran, but its section holds no figure for "
                 f"{gate.what}; a gate without its figure fails"

@@ -475,7 +475,8 @@ def parse_recipe(path: str | Path, model: type[BaseModel] | None = None) -> tupl
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        hint = _quote_hint(text.splitlines()[mark.line] if mark and mark.line < len(text.splitlines()) else "")
+        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}{hint}") from None
     if not isinstance(raw, dict):
         raise UserError(f"{path}: a recipe is a YAML mapping (key: value lines); got {type(raw).__name__}")
     lines = _line_index(node) if node is not None else {}
@@ -501,6 +502,19 @@ def parse_recipe(path: str | Path, model: type[BaseModel] | None = None) -> tupl
     if "_base_dir" in getattr(recipe, "__private_attributes__", {}):
         recipe._base_dir = path.resolve().parent
     return recipe, lines
+
+
+def _quote_hint(line: str) -> str:
+    """For `key: a: b` (a value holding ': ', which YAML reads as a second mapping): how to quote it."""
+    import re
+
+    found = re.match(r"^(\s*-?\s*)([^\s:#'\"][^:#]*?):\s+([^'\"\s#][^#]*?:\s.*?)\s*(#.*)?$", line)
+    if not found:
+        return ""
+    key, value = found.group(2).strip(), found.group(3).strip()
+    import json
+
+    return f"; put the value in quotes: {key}: {json.dumps(value)}"
 
 
 def _problems(

@@ -29,6 +29,8 @@ _WHAT = {
     MODALITIES: "data kind",
 }
 
+PLACEHOLDER = "CHOOSE"  # what `understudy init` writes where the user must pick a kind
+
 _entry_points: dict[str, dict[str, metadata.EntryPoint]] = {}
 _loaded: dict[tuple[str, str], Any] = {}
 
@@ -59,6 +61,11 @@ def entry_point(group: str, name: str) -> metadata.EntryPoint:
     if name not in eps:
         what = _WHAT[group]
         known = ", ".join(sorted(eps)) or "none"
+        if name == PLACEHOLDER and eps:  # `understudy init` leaves this for the user to choose
+            raise UserError(f"{what} is not chosen yet ('{name}'): set it to one of {known}")
+        close = _close(name, list(eps))
+        if close:  # a typo of a registered name: no plug-in to install
+            raise UserError(f"unknown {what} '{name}': did you mean '{close}'? The known {what}s: {known}")
         fix = (
             f"a plug-in that provides it must be installed: pip install <the package that registers "
             f"{name!r} under the entry-point group '{group}'>"
@@ -70,6 +77,18 @@ def entry_point(group: str, name: str) -> metadata.EntryPoint:
             )
         raise UserError(f"unknown {what} '{name}'; the known {what}s: {known}; {fix}")
     return eps[name]
+
+
+def _close(name: str, known: list[str]) -> str | None:
+    """The registered name a misspelt one is nearest to (`sklern` -> `sklearn`, `SKLearn` -> `sklearn`), if any."""
+    import difflib
+
+    lower = {k.lower(): k for k in known}
+    if name.lower() in lower:
+        return lower[name.lower()]
+    # 0.75: a typo (sklern) is close, another name sharing a prefix (text-summarisation, text-generation) is not
+    found = difflib.get_close_matches(name.lower(), list(lower), n=1, cutoff=0.75)
+    return lower[found[0]] if found else None
 
 
 def _package(ep: metadata.EntryPoint) -> str:

@@ -7,20 +7,29 @@
     model.defer(["..."])                          # True where the oversight policy sends the text to a person
 
 The folder loads as `understudy serve` loads it (understudy.students.load_student): its calibration.json rescales
-the confidence, and its oversight.json (fitted on those rescaled scores) decides what goes to a person.
+the confidence, and its oversight.json (fitted on those rescaled scores) decides what goes to a person. As `serve`
+does, `load` refuses the student of a run whose gates said BLOCK (understudy.errors.StudentBlocked) unless given
+allow_blocked=True, and then warns (BlockedStudentWarning); `repr` shows the run's verdict.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .errors import UserError
+from .errors import StudentBlocked, UserError
 
-__all__ = ["load", "distill", "Student", "Distilled", "locate"]
+__all__ = ["load", "distill", "Student", "Distilled", "locate", "BlockedStudentWarning"]
+
+
+class BlockedStudentWarning(UserWarning):
+    """A student loaded with allow_blocked=True although its run's gates said BLOCK."""
 
 
 def locate(path: str | Path) -> tuple[Path | None, Path]:
@@ -60,15 +69,32 @@ class Student:
 
     Give each method a list of texts (or one string: the answer for that one text)."""
 
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, *, allow_blocked: bool = False):
         from .oversight.abstain import POLICY_FILE, load_policy
         from .students import load_student, read_temperature
 
         run, student_dir = locate(folder)
+        self.verdict, self.verdict_why = "not gated", "a student folder without its run: understudy has not gated it"
         if run is not None:
             from .run import RunFolder
+            from .serve.app import run_verdict  # serve's reading of the verdict: the two refuse the same students
 
             RunFolder(run).require_evaluated("understudy.load")  # as `serve`: only the student the run measured
+            self.verdict, self.verdict_why = run_verdict(run / "student")
+        if self.verdict == "BLOCK":
+            if not allow_blocked:
+                raise StudentBlocked(
+                    f"{run}: the release checks blocked this student ({self.verdict_why}), so it is not loaded: "
+                    "its answers are not fit to rely on (report.html says why). To load it anyway, for a test "
+                    "or to look into it, pass allow_blocked=True (understudy.load), or --allow-blocked "
+                    "(understudy predict)"
+                )
+            warnings.warn(
+                f"{run}: loaded although the release checks blocked this student ({self.verdict_why}); "
+                "do not rely on its answers",
+                BlockedStudentWarning,
+                stacklevel=_callers_level(),
+            )
         self.run, self.folder = run, student_dir
         self.model = load_student(student_dir)  # calibration.json applied, as `serve` applies it
         self.temperature = read_temperature(student_dir)
@@ -120,12 +146,30 @@ class Student:
         if self.policy is not None:
             policy = f"defers below {self.policy['threshold']:.4g}" if self.policy.get("feasible") else "defers all"
         t = f"temperature {self.temperature:.4g}" if self.temperature is not None else "uncalibrated"
-        return f"<understudy.Student {self.name!r}: {self.kind}, labels {self.labels}, {t}, {policy}; {self.folder}>"
+        verdict = "not gated" if self.verdict == "not gated" else f"verdict {self.verdict}"
+        if self.verdict == "BLOCK":
+            verdict += " (loaded with allow_blocked: do not rely on its answers)"
+        return (
+            f"<understudy.Student {self.name!r}: {verdict}, {self.kind}, labels {self.labels}, {t}, {policy}; "
+            f"{self.folder}>"
+        )
 
 
-def load(path: str | Path) -> Student:
-    """The student of a run folder, its student/ folder or an exported folder, with its calibration and policy."""
-    return Student(path)
+def _callers_level() -> int:
+    """warnings.warn's stacklevel for the first frame outside understudy: the warning names the user's line."""
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(1)  # the frame that calls warnings.warn is level 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def load(path: str | Path, *, allow_blocked: bool = False) -> Student:
+    """The student of a run folder, its student/ folder or an exported folder, with its calibration and policy.
+
+    A run whose gates said BLOCK is refused (understudy.errors.StudentBlocked), as `serve` refuses it, unless
+    allow_blocked=True: then it loads with a BlockedStudentWarning, and repr says the verdict."""
+    return Student(path, allow_blocked=allow_blocked)
 
 
 class Distilled:
@@ -135,8 +179,8 @@ class Distilled:
         self.folder, self.report = folder, report
         self.verdict: str | None = (report.get("gates") or {}).get("verdict")
 
-    def load(self) -> Student:
-        return load(self.folder)
+    def load(self, *, allow_blocked: bool = False) -> Student:
+        return load(self.folder, allow_blocked=allow_blocked)
 
     def __repr__(self) -> str:
         return f"<understudy.Distilled {self.folder}: verdict {self.verdict or 'not gated'}>"

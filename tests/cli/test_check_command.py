@@ -56,3 +56,45 @@ def test_check_passes_with_an_estimate_and_the_values_print_as_plain_text(tmp_pa
     assert "no text labelled ['[red]great']" not in out  # every label is present; the brackets were not eaten
     dry = CliRunner().invoke(app, ["check", str(path), "--out", str(tmp_path / "run"), "--no-sample"])
     assert dry.exit_code == 0 and "not sampled" in flat(dry.output) and "3 already stored" in flat(dry.output)
+
+
+def ready(tmp_path, licence: str = "licence: MIT", label_column: str = "label"):
+    path = write(tmp_path, f"teacher: {{kind: callable, target: teach.py:fn, labels: [great, other], {licence}}}")
+    text = path.read_text().replace(
+        "studnet: {kind: static}", "student: {kind: static, base: builtin:all-MiniLM-L6-v2}"
+    )
+    path.write_text(text.replace("label_column: label", f"label_column: {label_column}"))
+    return path
+
+
+def test_a_licence_verdict_alone_exits_as_distill_and_licence_check_do(tmp_path):
+    from understudy.cli.exits import BLOCK, UNKNOWN
+
+    blocked = ready(tmp_path, "licence: cc-by-nc-4.0")  # non-commercial terms, a commercial use
+    result = CliRunner().invoke(app, ["check", str(blocked), "--out", str(tmp_path / "run"), "--no-sample"])
+    assert result.exit_code == BLOCK and "licence gate: BLOCK" in flat(result.output), explain(result)
+    unknown = ready(tmp_path, "")  # a callable with no licence found anywhere
+    result = CliRunner().invoke(app, ["check", str(unknown), "--out", str(tmp_path / "run"), "--no-sample"])
+    assert result.exit_code == UNKNOWN and "licence gate: UNKNOWN" in flat(result.output), explain(result)
+    both = ready(tmp_path, "", label_column="lable")  # another kind of problem as well: a user error to fix first
+    result = CliRunner().invoke(app, ["check", str(both), "--out", str(tmp_path / "run"), "--no-sample"])
+    assert result.exit_code == USER_ERROR and "2 problems" in flat(result.output), explain(result)
+
+
+def test_check_says_where_it_stored_the_sample_and_the_distill_that_reuses_it(tmp_path):
+    path = ready(tmp_path)
+    cwd = tmp_path / "here"
+    cwd.mkdir()
+    import os
+
+    here = os.getcwd()
+    os.chdir(cwd)  # no --out: the default run folder, runs/<name>, must be the one distill is told to use
+    try:
+        result = CliRunner().invoke(app, ["check", str(path), "--sample", "2"])
+    finally:
+        os.chdir(here)
+    assert result.exit_code == 0, explain(result)
+    out = flat(result.output)
+    stored = os.path.join("runs", "t", "teacher.sqlite")
+    assert f"stored in {stored}" in out and (cwd / stored).is_file()
+    assert f"run: understudy distill {path} --out {os.path.join('runs', 't')}" in out

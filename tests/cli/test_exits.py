@@ -17,12 +17,15 @@ DOCS = Path(__file__).parents[2] / "docs" / "cli.md"
 
 def test_unknown_and_block_exit_the_same_from_distill_and_licence_check(tmp_path, tiny_st):
     runner = CliRunner()
-    for licence, verdict in (("an-internal-thing", "UNKNOWN"), ("cc-by-nc-4.0", "BLOCK")):
+    for licence, verdict in ((None, "UNKNOWN"), ("cc-by-nc-4.0", "BLOCK")):  # None: no licence anywhere
         folder = tmp_path / verdict
         folder.mkdir()
-        recipe = callable_recipe(folder, licence, base=tiny_st)
+        recipe = callable_recipe(folder, licence or "", base=tiny_st)
+        if licence is None:  # no teacher.licence: nothing says what the terms are
+            recipe.write_text(recipe.read_text().replace('  licence: ""\n', ""))
         distill = runner.invoke(app, ["distill", str(recipe), "--out", str(folder / "run")])
-        checked = runner.invoke(app, ["licence", "check", str(folder / "teacher.py"), "--declared", licence])
+        declared = ["--declared", licence] if licence else []
+        checked = runner.invoke(app, ["licence", "check", str(folder / "teacher.py"), *declared])
         assert verdict in distill.output and verdict in checked.output, explain(distill) + explain(checked)
         assert distill.exit_code == checked.exit_code == exits.for_verdict(verdict), explain(distill) + explain(checked)
     assert exits.UNKNOWN != exits.BLOCK != exits.USER_ERROR != exits.OK
@@ -36,6 +39,7 @@ def test_a_bad_argument_is_user_error_everywhere(tmp_path):
         ["report", missing],
         ["licence", "check", missing],
         ["licence", "check", "openai:gpt-4o-mini", "--use", "personal"],
+        ["licence", "check", "openai:gpt-4o-mini", "--declared", "Apche-2.0"],  # a typo, not a licence risk
         ["keys", "--task", "text-clasification"],
         ["serve", missing],
     ):

@@ -44,7 +44,17 @@ def test_init_guesses_the_columns_and_check_names_the_one_thing_to_set(tmp_path)
     texts, labels = zip(*review_rows(30, seed=7))
     model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(list(texts), list(labels))
     sio.dump(model, str(tmp_path / "teacher.skops"))
-    out.write_text(text.replace("  kind: CHOOSE", "  kind: sklearn\n  path: teacher.skops\n  licence: MIT", 1))
+    text = text.replace("  kind: CHOOSE", "  kind: sklearn\n  path: teacher.skops\n  licence: MIT", 1)
+    out.write_text(text)
+    found = check_file(out, out=tmp_path / "run", sample=0)
+    # the empty description init leaves is the next thing to set: the EU AI Act screen reads only it
+    assert [p.kind for p in found.problems] == ["recipe"], found.message()
+    assert "recipe.yaml:5: intended_use.description is empty" in found.message()
+    assert "who it affects" in found.problems[0].fix
+    text = text.replace('description: ""', 'description: "Route support tickets to the right team"', 1)
+    # a TF-IDF teacher is faster and smaller than any MiniLM student: gates that fit it (README, sklearn recipe)
+    text = text.replace("gates: {}", "gates: {min_speedup: {threshold: 0.3, on_fail: warn}, max_size_ratio: null}")
+    out.write_text(text)
     found = check_file(out, out=tmp_path / "run", sample=2)
     assert found.ok, found.message()
     assert found.estimate.sampled == 2

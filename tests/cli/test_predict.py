@@ -100,6 +100,7 @@ def test_bad_input_names_the_file_the_row_and_the_fix(run, tmp_path):
     assert result.exit_code == 2 and "does not exist" in said(result)
     result = invoke(run, "")
     assert result.exit_code == 2 and "text argument 1: the text is empty" in said(result)
+    assert "give each argument a text" in said(result) and "row" not in said(result)  # an argument is no row
     result = invoke(run)
     assert result.exit_code == 2 and "nothing to classify" in said(result)
     result = invoke(run, "fine", "--input", empty)
@@ -107,6 +108,39 @@ def test_bad_input_names_the_file_the_row_and_the_fix(run, tmp_path):
     result = invoke(tmp_path / "nowhere", "fine")
     assert result.exit_code == 2 and "does not exist" in said(result)
     assert "Traceback" not in result.output  # an error is one message, never a traceback
+
+
+def test_the_table_never_cuts_a_header_and_counts_texts_in_words(run):
+    model = understudy.load(run)
+    headers = ["label", "confidence", *(f"p_{x}" for x in model.labels), "defer_to_human"]
+    for texts in ([TEXTS[0]], TEXTS, [TEXTS[0] + " and the rest of a long complaint about the parcel" * 3]):
+        result = invoke(run, *texts)  # CliRunner's terminal is 80 columns wide
+        assert result.exit_code == 0, explain(result)
+        words = result.output.replace("┃", " ").replace("│", " ").split()
+        for header in headers:
+            assert header in words, (header, result.output)  # whole, never 'confiden' then 'ce'
+        n = len(texts)
+        assert f"{model.name}: {n} text{'s' if n > 1 else ''}" in result.output
+        assert f"{model.name}: 1 texts" not in result.output
+
+
+def test_a_blocked_run_is_refused_unless_allowed_and_then_warned_on_stderr(run, tmp_path):
+    from use_builders import copy_run
+
+    blocked = copy_run(run, tmp_path)
+    report = json.loads((blocked / "report.json").read_text())
+    report["gates"]["verdict"] = "BLOCK"
+    (blocked / "report.json").write_text(json.dumps(report))
+
+    result = invoke(blocked, "fine")
+    assert result.exit_code == 3, explain(result)  # as `serve` refuses it, and as every BLOCK exits
+    assert "blocked" in said(result) and "--allow-blocked" in said(result) and "Traceback" not in result.output
+
+    result = invoke(blocked, "fine", "--allow-blocked", "--json")
+    assert result.exit_code == 0, explain(result)
+    assert "warning:" in result.stderr and "blocked" in result.stderr and "do not rely" in result.stderr
+    assert json.loads(result.stdout)["label"] in understudy.load(run).labels  # stdout keeps only the answers
+    assert "warning" not in invoke(run, "fine").output  # a run that passed: no warning
 
 
 def write(table: pd.DataFrame, path) -> None:

@@ -198,3 +198,25 @@ def test_every_copy_of_a_conflicting_text_is_counted(tmp_path):
     got = load_texts(spec(path), str(path), role="evaluation")
     assert got.texts == ["kept"] and got.skipped == {"empty": 0, "duplicate": 0, "conflicting_labels": 3}
     assert got.rows_read - sum(got.skipped.values()) == len(got.texts)
+
+
+def test_a_misspelt_column_gets_did_you_mean(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["great product,great", "awful,other"], header="text,category")
+    with pytest.raises(UserError) as err:
+        load_texts(spec(path, label="categroy"), str(path), role="evaluation")
+    msg = str(err.value)
+    assert "no column 'categroy' (did you mean 'category'? data.evaluation.label_column)" in msg
+    assert err.value.recipe_key == ("data", "evaluation", "label_column")  # check names the recipe line
+    with pytest.raises(UserError) as err:
+        load_texts(spec(path, text="Text", label=None), str(path), role="transfer")
+    assert "did you mean 'text'?" in str(err.value)  # the same but for case
+    with pytest.raises(UserError) as err:
+        load_texts(spec(path, text="body", label=None), str(path), role="transfer")
+    assert "did you mean" not in str(err.value)  # nothing close: no guess
+
+
+def test_a_label_that_differs_only_in_case_gets_did_you_mean(tmp_path):
+    path = write_csv(tmp_path / "d.csv", ["great product,Great", "awful,other"])
+    with pytest.raises(UserError) as err:
+        load_texts(spec(path), str(path), role="evaluation", known_labels=["great", "other"], require_labels=True)
+    assert "label 'Great'" in str(err.value) and "did you mean 'great'?" in str(err.value)

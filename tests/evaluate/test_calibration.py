@@ -123,3 +123,26 @@ def test_a_temperature_ships_only_where_it_makes_the_held_out_scores_better():
         "temperature": 1.0,
         "why": "the fitted temperature 0.700 did not lower the held-out log-loss (0.5040 -> 0.5090): the raw scores ship",
     }
+
+
+def test_the_summary_and_html_say_which_texts_the_figures_are_on_and_when_they_are_rough():
+    from understudy.evaluate.calibration import ROUGH_BELOW, Calibration, shipped_temperature
+
+    y, honest, over = planted(n=148, seed=4)
+    small = calibration_report(y, honest, over, LABELS, seed=0)
+    small["shipped"] = shipped_temperature(small["student"])
+    (line,) = Calibration().summary(small)
+    assert line.startswith("calibration: student ECE")
+    assert "both on the 74-text test half, the temperature fitted on the other 74" in line
+    assert "over all 148 evaluation texts, so it differs" in line and "rough: only 74 test texts" in line
+    page = Calibration().html(small, {})
+    assert "Measured on the 74-text test half" in page and "Rough: only 74 test texts." in page
+
+    y, honest, over = planted(n=2 * ROUGH_BELOW, seed=4)
+    big = calibration_report(y, honest, over, LABELS, seed=0)
+    (line,) = Calibration().summary(big)
+    assert f"on the {ROUGH_BELOW}-text test half" in line and "rough" not in line
+    assert "rough" not in Calibration().html(big, {}).lower()
+
+    uneven = calibration_report(y, honest, over, LABELS, calibration_fraction=0.3, seed=0)
+    assert "on the 280-text test part, the temperature fitted on the other 120" in Calibration().summary(uneven)[0]

@@ -167,3 +167,21 @@ def test_flip_rates_carry_counts_and_intervals_and_the_html_shows_them_with_esca
     html = Counterfactual().html(r, report)
     assert f"{ev['count']} of {ev['total']}" in html and "95% interval" in html and "too few to judge" in html
     assert "&lt;script&gt;" in html and "<script>" not in html and "&amp; friends" in html
+
+
+def test_no_text_to_swap_is_said_once_not_a_table_of_zeros():
+    from understudy.evaluate.counterfactual import Counterfactual
+
+    r = counterfactual_report(["Plain text, great", "Another awful one"], keyword, keyword, LABELS)
+    assert all(c["tested"] == 0 for c in r["categories"].values())
+    assert r["unjudged"].startswith("no evaluation text had a name, gender, nationality or religion word")
+    assert "safety.counterfactual_words" in r["unjudged"]
+    Counterfactual.figures.model_validate(r)  # the section's schema declares it
+    html = Counterfactual().html(r, {"gates": {"results": []}})
+    assert "Not judged: " + r["unjudged"] in html and "0 of 0" not in html and "<table" not in html
+    assert Counterfactual().summary(r) == [f"counterfactual swaps: not judged: {r['unjudged']}"]
+    # a report written before "unjudged" existed reads the same
+    old = {k: v for k, v in r.items() if k != "unjudged"}
+    assert "Not judged: " in Counterfactual().html(old, {}) and "0 of 0" not in Counterfactual().html(old, {})
+    judged = counterfactual_report(TEXTS, keyword, keyword, LABELS)
+    assert judged["unjudged"] is None and "<table" in Counterfactual().html(judged, {})

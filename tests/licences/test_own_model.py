@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from cli_builders import explain
@@ -80,16 +81,99 @@ def test_distill_passes_the_gate_without_accepting_risk(tmp_path, tiny_st):
     assert any(f"internal model of {OWNER}" in x for x in verdict["obligations"]["other"])
 
 
-def test_a_misspelt_licence_value_gets_did_you_mean(tmp_path):
-    r = check(skops(tmp_path), Use(), declared="propietary: Acme Ltd")
-    assert r["verdict"] == "UNKNOWN"
-    assert "did you mean 'proprietary'?" in r["unknown"][0] and "understudy licence list" in r["unknown"][0]
-    assert "did you mean 'apache-2.0'?" in check(skops(tmp_path), Use(), declared="apache-2.1")["unknown"][0]
+@pytest.mark.parametrize(
+    "written, near",
+    [
+        ("propietary: Acme Ltd", 'did you mean "proprietary: Acme Ltd"?'),  # the owner is kept
+        ("Apche-2.0", "did you mean 'apache-2.0'?"),
+        ("apache-2.1", "did you mean 'apache-2.0'?"),
+        ("MTI", "did you mean 'mit'?"),  # two letters swapped: difflib alone finds nothing
+        ("Apache License 2.O", "did you mean 'apache-2.0'?"),  # an alias, misspelt
+    ],
+)
+def test_a_misspelt_declared_value_is_a_user_error_not_a_licence_risk(tmp_path, written, near):
+    with pytest.raises(UserError) as err:
+        check(skops(tmp_path), Use(), declared=written)
+    said = str(err.value)
+    assert near in said and "--declared" in said and "understudy licence list" in said, said
+    assert "accept-licence-risk" not in said
+
+
+def test_a_misspelt_recipe_licence_exits_2_naming_the_key(tmp_path, tiny_st):
+    recipe = callable_recipe(tmp_path, "Apche-2.0", base=tiny_st)
+    runner = CliRunner()
+    for args in (["check", str(recipe), "--no-sample"], ["distill", str(recipe), "--out", str(tmp_path / "run")]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, explain(result)
+        out = " ".join(result.output.split())  # rich may wrap it
+        assert "teacher.licence 'Apche-2.0' in the recipe" in out and "did you mean 'apache-2.0'?" in out, out
+        assert "UNKNOWN" not in out and "accept-licence-risk" not in out, out
+
+
+def test_an_unknown_licence_in_the_teachers_own_files_stays_unknown(tmp_path, tiny_st):
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "README.md").write_text("---\nlicense: apche-2.0\n---\n# a model\n")
+    r = check(str(teacher), Use())
+    assert r["verdict"] == "UNKNOWN" and "did you mean 'apache-2.0'?" in r["unknown"][0]
+
+
+def test_declared_on_the_command_line_says_so(tmp_path):
+    r = check(skops(tmp_path), Use(), declared=f"proprietary: {OWNER}")
+    (lic,) = r["licences"]
+    assert lic["found_in"] == "command line" and "(declared on the command line)" in lic["reasons"][0]
+    assert r["evidence"][0]["field"] == "--declared"
+    recipe = callable_recipe(tmp_path, f"proprietary: {OWNER}")
+    from understudy.licences import gate_recipe
+    from understudy.recipe import parse_recipe
+
+    (lic,) = gate_recipe(parse_recipe(recipe)[0])["licences"]
+    assert lic["found_in"] == "recipe" and "(declared in the recipe)" in lic["reasons"][0]
+
+
+def test_the_summary_names_the_model_the_obligations_come_from(tmp_path, tiny_st):
+    from understudy.licences import gate_recipe, summary_line
+    from understudy.recipe import parse_recipe
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_st, base)  # the fixture is shared: tag a copy
+    set_card_licence(base, "apache-2.0")
+    recipe = callable_recipe(tmp_path, f"proprietary: {OWNER}", base=base)
+    r = gate_recipe(parse_recipe(recipe)[0])
+    models = {m["role"]: m for m in r["models"]}
+    assert models["teacher"]["verdict"] == "ALLOW" and models["teacher"]["owners"] == [OWNER]
+    assert models["student base"]["verdict"] == "ALLOW_WITH_OBLIGATIONS"
+    assert "apache-2.0" in models["student base"]["duties"]
+    line = summary_line(r)
+    assert line.startswith("licence gate: ALLOW_WITH_OBLIGATIONS — allow with obligations: from the student's base ")
+    assert "(apache-2.0: keep its NOTICE" in line and f"the teacher (proprietary, {OWNER}) allows" in line, line
+    shown = CliRunner().invoke(app, ["licence", "check", skops(tmp_path), "--declared", f"proprietary: {OWNER}"])
+    assert f"allow: the teacher (proprietary, {OWNER}) allows" in " ".join(shown.output.split()), explain(shown)
+
+
+def test_the_gate_words_name_both_licences():
+    from understudy.report.words import GATES
+
+    assert "student's base" in GATES["licence"].name and "teacher" in GATES["licence"].name
+    assert "student starts from" in GATES["licence"].means
+
+
+def test_licence_list_wraps_at_the_terminal_width():
+    listed = CliRunner().invoke(app, ["licence", "list"], env={"COLUMNS": "50"})
+    assert listed.exit_code == 0, explain(listed)
+    cat = load_catalogue()
+    whole = set(cat.values()) | {f"{e.id}: OWNER" for e in cat.licences}
+    for line in listed.output.splitlines():
+        if len(line) > 50:  # only a value too long for any line, alone on its own
+            assert line.strip().removeprefix("aliases: ").rstrip(";") in whole, line
+    text = listed.output.replace("\n  ", " ")
+    for e in cat.licences:  # every id and alias is printed whole
+        assert all(a in text for a in e.aliases), e.id
 
 
 def test_licence_list_shows_every_value_and_alias_uncut():
     runner = CliRunner()
-    listed = runner.invoke(app, ["licence", "list"], env={"COLUMNS": "40"})
+    listed = runner.invoke(app, ["licence", "list"], env={"COLUMNS": "400"})  # wide: one row a licence
     assert listed.exit_code == 0, explain(listed)
     lines = listed.output.splitlines()
     cat = load_catalogue()

@@ -32,29 +32,52 @@ def blocks(section: str, language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.S)
 
 
-def test_the_cards_snippet_runs_as_written_on_the_student_folder(run, tmp_path, monkeypatch):
-    card = (run / "student" / "README.md").read_text(encoding="utf-8")
-    section = how_to_use(card)
-    (snippet,) = blocks(section, "python")
-    folder = re.search(r'understudy\.load\("([^"]+)"\)', snippet).group(1)
-    shutil.copytree(run / "student", tmp_path / folder)  # the folder as someone who downloaded it has it
-    monkeypatch.chdir(tmp_path)
+def run_snippet(snippet: str) -> list[str]:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(snippet, "README.md", "exec"), {})
-    printed = out.getvalue().splitlines()
-    model = understudy.load(tmp_path / folder)
+    return out.getvalue().splitlines()
+
+
+def test_the_cards_snippet_runs_as_written_from_where_the_card_says(run, tmp_path, monkeypatch):
+    """As printed, from the folder that holds the run folder (the card names it by its real name); then the
+    student/ folder copied on its own, loaded as the card says, from the folder it was copied into."""
+    card = (run / "student" / "README.md").read_text(encoding="utf-8")
+    section = how_to_use(card)
+    assert f"from the folder that holds the run folder `{run.name}`" in section
+    (snippet,) = blocks(section, "python")
+    assert f'understudy.load("{run.name}")' in snippet  # the run folder's real name, not the student's
+    model = understudy.load(run)
     example = re.search(r'predict\(\["([^"]+)"\]\)', snippet).group(1)
+
+    monkeypatch.chdir(run.parent)
+    printed = run_snippet(snippet)  # exactly as printed
     assert printed[0] == str(model.predict([example]))
     assert printed[-1] == str(model.defer([example]))  # the run has a policy, so the snippet shows defer
 
     (commands,) = blocks(section, "bash")
     first = shlex.split(commands.splitlines()[0])
-    assert first[:2] == ["understudy", "predict"]
+    assert first[:3] == ["understudy", "predict", run.name]
     result = CliRunner().invoke(app, first[1:] + ["--json"])
     assert result.exit_code == 0, result.output
     assert model.predict([example])[0] in result.stdout
-    assert any(line.startswith(f"understudy serve {folder}") for line in commands.splitlines())
+    assert any(line.startswith(f"understudy serve {run.name}") for line in commands.splitlines())
+
+    # Copied on its own: the card says what to load, from the folder it was copied into.
+    alone = re.search(
+        r"copied anywhere: from the folder you copied it into, `(understudy\.load\(\"[^\"]+\"\))`", section
+    )
+    assert alone, section
+    folder = re.search(r'load\("([^"]+)"\)', alone.group(1)).group(1)
+    assert folder == "student"  # the folder this README.md is in, by its own name
+    elsewhere = tmp_path / "downloaded"
+    shutil.copytree(run / "student", elsewhere / folder)
+    monkeypatch.chdir(elsewhere)
+    load_line = next(line for line in snippet.splitlines() if line.startswith("model = understudy.load("))
+    printed = run_snippet(snippet.replace(load_line, f"model = {alone.group(1)}"))
+    assert printed[0] == str(model.predict([example])) and printed[-1] == str(model.defer([example]))
+    result = CliRunner().invoke(app, ["predict", folder, example, "--json"])  # "the commands take that path too"
+    assert result.exit_code == 0 and model.predict([example])[0] in result.stdout, result.output
 
 
 def test_the_card_says_how_the_confidence_is_calibrated_and_prints_no_machine_paths(run):

@@ -271,3 +271,42 @@ def test_safe_to_ship_section_shows_safety_figures_side_by_side():
     assert "5.4%" in html and "1.8%" in html and "0.09" in html and "islands" in html
     assert "do not deploy" in html and "compliance.html" in html
     assert safety_section({}) == ""  # nothing measured: no section, rather than an empty one
+
+
+def test_evaluation_texts_in_the_transfer_set_are_warned_of_beside_the_agreement(tmp_path):
+    report = copy.deepcopy(make_report())
+    report.setdefault("data", {})["overlap"] = {"texts": 12, "of": 250, "note": "12 of 250 <b>also taught</b>"}
+    render_html(report, tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    card = page.split("<h3>Agreement</h3>", 1)[1].split("</div></div>", 1)[0]
+    assert "Warning: 12 of the 250 evaluation texts are also in the transfer set" in card
+    assert "read better than they will on new texts" in card
+    report["data"]["overlap"] = {"texts": 0, "of": 250, "note": "None of the 250 evaluation texts is in it."}
+    render_html(report, tmp_path / "clean.html")
+    assert "also in the transfer set" not in (tmp_path / "clean.html").read_text(encoding="utf-8")
+
+
+def test_a_counterfactual_check_with_nothing_to_swap_reads_not_judged_everywhere(tmp_path):
+    from understudy.evaluate.counterfactual import counterfactual_report
+
+    def predict(texts):
+        return [[0.5, 0.5]] * len(texts)
+
+    report = copy.deepcopy(make_report())
+    report["counterfactual"] = counterfactual_report(["no person <here>"], predict, predict, ["great", "other"])
+    why = report["counterfactual"]["unjudged"]
+    result = {
+        "name": "max_counterfactual_flip_rate",
+        "value": None,
+        "threshold": 0.05,
+        "on_fail": "warn",
+        "passed": None,
+        "status": "SKIPPED",
+        "message": f"max_counterfactual_flip_rate: skipped: not judged (too few to judge): {why}",
+        "where": None,
+    }
+    report["gates"]["results"].append(result)
+    render_html(report, tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert f"Not judged: {why}" in page and "0 of 0" not in page
+    assert page.count(why) >= 2  # the check's row and the evaluation's section say the same

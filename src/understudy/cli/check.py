@@ -1,5 +1,6 @@
 """`understudy check RECIPE`: every problem found before the teacher is asked anything, then the labelling's
-time and cost. Exit 0 when there is none, 2 (a user error) when there is any."""
+time and cost. Exit 0 when there is none; when the licence gate's BLOCK or UNKNOWN is the only kind of problem,
+3 or 4 as for `distill` and `licence check` (understudy.cli.exits); 2 (a user error) for any other problem."""
 
 from __future__ import annotations
 
@@ -27,12 +28,8 @@ def check(
     teacher will label and how long (and, for an API teacher, how much) that takes."""
     from rich.text import Text
 
+    from .exits import USER_ERROR, for_verdict
     from .main import _console, _run
-
-    try:
-        from .exits import USER_ERROR
-    except ImportError:  # the shared table of exit codes, where it exists
-        from .main import EXIT_USER_ERROR as USER_ERROR
 
     console = _console(False)
 
@@ -54,5 +51,10 @@ def check(
         say(f"{len(result.problems)} problem{'s' if len(result.problems) != 1 else ''}:", "bold red")
         for i, problem in enumerate(result.problems, 1):
             say(f"{i}. {problem}")
+        verdicts = {p.verdict for p in result.problems if p.kind == "licence" and p.verdict}
+        if len(verdicts) == 1 and all(p.kind == "licence" for p in result.problems):
+            raise typer.Exit(for_verdict(verdicts.pop()))  # the licence verdict alone: the code distill gives it
         raise typer.Exit(USER_ERROR)
-    say(f"ok: {recipe} is ready; run: understudy distill {recipe}" + (f" --out {out}" if out else ""), "green")
+    # the same --out as this check: the run folder holds the answers sampled here, so they are not asked again
+    folder = out if out is not None else result.out
+    say(f"ok: {recipe} is ready; run: understudy distill {recipe}" + (f" --out {folder}" if folder else ""), "green")

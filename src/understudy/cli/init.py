@@ -12,10 +12,11 @@ from pathlib import Path
 
 import typer
 
+from ..registry import PLACEHOLDER  # "CHOOSE": not a teacher kind; check and distill stop on it and list the kinds
+
 SAMPLE_ROWS = 2000  # enough rows to tell a label column from free text, quick on any file
 MAX_LABELS = 20  # a column with at most this many distinct values (and repeats) reads as labels
 GROUP_WORDS = ("gender", "sex", "age", "region", "country", "language", "ethnic", "race", "religion", "nationality")
-PLACEHOLDER = "CHOOSE"  # not a teacher kind: check and distill stop on it and list the kinds
 
 
 def init(
@@ -114,7 +115,8 @@ def render(source: Path, guess: dict, out: Path, *, evaluation=None, held_out=No
         "# Every key, its default and meaning: `understudy keys`. Check it before any teacher call: `understudy check`.",
         f"name: {_q(run_name)}",
         "intended_use:",
-        '  description: "" # what the student will be used for, in plain words',
+        # left empty on purpose: check stops on it until someone writes the sentence (the EU AI Act screen reads it)
+        '  description: "" # set this: one sentence on what the student is for and who it affects',
         "  sector: general # general | retail | marketing | finance | hr | healthcare (sets the default gates)",
         "  commercial: true",
         "teacher:",

@@ -4,6 +4,7 @@ distilled, for what use; list every licence value the gate accepts."""
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import textwrap
 
@@ -73,7 +74,8 @@ def check(
 @app.command("list")
 def list_licences(json_mode: bool = typer.Option(False, "--json", help="Print the list as JSON on stdout.")):
     """Every licence value the gate accepts (in a recipe's teacher.licence or --declared), its aliases, and what
-    it allows. Nothing is cut to fit the terminal."""
+    it allows. Nothing is cut to fit the terminal: on a narrow one each licence gets a few lines, wrapped between
+    words, and no id or alias is ever split."""
     from ..licences.catalogue import load_catalogue
 
     rows = []
@@ -95,13 +97,51 @@ def list_licences(json_mode: bool = typer.Option(False, "--json", help="Print th
     if json_mode:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
+    width = shutil.get_terminal_size().columns  # honours COLUMNS
     columns = ["value", "distillation", "commercial", "kind", "name", "aliases"]
     table = [[r[c] if c != "aliases" else "; ".join(r[c]) for c in columns] for r in rows]  # aliases hold commas
-    typer.echo(aligned(columns, table))
+    text = aligned(columns, table)
+    if max(len(line) for line in text.splitlines()) > width:
+        text = "\n\n".join(record(r, width) for r in rows)
+    typer.echo(text)
     typer.echo(
-        '\nYour organisation\'s own model: teacher.licence: "proprietary: OWNER" (or own, internal, in-house), '
-        "naming the owner. Values are matched ignoring case, spaces and punctuation."
+        "\n"
+        + wrap(
+            'Your organisation\'s own model: teacher.licence: "proprietary: OWNER" (or own, internal, in-house), '
+            "naming the owner. Values are matched ignoring case, spaces and punctuation.",
+            width,
+        )
     )
+
+
+def wrap(text: str, width: int, indent: str = "") -> str:
+    """Between words only: a word longer than the line (an id, a URL) stays whole on a line of its own."""
+    return "\n".join(
+        textwrap.wrap(
+            text,
+            max(width, 20),
+            initial_indent=indent,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    )
+
+
+def record(row: dict, width: int) -> str:
+    """One licence on a narrow terminal: its value on a line, then what it allows and its aliases, indented."""
+    keep = str.maketrans(" ", "\u00a0")  # textwrap never breaks at a no-break space: each alias stays whole
+    aliases = "; ".join(a.translate(keep) for a in row["aliases"])
+    lines = [
+        row["value"],
+        wrap(
+            f"distillation:\u00a0{row['distillation']}; commercial:\u00a0{row['commercial']}; kind:\u00a0{row['kind']}",
+            width,
+            "  ",
+        ).replace("\u00a0", " "),
+        wrap(row["name"], width, "  "),
+    ] + ([wrap(f"aliases: {aliases}", width, "  ").replace("\u00a0", " ")] if aliases else [])
+    return "\n".join(lines)
 
 
 def aligned(columns: list[str], rows: list[list[str]]) -> str:
@@ -121,6 +161,8 @@ def render(result: dict, console) -> None:
         f"use, sector {result['use']['sector']}  ({escape(', '.join(result['targets']))})",
         highlight=False,
     )
+    if result.get("summary"):  # which model each part of the verdict comes from
+        console.print(Text(result["summary"]), highlight=False)
     table = Table(show_lines=True)
     for col in ("terms", "whose", "verdict", "why"):
         table.add_column(col, overflow="fold")

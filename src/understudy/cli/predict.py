@@ -1,7 +1,8 @@
 """`understudy predict RUN (TEXT... | --input FILE) [--output FILE]`: the student's answers, as `serve` gives them.
 
 The student loads through understudy.load: calibrated confidence, and the oversight decision where it has a
-policy. A file in (CSV, TSV, JSONL, Parquet) comes out in the same shape: its columns, then label, confidence,
+policy. A run whose gates said BLOCK is refused (exit 3), as `serve` refuses it, unless --allow-blocked: then
+every answer comes with a warning line on stderr. A file in (CSV, TSV, JSONL, Parquet) comes out in the same shape: its columns, then label, confidence,
 one p_<label> per class and defer_to_human; the format out is --output's suffix.
 """
 
@@ -33,6 +34,9 @@ def predict(
         None, "--text-column", help="The column holding the texts (default: the run's recipe's, else 'text')."
     ),
     json_mode: bool = typer.Option(False, "--json", help="Print JSON lines to stdout instead of a table."),
+    allow_blocked: bool = typer.Option(
+        False, "--allow-blocked", help="Use a student whose release checks said BLOCK (a warning says so)."
+    ),
 ):
     """Classify texts with a run's student: label, calibrated confidence, each class's probability, and whether the
     oversight policy sends the text to a person."""
@@ -42,21 +46,25 @@ def predict(
 
     def go():
         from ..errors import UserError
-        from ..use import load
 
         if texts and input is not None:
             raise UserError("give texts as arguments or --input FILE, not both")
         if not texts and input is None:
             raise UserError("nothing to classify: give texts as arguments, or --input FILE (CSV, JSONL or Parquet)")
         fmt = out_format(output) if output is not None else None  # a bad suffix fails before the model loads
-        model = load(run)
+        model = load_checked(run, allow_blocked)
         if input is not None:
             column = text_column or default_column(model)
             table = read_input(input, column)
         else:
             import pandas as pd
 
-            check_texts(list(texts), [f"text argument {i + 1}" for i in range(len(texts))], "the texts given")
+            check_texts(
+                list(texts),
+                [f"text argument {i + 1}" for i in range(len(texts))],
+                "the texts given",
+                fix="give each argument a text, or leave out the empty ones",
+            )
             table, column = pd.DataFrame({"text": list(texts)}), "text"
         result, renamed = answer(model, table, column)
         for old, new in renamed:
@@ -73,6 +81,29 @@ def predict(
         sys.stdout.write(json_lines(result))
     else:
         print_table(result, model, column, console)
+
+
+def load_checked(run: str, allow_blocked: bool):
+    """understudy.load, its BLOCK refusal as it is (exit 3); with --allow-blocked, the warning on stderr, once."""
+    import warnings
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..use import BlockedStudentWarning, load
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BlockedStudentWarning)  # said below, in the command's own words
+        model = load(run, allow_blocked=allow_blocked)
+    if model.verdict == "BLOCK":
+        Console(stderr=True).print(
+            Text.assemble(
+                ("warning: ", "bold red"),
+                f"the release checks blocked this student ({model.verdict_why}); these answers come only because "
+                "of --allow-blocked: do not rely on them",
+            )
+        )
+    return model
 
 
 def default_column(model) -> str:
@@ -135,7 +166,9 @@ def read_input(path: Path, column: str):
     return table
 
 
-def check_texts(texts: list, where: list[str], source: str) -> None:
+def check_texts(
+    texts: list, where: list[str], source: str, fix: str = "give every row a text, or remove the empty rows"
+) -> None:
     from ..errors import UserError
 
     if not texts:
@@ -143,7 +176,7 @@ def check_texts(texts: list, where: list[str], source: str) -> None:
     empty = [i for i, t in enumerate(texts) if t is None or not str(t).strip()]
     if empty:
         more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
-        raise UserError(f"{where[empty[0]]}: the text is empty{more}; give every row a text, or remove the empty rows")
+        raise UserError(f"{where[empty[0]]}: the text is empty{more}; {fix}")
 
 
 def answer(model, table, column: str):
@@ -218,14 +251,37 @@ def write_output(table, path: Path, fmt: str) -> None:
 
 
 def print_table(result, model, column: str, console) -> None:
+    """The answers as a table whose headers are never cut; where the columns cannot all fit the terminal, each
+    text as its own block of aligned `name  value` lines instead."""
     from rich.table import Table
     from rich.text import Text
 
     ours = ["label", "confidence", *(f"p_{label}" for label in model.labels)]
     shown = [column, *ours, *(["defer_to_human"] if "defer_to_human" in result.columns else [])]
-    table = Table(title=f"{model.name}: {len(result)} texts")
-    for c in shown:
-        table.add_column(Text(str(c)), overflow="fold")
-    for _, row in result[shown].iterrows():
-        table.add_row(*(Text(f"{v:.4f}" if isinstance(v, float) else str(v)) for v in row.tolist()))
-    console.print(table)
+    n = len(result)
+    title = f"{model.name}: {n:,} text{'' if n == 1 else 's'}"
+    rows = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in result[shown].values.tolist()]
+    widths = [max([len(str(c)), *(len(r[i]) for r in rows)]) for i, c in enumerate(shown)]
+    # The answer columns at full width (3 per column: its padding and border), the text column what is left.
+    left = console.width - sum(widths[1:]) - 3 * len(shown) - 1
+    if left >= min(max(widths[0], len(str(column))), MIN_TEXT_WIDTH):
+        table = Table(title=Text(title))
+        table.add_column(Text(str(column)), overflow="fold", min_width=min(widths[0], MIN_TEXT_WIDTH))
+        for c, w in zip(shown[1:], widths[1:]):
+            table.add_column(Text(str(c)), no_wrap=True, min_width=w, justify="left" if c == "label" else "right")
+        for r in rows:
+            table.add_row(*(Text(v) for v in r))
+        console.print(table)
+        return
+    console.print(Text(title, style="bold"))
+    for r in rows:
+        block = Table.grid(padding=(0, 2))
+        block.add_column(no_wrap=True, style="bold")
+        block.add_column(overflow="fold")
+        for c, v in zip(shown, r):
+            block.add_row(Text(str(c)), Text(v))
+        console.print()
+        console.print(block)
+
+
+MIN_TEXT_WIDTH = 20  # below this, the text column reads as broken words: the answers go one block per text

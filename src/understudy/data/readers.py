@@ -219,6 +219,19 @@ def file_sha256(path: str) -> str | None:
     return digest.hexdigest()
 
 
+def did_you_mean(name: str, known: list[str]) -> str | None:
+    """The known column or label a misspelt one is nearest to: the same but for case (`Billing` -> `billing`),
+    else the closest by spelling (`categroy` -> `category`); None when nothing is close."""
+    import difflib
+
+    for k in known:
+        if k.casefold() == name.casefold():
+            return k
+    lower = {k.casefold(): k for k in known}
+    found = difflib.get_close_matches(name.casefold(), list(lower), n=1, cutoff=0.6)
+    return lower[found[0]] if found else None
+
+
 def _s(items: list) -> str:
     return "s" if len(items) > 1 else ""
 
@@ -257,10 +270,14 @@ def load_texts(
     wanted += [("group_columns", g) for g in spec.group_columns]
     for key, col in wanted:
         if col is not None and col not in df.columns:
-            raise UserError(
-                f"{where_set}: no column '{col}'; the columns are {columns}. "
+            guess = did_you_mean(col, [str(c) for c in df.columns])
+            hint = f"did you mean '{guess}'? " if guess else ""
+            error = UserError(
+                f"{where_set}: no column '{col}' ({hint}data.{role}.{key}); the columns are {columns}. "
                 f"Set data.{role}.{key} to {'one of them' if key != 'group_columns' else 'columns that exist'}"
             )
+            error.recipe_key = ("data", role, key)  # so `check` can name the recipe line
+            raise error
     has_labels = spec.label_column is not None
     if require_labels and not has_labels:
         raise UserError(f"{where_set}: gold labels are needed; set data.{role}.label_column")
@@ -313,8 +330,14 @@ def load_texts(
             if label is not None and label not in known:
                 unknown.setdefault(label, []).append(r)
         if unknown:
+            teacher_labels = [str(k).strip() for k in known_labels]
+
+            def guessed(lab: str) -> str:
+                near = did_you_mean(lab, teacher_labels)
+                return f"; did you mean '{near}'?" if near else ""
+
             parts = [
-                f"label '{lab}' ({len(rs)} row{_s(rs)}, e.g. row{_s(rs[:3])} {rows_at(rs[:3])})"
+                f"label '{lab}' ({len(rs)} row{_s(rs)}, e.g. row{_s(rs[:3])} {rows_at(rs[:3])}{guessed(lab)})"
                 for lab, rs in sorted(unknown.items(), key=lambda kv: -len(kv[1]))
             ]
             raise UserError(

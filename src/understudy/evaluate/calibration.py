@@ -205,9 +205,15 @@ class Calibration:
             if shipped.get("why")
             else ""
         )
+        where = where_measured(section)
+        if where:
+            where[0] = f"measured {where[0]}"
+        measured = "".join(f"{escape(w[0].upper() + w[1:])}. " for w in where)
+        measured = f"<p>{measured.strip()}</p>" if measured else ""
         return (
             "<h3>Calibration</h3>"
             + table(["", "ECE before", "ECE after temperature", "Temperature"], rows, "cmp")
+            + measured
             + said
         )
 
@@ -221,10 +227,17 @@ class Calibration:
             )
 
         said = [line(who) for who in ("student", "teacher") if isinstance(section.get(who), dict)]
+        if not said:
+            return []
+        where = where_measured(section)
+        if where:  # which texts these are: not the ones of the ECE in the table above
+            said[-1] += f", {'both ' if len(said) > 1 else ''}{where[0]}" + (
+                f" ({'; '.join(where[1:])})" if where[1:] else ""
+            )
         shipped = section.get("shipped") or {}
         if shipped.get("why"):
             said.append(f"served: temperature {plain(shipped.get('temperature'))} ({shipped['why']})")
-        return ["calibration: " + "; ".join(said)] if said else []
+        return ["calibration: " + "; ".join(said)]
 
     def enabled(self, recipe) -> str | None:
         return None
@@ -259,6 +272,28 @@ class Calibration:
             + "\n",
         )
         return out
+
+
+ROUGH_BELOW = 200  # test texts: under this, an ECE moves by several points from one split to another
+
+
+def where_measured(section: dict) -> list[str]:
+    """Where the before/after figures come from, in plain sentences (no full stops): the test half they are
+    measured on, that the side-by-side ECE is over every evaluation text (so it differs), and, under ROUGH_BELOW
+    test texts, that they are rough. [] when the section does not say how many texts it tested."""
+    n, n_cal = section.get("n_test"), section.get("n_calibration")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        return []
+    known = isinstance(n_cal, int) and not isinstance(n_cal, bool)
+    half = "half" if known and abs(n_cal - n) <= 1 else "part"
+    said = [f"on the {n:,}-text test {half}" + (f", the temperature fitted on the other {n_cal:,}" if known else "")]
+    if known:
+        said.append(
+            f"the ECE in the teacher-and-student table is over all {n + n_cal:,} evaluation texts, so it differs"
+        )
+    if n < ROUGH_BELOW:
+        said.append(f"rough: only {n:,} test texts")
+    return said
 
 
 def shipped_temperature(student: dict) -> dict:

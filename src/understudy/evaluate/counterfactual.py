@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import UserError
 from .evidence import clip, paired_difference, rate
 
-__all__ = ["counterfactual_report", "swap_lists", "counterfactuals"]
+__all__ = ["counterfactual_report", "swap_lists", "counterfactuals", "unjudged"]
 
 Predict = Callable[[list[str]], np.ndarray]
 WORDS_FILE = "counterfactual_words.yaml"
@@ -255,7 +255,33 @@ def counterfactual_report(
             },
             "examples": [e for _, e in sorted(examples, key=lambda pe: pe[0])[:n_examples]],
         }
+    # No text to swap in is no evidence either way: say so, and the gate is SKIPPED with this why (gates.py).
+    judged = any(c["tested"] for c in report["categories"].values())
+    report["unjudged"] = None if judged else unjudged_words(extra is not None and bool(extra))
     return report
+
+
+def unjudged_words(extra: bool = False) -> str:
+    """Why no flip rate was judged: no evaluation text had a word of any swap list."""
+    if extra:
+        return (
+            "no evaluation text had a name, gender, nationality or religion word, or a word of "
+            "safety.counterfactual_words, to swap; add texts that do, or extend safety.counterfactual_words"
+        )
+    return (
+        "no evaluation text had a name, gender, nationality or religion word to swap; add texts that do, "
+        "or set safety.counterfactual_words"
+    )
+
+
+def unjudged(section: dict) -> str | None:
+    """The section's `unjudged`; for a report written before it existed, the same reading from its counts."""
+    if section.get("unjudged"):
+        return str(section["unjudged"])
+    cats = section.get("categories")
+    if isinstance(cats, dict) and cats and not any((c or {}).get("tested") for c in cats.values()):
+        return unjudged_words()
+    return None
 
 
 from pydantic import Field  # noqa: E402  (light; after the report functions it checks)
@@ -276,6 +302,11 @@ class CounterfactualFigures(Figures):
         '"counted"}}, "student": {...}, "student_minus_teacher", "student_minus_teacher_evidence": {... a paired '
         '95% interval of the difference (Newcombe)}, "examples": [{"text", "swapped", "teacher": {"before", "after"}, '
         '"student": {...}}]}}: at most 5 examples, texts cut to 200 characters'
+    )
+    unjudged: str | None = Field(
+        None,
+        description="why no flip rate could be judged (no evaluation text had a word to swap), or null; "
+        "the gate is then skipped with this reason",
     )
 
 
@@ -310,6 +341,9 @@ class Counterfactual:
         cats = section.get("categories")
         if not cats:
             return ""
+        why = unjudged(section)
+        if why:  # a table of "0 of 0 … too few to judge" per swap would only repeat this
+            return f"<h3>Counterfactual swaps</h3><p>Not judged: {esc(why)}.</p>"
         bound, _ = gate_bound(report, "max_counterfactual_flip_rate")
         rows = [
             [
@@ -356,7 +390,7 @@ class Counterfactual:
             if isinstance(get(c, "student", "flip_rate"), (int, float))
         ]
         if not rated:
-            return ["counterfactual swaps: no evaluation text had a word to swap"]
+            return [f"counterfactual swaps: not judged: {unjudged(section) or unjudged_words()}"]
         rate, name, c = max(rated, key=lambda r: r[0])
         return [
             f"counterfactual swaps: swapping {name} changes the student's answer on {percent(rate)} of "

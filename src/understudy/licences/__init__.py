@@ -2,6 +2,7 @@
 
 check(target, use)          one model, folder, GGUF file, package or API: the verdict dict
 gate_recipe(recipe)         the first stage of `distill`: the teacher, its base model and the student's base
+summary_line(result)        the one line the terminal prints: the verdict, and which model gave it
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from ..errors import UserError
 from .catalogue import load_catalogue
 from .evidence import Findings, collect
-from .verdict import NOT_LEGAL_ADVICE, RANK, Use, decide  # noqa: F401
+from .verdict import NOT_LEGAL_ADVICE, RANK, Use, decide, summary_line  # noqa: F401
 
 
 class LicenceBlocked(UserError):
@@ -45,7 +46,7 @@ def check(
     accept_risk: str | None = None,
 ) -> dict:
     catalogue = load_catalogue()
-    findings = [collect(target, catalogue, declared=declared, model=model)]
+    findings = [collect(target, catalogue, declared=declared, model=model, declared_in="command line")]
     if student_base:
         findings.append(collect(student_base, catalogue, role="student base"))
     return decide(findings, catalogue, use, accept_risk=accept_risk)

@@ -38,6 +38,7 @@ class Commercial(_Strict):
 
 
 class Obligations(_Strict):
+    summary: str | None = None  # a few words for the one-line summary the terminal prints; derived when absent
     attribution: str | None = None
     name_prefix: str | None = None
     notice: str | None = None
@@ -50,7 +51,7 @@ class Obligations(_Strict):
     other: list[str] = []
 
     def any(self) -> bool:
-        return any(v for v in self.model_dump().values())
+        return any(v for k, v in self.model_dump().items() if k != "summary")
 
 
 class Restriction(_Strict):
@@ -119,9 +120,20 @@ class Catalogue(_Strict):
         return list(dict.fromkeys(name for e in self.licences for name in [e.id, *e.aliases]))
 
     def suggest(self, value: str) -> list[str]:
-        """The accepted values nearest a misspelt one, for 'did you mean'."""
-        near = difflib.get_close_matches(_key(value.split(":", 1)[0]), self._by_alias, n=6, cutoff=0.75)
+        """The accepted values nearest a misspelt one, for 'did you mean': ids and aliases alike, ignoring case and
+        punctuation, and a swap of two neighbouring letters ('MTI' -> 'mit') that difflib scores too low."""
+        key = _key(value.split(":", 1)[0])
+        swapped = {key[:i] + key[i + 1] + key[i] + key[i + 2 :] for i in range(len(key) - 1)}
+        near = [k for k in self._by_alias if k in swapped]
+        near += difflib.get_close_matches(key, self._by_alias, n=6, cutoff=0.75)
         return list(dict.fromkeys(self._by_alias[k].id for k in near))[:3]  # one per licence, by its id
+
+    def suggest_written(self, value: str) -> list[str]:
+        """suggest(), as the user would write it: an own-model value keeps the owner ('"proprietary: Acme"')."""
+        owner = value.partition(":")[2].strip() if ":" in value else ""
+        return [
+            f'"{i}: {owner or "OWNER"}"' if self.get(i).kind == "own-model" else f"'{i}'" for i in self.suggest(value)
+        ]
 
     def own_model(self, tag: str) -> tuple[Entry, str | None] | None:
         """'proprietary: Acme Ltd' (or own/internal/in-house) -> (the own-model entry, 'Acme Ltd'); None otherwise."""

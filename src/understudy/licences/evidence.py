@@ -32,6 +32,9 @@ BUILTIN_HUB_IDS = {
     "all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
     "SmolLM2-135M-Instruct": "HuggingFaceTB/SmolLM2-135M-Instruct",
 }
+# Where a user declares a licence, and the key they write it under: a value there that is not in the catalogue
+# is a typo to fix (a UserError), not a licence risk to accept.
+DECLARED = {"recipe": "teacher.licence", "command line": "--declared"}
 
 
 @dataclass
@@ -64,12 +67,19 @@ class Findings:
 
 
 def collect(
-    target: str, catalogue: Catalogue, *, role: str = "teacher", declared: str | None = None, model: str | None = None
+    target: str,
+    catalogue: Catalogue,
+    *,
+    role: str = "teacher",
+    declared: str | None = None,
+    model: str | None = None,
+    declared_in: str = "recipe",
 ) -> Findings:
-    """Evidence for a target: a folder, a .gguf file, 'builtin:NAME', 'package:NAME', 'PROVIDER:MODEL' or an API URL."""
+    """Evidence for a target: a folder, a .gguf file, 'builtin:NAME', 'package:NAME', 'PROVIDER:MODEL' or an API URL.
+    `declared_in`: where the user wrote `declared`, "recipe" (teacher.licence) or "command line" (--declared)."""
     found = Findings(target)
     if declared:
-        _tag(found, catalogue, declared, source="recipe", field="teacher.licence", role=role)
+        _tag(found, catalogue, declared, source=declared_in, field=DECLARED[declared_in], role=role)
     if target.startswith(("http://", "https://")):
         _api(found, catalogue, urlparse(target).hostname or "", model, role)
     elif ":" in target and target.split(":", 1)[0].lower() in PROVIDERS:
@@ -121,6 +131,8 @@ def _tag(
     if own:
         return _own(found, own, str(tag), source=source, field=field, file=file, line=line, role=role)
     entry = catalogue.lookup(tag) or catalogue.lookup(re.sub(r"\s+licen[cs]e$", "", tag.strip(), flags=re.I))
+    if entry is None and source in DECLARED:
+        raise not_a_licence_value(catalogue, str(tag), source)
     found.add(Evidence(source, str(tag), entry.id if entry else None, file, line, field, role=role, kind="tag"))
     return entry
 
@@ -134,12 +146,12 @@ OWN_ELSEWHERE = (
 def _own(found: Findings, own: tuple, tag: str, *, source: str, field, file, line, role: str) -> Entry | None:
     """Your own model: only your declaration counts, and it names the owner, who owns the student too."""
     entry, owner = own
-    if source != "recipe":
+    if source not in DECLARED:
         found.add(Evidence(source, tag, None, file, line, field, clause=OWN_ELSEWHERE, role=role, kind="tag"))
         return None
     if not owner:
         raise UserError(
-            f"teacher.licence '{tag}' declares the teacher your organisation's own model but names no owner: "
+            f"{DECLARED[source]} '{tag}' declares the teacher your organisation's own model but names no owner: "
             f'write it as "{tag.strip()}: OWNER" (e.g. teacher.licence: "proprietary: Acme Ltd"; '
             'with `licence check`, --declared "proprietary: Acme Ltd")'
         )
@@ -149,6 +161,21 @@ def _own(found: Findings, own: tuple, tag: str, *, source: str, field, file, lin
         )
     )
     return entry
+
+
+def not_a_licence_value(catalogue: Catalogue, value: str, declared_in: str) -> UserError:
+    """A declared licence value the catalogue does not know: a mistake in the recipe or the command, said as one."""
+    where = "in the recipe" if declared_in == "recipe" else "on the command line"
+    near = catalogue.suggest_written(value)
+    hint = (
+        "did you mean " + " or ".join(near) + "?"
+        if near
+        else 'no accepted value is close to it; if the model is your organisation\'s own, write "proprietary: OWNER"'
+    )
+    return UserError(
+        f"{DECLARED[declared_in]} '{value}' {where} is not a licence value understudy knows: {hint}\n"
+        "  fix: write one of the values `understudy licence list` shows (case, spaces and punctuation do not matter)"
+    )
 
 
 def _names(found: Findings, catalogue: Catalogue, names, *, source: str, role: str, file=None, line=None, field=None):

@@ -33,11 +33,14 @@ class Use:
         }
 
 
-def judge(entry: Entry, use: Use, role: str, *, owner: str | None = None) -> tuple[str, list[str]]:
+def judge(
+    entry: Entry, use: Use, role: str, *, owner: str | None = None, found_in: str = "recipe"
+) -> tuple[str, list[str]]:
     """One licence's verdict for this use, with the reasons quoted from the terms."""
     if entry.kind == "own-model":  # the user declared the teacher their organisation's own, naming the owner
+        where = "on the command line" if found_in == "command line" else "in the recipe"
         return "ALLOW", [
-            f"the teacher is {owner or 'your organisation'}'s own model (declared in the recipe): "
+            f"the teacher is {owner or 'your organisation'}'s own model (declared {where}): "
             "no third party's terms apply"
         ]
     block, unknown, why = [], [], []
@@ -95,10 +98,11 @@ def judge(entry: Entry, use: Use, role: str, *, owner: str | None = None) -> tup
 def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_risk: str | None = None) -> dict:
     """The licence gate's result: verdict, whether the run may go on, every licence with its reasons, evidence, obligations."""
     roles: dict[
-        str, tuple[str, str]
-    ] = {}  # licence id -> (role, where first found); a teacher role beats 'student base'
+        str, tuple[str, str, str]
+    ] = {}  # licence id -> (role, where first found, target); a teacher role beats 'student base'
     unknown_reasons, evidence, notes = [], [], []
-    for f in findings:
+    unknown_by_role: dict[str, list[str]] = {}  # whose terms could not be confirmed, for the per-model summary
+    for i, f in enumerate(findings):
         evidence += [e.to_dict() | {"target": f.target} for e in f.evidence]
         notes += f.notes
         recognised = [e for e in f.evidence if e.licence]
@@ -109,25 +113,29 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
                 else ("API provider" if e.role == "API provider" else "teacher")
             )
             if e.licence not in roles or roles[e.licence][0] == "student base":
-                roles[e.licence] = (role, e.source)
+                roles[e.licence] = (role, e.source, f.target)
         for e in f.evidence:
             if e.licence is None:
                 unknown_reasons.append(_not_known(e, catalogue))
+                unknown_by_role.setdefault(_whose(e.role), []).append(unknown_reasons[-1])
         if not recognised and not any(e.licence is None for e in f.evidence):
             unknown_reasons.append(
                 f"{f.target}: no licence found (no card tag, licence file, GGUF metadata or "
                 "package metadata); declare it as teacher.licence in the recipe if you know it"
             )
+            # check() and gate_recipe() put the teacher first and the student's base after it
+            unknown_by_role.setdefault("teacher" if i == 0 else "student base", []).append(unknown_reasons[-1])
     owners = _owners(findings)
     licences = []
-    for lid, (role, source) in roles.items():
+    for lid, (role, source, target) in roles.items():
         entry = catalogue.get(lid)
-        verdict, reasons = judge(entry, use, role, owner=owners.get(lid))
+        verdict, reasons = judge(entry, use, role, owner=owners.get(lid), found_in=source)
         licences.append(
             {
                 "id": entry.id,
                 "name": entry.name,
                 "role": role,
+                "target": target,
                 "found_in": source,
                 "verdict": verdict,
                 "reasons": reasons,
@@ -141,12 +149,15 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
         key=RANK.__getitem__,
     )
     entries = [catalogue.get(lic["id"]) for lic in licences]
+    models = per_model(licences, unknown_by_role, catalogue)
     result = {
         "verdict": verdict,
         "proceed": verdict in ("ALLOW", "ALLOW_WITH_OBLIGATIONS") or (verdict == "UNKNOWN" and bool(accept_risk)),
         "use": use.to_dict(),
         "targets": [f.target for f in findings],
         "licences": licences,
+        "models": models,
+        "summary": summarise(verdict, models),
         "unknown": unknown_reasons,
         "notes": notes,
         "evidence": evidence,
@@ -160,6 +171,101 @@ def decide(findings: list[Findings], catalogue: Catalogue, use: Use, *, accept_r
     if verdict == "UNKNOWN" and accept_risk:
         result["accepted_risk"] = {"reason": accept_risk, "at": result["checked"]}
     return result
+
+
+ROLES = ("teacher", "API provider", "student base")  # the order the summary names them in
+SAYS = {
+    "ALLOW": "allows",
+    "ALLOW_WITH_OBLIGATIONS": "allows, with obligations",
+    "UNKNOWN": "could not be confirmed",
+    "BLOCK": "does not allow this use",
+}
+
+
+def _whose(role: str) -> str:
+    return role if role in ("student base", "API provider") else "teacher"  # a teacher's base model is the teacher's
+
+
+def per_model(licences: list[dict], unknown_by_role: dict[str, list[str]], catalogue: Catalogue) -> list[dict]:
+    """What each model's terms gave: the teacher, the API provider and the student's base, each on its own, so a
+    reader sees which one an obligation or a BLOCK comes from."""
+    out = []
+    for role in ROLES:
+        mine = [lic for lic in licences if lic["role"] == role]
+        unknown = unknown_by_role.get(role, [])
+        if not mine and not unknown:
+            continue
+        verdict = max([lic["verdict"] for lic in mine] + (["UNKNOWN"] if unknown else []), key=RANK.__getitem__)
+        out.append(
+            {
+                "role": role,
+                "target": mine[0]["target"] if mine else None,
+                "verdict": verdict,
+                "licences": [lic["id"] for lic in mine],
+                "owners": [lic["owner"] for lic in mine if lic.get("owner")],
+                "duties": {
+                    lic["id"]: duty_words(catalogue.get(lic["id"]))
+                    for lic in mine
+                    if lic["verdict"] == "ALLOW_WITH_OBLIGATIONS"
+                },
+                "unknown": unknown,
+            }
+        )
+    return out
+
+
+def duty_words(entry: Entry) -> str:
+    """A licence's obligations in a few words (the catalogue's summary, or read off its fields)."""
+    o = entry.obligations
+    if o.summary:
+        return o.summary
+    words = (
+        ([f"start the student's name with '{o.name_prefix}'"] if o.name_prefix else [])
+        + ([f"show '{o.attribution}'"] if o.attribution else [])
+        + (["keep its notice"] if o.notice else [])
+        + (["pass on its use restrictions"] if o.pass_on_use_policy or entry.restricted_uses else [])
+        + (
+            [f"up to {entry.commercial.monthly_active_users_limit:,} monthly users"]
+            if entry.commercial.monthly_active_users_limit
+            else []
+        )
+        + (["share alike"] if o.share_alike else [])
+        + (["offer the source"] if o.source_code else [])
+        + (["do not redistribute the student"] if o.no_redistribution_of_derivatives else [])
+        + (["regional limits"] if entry.geographic else [])
+        + (["ship the licence"] if o.licence_copy else [])
+    )
+    return ", ".join(words or ["see its obligations"])
+
+
+def _who(m: dict) -> str:
+    """'the teacher (proprietary, Acme Ltd)', "the student's base all-MiniLM-L6-v2 (apache-2.0, mit)"."""
+    name = {"teacher": "the teacher", "API provider": "the API provider", "student base": "the student's base"}
+    who = name[m["role"]]
+    if m["role"] == "student base" and m.get("target"):
+        who += " " + str(m["target"]).removeprefix("builtin:").rstrip("/").rsplit("/", 1)[-1]
+    what = m["licences"] + m["owners"]
+    return who + (f" ({', '.join(what)})" if what else "")
+
+
+def summarise(verdict: str, models: list[dict]) -> str:
+    """The verdict in words, naming the model each part of it comes from: the one line the terminal prints."""
+    parts = []
+    for m in sorted(models, key=lambda m: -RANK[m["verdict"]]):  # what decides the verdict first
+        if m["verdict"] == "ALLOW_WITH_OBLIGATIONS":
+            name = _who({**m, "licences": [], "owners": []})
+            duties = "; ".join(f"{lid}: {d}" for lid, d in m["duties"].items())
+            parts.append(f"from {name} ({duties})")
+        else:
+            parts.append(f"{_who(m)} {SAYS[m['verdict']]}")
+    return verdict.replace("_", " ").lower() + (": " + "; ".join(parts) if parts else "")
+
+
+def summary_line(result: dict) -> str:
+    """'licence gate: ALLOW_WITH_OBLIGATIONS — allow with obligations: from the student's base ...; the teacher
+    (proprietary, Acme Ltd) allows'. A result written before per-model summaries gives the verdict alone."""
+    head = f"licence gate: {result['verdict']}" + (" (risk accepted)" if result.get("accepted_risk") else "")
+    return head + (f" — {result['summary']}" if result.get("summary") else "")
 
 
 def own_duty(owner: str | None) -> str:

@@ -99,8 +99,10 @@ def _header(r: dict) -> str:
 
 
 def _cards(r: dict) -> str:
+    from .verdict import overlap_warning
     from .words import ratio_words, speed_short
 
+    overlap = overlap_warning(r)  # evaluation texts the student was taught: beside the figure they flatter
     c, t, s = r.get("comparison") or {}, r.get("teacher") or {}, r.get("student") or {}
     ci, ag = c.get("retention_ci") or {}, c.get("agreement") or {}
     one = c.get("speedup_batch_1")
@@ -125,7 +127,8 @@ def _cards(r: dict) -> str:
         (
             "Agreement",
             _pct(ag.get("value")),
-            f"of texts get the same answer as the teacher ({_pct(ag.get('low'))}–{_pct(ag.get('high'))})",
+            f"of texts get the same answer as the teacher ({_pct(ag.get('low'))}–{_pct(ag.get('high'))})"
+            + (f'<br><span class="warn">{escape(overlap)}</span>' if overlap else ""),
         ),
         (
             "Cost per million predictions",

@@ -59,7 +59,7 @@ def render_summary(report: dict, console, evaluations=None) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from .words import ratio_words
+    from .words import ratio_words, usd
 
     t, s, c = report["teacher"], report["student"], report["comparison"]
     table = Table(title=Text(f"understudy: {report['run']['name']}"), show_lines=False)
@@ -86,13 +86,9 @@ def render_summary(report: dict, console, evaluations=None) -> None:
     )
     table.add_row("size on disk", _mb(t["size_bytes"]), _mb(s["size_bytes"]))
     mem = lambda m: "n/a" if m is None else f"{m:,.0f} MB"  # noqa: E731
-    usd = lambda v, f: "n/a" if v is None else f.format(v)  # noqa: E731
     table.add_row("peak memory", mem(t["peak_memory_mb"]), mem(s["peak_memory_mb"]))
-    table.add_row(
-        "cost / million predictions",
-        usd(t["cost_per_million_usd"], "${:,.2f}"),
-        usd(s["cost_per_million_usd"], "${:,.4f}"),
-    )
+    # One way to write dollars everywhere (report/words.py): a teacher at $0.0011 never reads "$0.00" here.
+    table.add_row("cost / million predictions", usd(t["cost_per_million_usd"]), usd(s["cost_per_million_usd"]))
     console.print(table)
     flips = c["negative_flips"]
     console.print(

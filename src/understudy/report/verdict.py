@@ -7,6 +7,7 @@ then its count, its range and its reading are shown; without it, what the result
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple
 
 from .words import gate_means, gate_name, no_paths, ratio_words
@@ -118,12 +119,15 @@ def _reading_words(ev: dict) -> str:
 def gate_row(r: dict) -> GateRow:
     name = str(r.get("name") or "")
     status = status_of(r)
-    if name == "licence":
-        measured = str(r.get("value") or "not checked").replace("_", " ").lower()
+    if name == "licence":  # the summary names the model whose terms gave the verdict (names keep their case)
+        measured = str(r.get("summary") or str(r.get("value") or "not checked").replace("_", " ").lower())
         bound = "allow, or allow with obligations"
     else:
         measured, bound = value_words(name, r.get("value")), bound_words(name, r.get("threshold"))
     reason = "" if status == "PASS" else no_paths(r.get("message"))
+    unjudged = re.match(r"skipped: not judged(?: \([^)]*\))?: ", reason) if status == "SKIPPED" else None
+    if unjudged:  # the evaluation ran and said why it could not judge (gates.py): that why, said once
+        measured, reason = "not judged", reason[unjudged.end() :]
     ev = r.get("evidence") or {}
     if status != "PASS" and ev.get("reading"):  # the figure and its range are shown beside it: say what they mean
         reason = _reading_words(ev)
@@ -187,8 +191,8 @@ def verdict_sentence(report: dict) -> str:
     results = shown_results(report)
     if not verdict or not results:
         return "No verdict: no release checks were run, so nothing here says the student may ship."
-    failed = [r for r in results if r.get("passed") is False]
-    deciding = [r for r in failed if (r.get("on_fail") == "block") == (verdict == "BLOCK")] or failed
+    failed = [r for r in results if status_of(r) in ("WARN", "BLOCK")]
+    deciding = [r for r in failed if (status_of(r) == "BLOCK") == (verdict == "BLOCK")] or failed
     if verdict == "PASS" or not deciding:
         ran = [r for r in results if r.get("passed") is not None]
         kept = next((r for r in ran if r.get("name") == "min_retention"), None)
@@ -202,3 +206,19 @@ def verdict_sentence(report: dict) -> str:
     others = len(failed) - 1
     more = f" (and {others} other check{'s' if others != 1 else ''} not passed)" if others > 0 else ""
     return f"{verdict}: {_reading(first)}{more}; look at {_look_at(first)}."
+
+
+def overlap_warning(report: dict) -> str | None:
+    """A plain warning when evaluation texts are also in the transfer set (report["data"]["overlap"]), else None:
+    the student learnt the teacher's answers on them, so agreement and quality kept read better than on new texts."""
+    found = (report.get("data") or {}).get("overlap")
+    texts = found.get("texts") if isinstance(found, dict) else None
+    if not isinstance(texts, int) or isinstance(texts, bool) or texts <= 0:
+        return None
+    of = found.get("of")
+    among = f"{texts:,} of the {of:,}" if isinstance(of, int) and not isinstance(of, bool) else f"{texts:,}"
+    return (
+        f"Warning: {among} evaluation texts are also in the transfer set, so the student learnt the teacher's "
+        "answers on them: the agreement and quality kept shown here read better than they will on new texts. "
+        "Keep the evaluation texts out of the transfer file."
+    )

@@ -20,8 +20,9 @@ class Words(NamedTuple):
 # Every gate of understudy.gates.gate_table(), and the licence check that comes first.
 GATES: dict[str, Words] = {
     "licence": Words(
-        "Teacher's licence allows this",
-        "whether the teacher's licence lets you train a model on its answers and ship it; breaking it can force a recall",
+        "Licences of the teacher and the student's base",
+        "whether the teacher's licence lets you train a model on its answers, and the licence of the model the "
+        "student starts from lets you ship it; breaking either can force a recall",
     ),
     "min_retention": Words(
         "Share of the teacher's quality kept",
@@ -160,7 +161,7 @@ METRICS: dict[str, Words] = {
     "min_group_size": Words("Smallest group compared", "groups with fewer texts are not compared"),
     "attributes": Words("Groups of people compared", "the columns of the test data that name a group"),
     "small_groups": Words("Small groups", "groups too small to judge on their own: listed, never judged alone"),
-    "unjudged": Words("Why no gap was judged", "too few groups large enough to compare"),
+    "unjudged": Words("Why it was not judged", "the evaluation had no cases it could judge on; it says which"),
     "gap": Words("Gap between groups", "the largest difference between two groups"),
     "widening": Words("Gap added by the student", "the student's gap minus the teacher's"),
     "selection_rate": Words("Selection rate", "the share of a group given the selected outcome"),
@@ -258,3 +259,22 @@ def speed_short(ratio) -> str:
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)):
         return "n/a"
     return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.1f}x" if ratio >= 1.05 else f"{ratio:.2f}x"
+
+
+# --- money --------------------------------------------------------------------------------------------------
+
+
+def usd(x, missing: str = "n/a") -> str:
+    """A dollar figure for reading: cents from a cent up ('$34.99'), below a cent two significant digits with at
+    least four decimals ('$0.0011', '$0.0050', '$0.000012'), so a small cost never reads '$0.00'."""
+    import math
+
+    if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+        return missing
+    if x == 0:
+        return "$0.0000"  # as report.html writes a figure below a cent
+    if abs(x) >= 0.01:
+        return f"${x:,.2f}" if x > 0 else f"-${-x:,.2f}"
+    rounded = float(f"{abs(x):.2g}")  # two significant digits, then as many decimals as they need
+    decimals = max(4, 1 - math.floor(math.log10(rounded)))
+    return ("$" if x > 0 else "-$") + f"{rounded:.{decimals}f}"

@@ -120,13 +120,13 @@ def distill(
 
 def licence_stage(run: Run) -> None:
     """Nothing is loaded or asked of the teacher before its terms allow it."""
-    from ..licences import LicenceBlocked, gate_recipe, write_result
+    from ..licences import LicenceBlocked, gate_recipe, summary_line, write_result
 
     folder = run.folder
     result = gate_recipe(run.recipe, accept_risk=run.accept_licence_risk)
     write_result(result, folder.path)
     run.licence = result
-    run.progress.note(f"licence gate: {result['verdict']}" + (" (risk accepted)" if result["accepted_risk"] else ""))
+    run.progress.note(summary_line(result))  # which model's terms gave the verdict, not the verdict alone
     if not result["proceed"]:
         raise LicenceBlocked(result)
     folder.record("licence", verdict=result["verdict"])

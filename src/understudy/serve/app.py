@@ -54,11 +54,15 @@ def run_verdict(what) -> tuple[str, str]:
     report = run / "report.json"
     if Path(str(what)).name != "student" or not report.is_file():
         return "not gated", "a model folder, not a run: understudy has not measured it"
-    gates = (RunFolder(run).read_json("report.json") or {}).get("gates") or {}
-    verdict = gates.get("verdict", "not gated")
-    failed = [g.get("message") or g.get("name", "?") for g in gates.get("results", []) if g.get("status") == "BLOCK"]
-    why = "; ".join(failed) if failed else "see report.html"
-    return verdict, why
+    from ..report.verdict import verdict_sentence
+
+    found = RunFolder(run).read_json("report.json") or {}
+    verdict = (found.get("gates") or {}).get("verdict", "not gated")
+    # The report's own one-sentence reason, in plain words: every caller of /health reads it, so no JSON paths.
+    why = verdict_sentence(found).strip().rstrip(".")
+    if why.upper().startswith(f"{verdict}: "):
+        why = why[len(verdict) + 2 :]
+    return verdict, why or "see report.html"
 
 
 def student_name(what) -> str:

@@ -4,7 +4,8 @@
   one or with a key this server never made, 403 for a revoked key or a role that may not do this.
 - A reviewer logged in at the review desk carries a session cookie instead; a request that changes something
   with that cookie must also carry the desk's header, so another site cannot post in the reviewer's name.
-- Bodies over the limit get 413 before they are read whole; malformed input gets 422 naming the field; a
+- Bodies over the limit get 413 before they are read whole; malformed input gets 422 naming the field (or the
+  body: not JSON, not UTF-8, empty); an unknown path gets 404 listing this server's endpoints; a
   server fault gets a 500 with no traceback (the log has it). Keys never appear in a response or a log line.
 """
 
@@ -111,6 +112,13 @@ def install_errors(app) -> None:
     async def invalid(request, exc: RequestValidationError):
         problems, param = [], None
         for e in exc.errors():
+            if e.get("type") == "json_invalid":  # its loc is ("body", character offset): no field to name
+                at = next((p for p in e.get("loc", ()) if isinstance(p, int)), None)
+                said = (e.get("ctx") or {}).get("error") or "not JSON"
+                where = f"at character {at}: " if at is not None else ""
+                return error(422, f"the request body is not valid JSON ({where}{said})", "body")
+            if e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",):
+                return error(422, "the request body is empty: send a JSON object (see /docs)", "body")
             loc = [str(p) for p in e.get("loc", ()) if p not in ("body", "query", "path")]
             param = param or ".".join(loc) or None
             problems.append(f"{'.'.join(loc) or 'request'}: {_plain(e.get('msg', 'invalid'))}")
@@ -118,12 +126,54 @@ def install_errors(app) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request, exc: HTTPException):
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, UnicodeDecodeError):  # FastAPI's "error parsing the body"
+            return error(
+                422,
+                f"the request body is not valid UTF-8 (byte {cause.start}): send JSON text encoded as UTF-8",
+                "body",
+            )
+        if exc.status_code == 400 and cause is not None and exc.detail == "There was an error parsing the body":
+            return error(422, f"the request body could not be read as JSON ({type(cause).__name__})", "body")
+        # No route for this path (or this method): not a route's own 404, which says what it did not find.
+        if (exc.status_code == 404 and "endpoint" not in request.scope) or (
+            exc.status_code == 405 and exc.detail == "Method Not Allowed"
+        ):
+            return error(exc.status_code, _no_route(request, exc), headers=getattr(exc, "headers", None))
         return error(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def fault(request, exc: Exception):
         log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
         return error(500, "internal server error; the server's log says more")
+
+
+# The other kind's endpoints, so a client that called a classifier's server like a language model's is told why.
+LM_PATHS = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+CLASSIFIER_PATHS = ("/v1/classify",)
+
+
+def _no_route(request, exc: HTTPException) -> str:
+    """A 404/405 with no route behind it: what this server serves and its endpoints, not a bare 'Not Found'."""
+    from .docs import endpoints
+
+    path, method = request.url.path, request.method
+    listed = endpoints(request.app)
+    if exc.status_code == 405:
+        here = [e.split(" ", 1)[0] for e in listed if e.split(" ", 1)[1] == path]
+        return f"{method} {path} is not an endpoint of this server; {path} takes {' or '.join(here) or 'no method'}"
+    task = str((getattr(request.app.state, "health", None) or {}).get("task") or "")
+    hint = ""
+    if task == "text-classification" and path.rstrip("/") in LM_PATHS:
+        hint = " This server serves a classifier, not a language model: use POST /v1/classify."
+    elif task == "text-generation" and path.rstrip("/") in CLASSIFIER_PATHS:
+        hint = (
+            " This server serves a language model, not a classifier: use POST /v1/chat/completions or /v1/completions."
+        )
+    return (
+        f"{method} {path} is not an endpoint of this server.{hint} "
+        f"Its endpoints: {', '.join(listed)}; GET / and /docs describe them"
+    )
 
 
 def _plain(msg: str) -> str:

@@ -31,6 +31,43 @@ def transfer_vocabulary(texts: Sequence[str], known: set[str], size: int, min_co
     return words[:size]
 
 
+def base_ref(folder: str | Path) -> str:
+    """The encoder a static student is distilled from, named as the shipped files name models
+    (understudy.report.redact.model_ref: 'tickets-encoder (sha256:1a2b3c4d)', 'org/name' from the Hub cache); a
+    built-in model by its built-in name, not the folder its package keeps it in ('model')."""
+    from ..report.redact import model_ref
+
+    ref = model_ref(folder)
+    builtin = _builtin_name(Path(folder))
+    if builtin is None:
+        return ref
+    own = Path(folder).name
+    return builtin + ref[len(own) :] if ref.startswith(own) else f"{builtin} ({ref})"
+
+
+def _builtin_name(folder: Path) -> str | None:
+    """'builtin:NAME' where `folder` is where understudy keeps that built-in model; found without building it."""
+    from ..data import builtin
+
+    def minilm():
+        return builtin.minilm_folder()
+
+    def mpnet():
+        return builtin.cache_dir() / "all-mpnet-base-v2"
+
+    try:
+        here = folder.resolve()
+    except OSError:
+        return None
+    for name, where in (("all-MiniLM-L6-v2", minilm), ("all-mpnet-base-v2", mpnet)):
+        try:
+            if Path(where()).resolve() == here:
+                return f"builtin:{name}"
+        except Exception:  # the built-in's package is not installed: it is not this folder
+            continue
+    return None
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -114,8 +151,8 @@ class StaticStudent:
         except ImportError:
             raise UserError("the static student needs model2vec[distill]: pip install -r requirements.txt") from None
         progress.note(
-            f"distilling static embeddings from {folder.name} (+{len(vocabulary or [])} words of your own data); "
-            "this passes every token through the encoder once"
+            f"distilling static embeddings from {base_ref(folder)} (+{len(vocabulary or [])} words of your own "
+            "data); this passes every token through the encoder once"
         )
         try:
             m2v = distill(model_name=str(folder), vocabulary=vocabulary, pca_dims=spec.pca_dims, device="cpu")

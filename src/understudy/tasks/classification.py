@@ -63,6 +63,9 @@ class ClassificationTask:
             require_labels=True,
         )
         state["gold"] = load_gold(d.gold, teacher.labels) if d.gold else None  # a bad label fails now
+        found = overlap(state["transfer"].texts, state["evaluation"].texts)
+        if found["texts"]:
+            run.progress.note(f"note: {found['note']}")
         return state
 
     def close(self, run) -> None:
@@ -271,6 +274,7 @@ class ClassificationTask:
             "data": {
                 "transfer": {**transfer.to_report(), "unlabelled_by_teacher": s["n_unlabelled"]},
                 "evaluation": evaluation.to_report(),
+                "overlap": overlap(transfer.texts, evaluation.texts),  # the texts the student was taught
             },
             "labelling": teaching,
             "teacher": model_report(
@@ -488,6 +492,24 @@ def apply_gold(texts, targets, hard, gold, labels, held_out, settings, ask_teach
         "skipped": {k: v for k, v in gold.skipped.items() if v},
     }
     return texts, targets, hard, {"rows": rows, "facts": facts}
+
+
+def overlap(transfer: list[str], evaluation: list[str]) -> dict:
+    """Evaluation texts also in the transfer set, of the evaluation rows used (report["data"]["overlap"], declared
+    in understudy.report.schema.Overlap): the student learnt the teacher's answers on them, so agreement and
+    retention read better than they will on new texts."""
+    from ..report.schema import Overlap
+
+    taught = set(transfer)
+    n = sum(t in taught for t in evaluation)
+    if n:
+        note = (
+            f"{n} of the {len(evaluation)} evaluation texts are also in the transfer set: the student learnt the "
+            "teacher's answers on them, which flatters agreement; keep the evaluation texts out of the transfer file."
+        )
+    else:
+        note = f"None of the {len(evaluation)} evaluation texts is in the transfer set."
+    return Overlap(texts=n, of=len(evaluation), note=note).model_dump()
 
 
 def model_report(description, fingerprint, size, quality, speed, memory, price, cost=None) -> dict:
