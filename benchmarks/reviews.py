@@ -6,7 +6,8 @@
 2. model2vec's own recipe: distil static embeddings from the same encoder, then
    StaticModelForClassification trained on the teacher's hard labels;
 3. TF-IDF + logistic regression trained on the teacher's hard labels.
-Prints macro-F1, retention, agreement, throughput (batch 64, same threads), speed-up and size for each.
+Prints macro-F1, retention, agreement, throughput (batch 64, same threads), speed-up and size for each,
+then the default student's throughput beside its tokenizer's alone and their ratio (benchmarks/tokenizer_wall.py).
 A rerun reuses the stored teacher outputs.
 """
 
@@ -122,6 +123,15 @@ def main() -> None:
         )
     console.print(table)
     store.close()
+
+    # The tokenizer wall: the default student against its own tokenizer alone, interleaved in this process.
+    from tokenizer_wall import measure
+    from tokenizer_wall import report as print_wall
+
+    from understudy.students import load_student
+
+    console.print("the tokenizer wall: the default student's predict_proba against its tokenizer alone")
+    print_wall(measure(load_student(Path(args.out) / "student"), evaluation.texts, threads))
 
 
 if __name__ == "__main__":

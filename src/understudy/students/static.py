@@ -1,6 +1,6 @@
 """The static student: model2vec embeddings distilled from the teacher's encoder, fine-tuned with a small head.
 
-Training needs torch; inference needs only numpy and tokenizers (see `predict_proba`).
+Training needs torch; inference needs only numpy, scipy and tokenizers (see `predict_proba`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,13 @@ import json
 import os
 import re
 import shutil
+import threading
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import contextmanager, nullcontext
+from functools import cache
+from itertools import chain
+from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +27,7 @@ from ..progress import QUIET, Progress
 from . import calibrate, read_temperature
 
 WORD = re.compile(r"[^\W\d_]{2,}")
+DISTIL_METHOD = "model2vec-0.10-unpadded-words"  # how cached vectors were made (static_vocab)
 
 
 def transfer_vocabulary(texts: Sequence[str], known: set[str], size: int, min_count: int = 2) -> list[str]:
@@ -68,10 +74,54 @@ def _builtin_name(folder: Path) -> str | None:
     return None
 
 
+@cache
+def _blas_libraries() -> list:
+    from threadpoolctl import ThreadpoolController
+
+    return [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+
+
+_blas_lock = threading.Lock()
+_blas_users = [0, []]  # how many predictions hold the one-thread setting now, and the thread counts to restore
+
+
+@contextmanager
+def one_blas_thread():
+    """The head's products are too small to gain from BLAS threads, and OpenBLAS's threads keep spinning after a
+    call, taking the cores from the tokenizer's threads in the next one (benchmarks/tokenizer_wall.py). Set by
+    hand: threadpoolctl's own limit() costs more than the head at batch 1. Counted under a lock: a server predicts
+    from several threads at once, and the first in must not restore before the last is out."""
+    libraries = _blas_libraries()
+    with _blas_lock:
+        if _blas_users[0] == 0:
+            _blas_users[1] = [lib.get_num_threads() for lib in libraries]
+            for lib in libraries:
+                lib.set_num_threads(1)
+        _blas_users[0] += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users[0] -= 1
+            if _blas_users[0] == 0:
+                for lib, n in zip(libraries, _blas_users[1]):
+                    lib.set_num_threads(n)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=1, keepdims=True)
+
+
+def calibrated_softmax(logits: np.ndarray, temperature: float | None) -> np.ndarray:
+    """calibrate(softmax(logits), T) with one softmax: softmax(log p / T) is softmax(logits / T) while no
+    probability is under calibrate's floor (1e-12, a margin of 27.6 - log(classes)); past it, calibrate itself."""
+    if temperature is None or not np.isfinite(temperature) or temperature <= 0:
+        return calibrate(softmax(logits), temperature)  # None: the raw scores; a bad T: calibrate's error
+    if logits.size and (logits.max(axis=1) - logits.min(axis=1)).max() > 27.6 - np.log(logits.shape[1]):
+        return calibrate(softmax(logits), temperature)
+    return softmax(logits / np.float32(temperature))
 
 
 class StaticStudent:
@@ -135,9 +185,9 @@ class StaticStudent:
             tok_file = folder / "tokenizer.json"
             known = set(Tokenizer.from_file(str(tok_file)).get_vocab()) if tok_file.is_file() else set()
             vocabulary = transfer_vocabulary(texts, known, spec.vocabulary_size)
-        key = hashlib.sha256(json.dumps([fingerprint_files(folder), vocabulary, spec.pca_dims]).encode()).hexdigest()[
-            :16
-        ]
+        # DISTIL_METHOD in the key: vectors cached before added words were encoded unpadded are not reused.
+        parts = [fingerprint_files(folder), vocabulary, spec.pca_dims, DISTIL_METHOD]
+        key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
         cached = Path(cache) / f"static-base-{key}" if cache else None
         if cached is not None and (cached / "embeddings.safetensors").is_file():
             from safetensors.numpy import load_file
@@ -146,23 +196,25 @@ class StaticStudent:
             meta = json.loads((cached / "meta.json").read_text())
             emb = load_file(str(cached / "embeddings.safetensors"))["embeddings"]
             return cls(Tokenizer.from_file(str(cached / "tokenizer.json")), emb, labels, normalize=meta["normalize"])
-        try:
-            from model2vec.distill import distill
+        try:  # static_vocab uses model2vec 0.10's distill parts (with skeletoken and transformers)
+            from model2vec.tokenizer import clean_and_create_vocabulary  # noqa: F401
+            from skeletoken import TokenizerModel  # noqa: F401
         except ImportError:
-            raise UserError("the static student needs model2vec[distill]: pip install -r requirements.txt") from None
+            raise UserError(
+                "the static student needs model2vec[distill] 0.10: pip install -r requirements.txt"
+            ) from None
+        from .static_vocab import distil_embeddings, load_encoder
+
         progress.note(
             f"distilling static embeddings from {base_ref(folder)} (+{len(vocabulary or [])} words of your own "
             "data); this passes every token through the encoder once"
         )
         try:
-            m2v = distill(model_name=str(folder), vocabulary=vocabulary, pca_dims=spec.pca_dims, device="cpu")
+            model, tokenizer = load_encoder(folder)
+            student_tokenizer, emb = distil_embeddings(model, tokenizer, vocabulary, spec.pca_dims, progress)
         except Exception as exc:
             raise UserError(f"model2vec could not distil {folder}: {exc}") from None
-        emb = np.asarray(m2v.embedding, dtype=np.float32)
-        if m2v.token_mapping is not None:  # vocabulary quantisation: expand to one row per token
-            emb = emb[np.asarray(m2v.token_mapping)]
-        if m2v.weights is not None:
-            emb = emb * np.asarray(m2v.weights, dtype=np.float32)[:, None]
+        emb = np.asarray(emb, dtype=np.float32)
         if cached is not None:
             from safetensors.numpy import save_file
 
@@ -170,22 +222,48 @@ class StaticStudent:
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
             save_file({"embeddings": emb}, str(tmp / "embeddings.safetensors"))
-            m2v.tokenizer.save(str(tmp / "tokenizer.json"))
-            (tmp / "meta.json").write_text(json.dumps({"normalize": bool(m2v.normalize), "encoder": str(folder)}))
+            student_tokenizer.save(str(tmp / "tokenizer.json"))
+            (tmp / "meta.json").write_text(json.dumps({"normalize": True, "encoder": str(folder)}))
             os.replace(tmp, cached)
-        return cls(m2v.tokenizer, emb, labels, normalize=bool(m2v.normalize), max_length=512)
+        return cls(student_tokenizer, emb, labels, normalize=True, max_length=512)
 
-    # --- inference: numpy and tokenizers only ------------------------------------------------------
+    # --- inference: numpy, scipy and tokenizers only --------------------------------------------------
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
         unk = self.unk_id
         return [[i for i in e.ids[: self.max_length] if i != unk] for e in encodings]
 
+    def packed_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """What token_ids gives, as one flat id array and each id's text number: tokenized once, no list per text
+        built in Python (the student must not be much slower than its tokenizer: benchmarks/tokenizer_wall.py)."""
+        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+        if len(encodings) == 1:  # one text: fewer numpy calls (their overhead is most of the time at batch 1)
+            flat = np.array(encodings[0].ids[: self.max_length], dtype=np.intp)
+            flat = flat[flat != self.unk_id] if self.unk_id is not None else flat
+            return flat, np.zeros(flat.size, dtype=np.intp)
+        ids = list(map(attrgetter("ids"), encodings))
+        lengths = np.fromiter(map(len, ids), dtype=np.intp, count=len(ids))
+        flat = np.fromiter(chain.from_iterable(ids), dtype=np.intp, count=int(lengths.sum()))
+        text_of = np.repeat(np.arange(len(ids)), lengths)
+        keep = flat != self.unk_id if self.unk_id is not None else np.ones(flat.size, dtype=bool)
+        if lengths.size and lengths.max() > self.max_length:  # truncate first, then drop unknowns, as token_ids
+            keep &= np.arange(flat.size) - (np.cumsum(lengths) - lengths)[text_of] < self.max_length
+        return flat[keep], text_of[keep]
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), self.embeddings.shape[1]), dtype=np.float32)
-        for row, ids in enumerate(self.token_ids(texts)):
-            if ids:
-                out[row] = self.embeddings[ids].mean(axis=0)
+        flat, text_of = self.packed_ids(texts)
+        n = len(texts)
+        if n == 1:  # one text: a plain gather is cheaper than building the sparse matrix
+            out = self.embeddings[flat].sum(axis=0, keepdims=True) / max(flat.size, 1)  # the mean; zeros if empty
+        else:  # the means as one sparse (texts x vocabulary) product: no gathered copy of the rows
+            from scipy.sparse import csr_matrix
+
+            counts = np.bincount(text_of, minlength=n)
+            indptr = np.concatenate(([0], np.cumsum(counts)))
+            ones = np.ones(flat.size, dtype=np.float32)
+            bag = csr_matrix((ones, flat, indptr), shape=(n, self.embeddings.shape[0]))
+            out = np.asarray(bag @ self.embeddings, dtype=np.float32)
+            out /= np.maximum(counts, 1)[:, None]
         if self.normalize:
             out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-12
         return out
@@ -194,8 +272,11 @@ class StaticStudent:
         if self.head_ is None:
             raise UserError("the static student is not trained yet")
         h = self.head_
-        hidden = np.maximum(self.embed(texts) @ h["w1"].T + h["b1"], 0)
-        return calibrate(softmax(hidden @ h["w2"].T + h["b2"]), self.temperature)
+        pooled = self.embed(texts)
+        with one_blas_thread() if len(pooled) > 1 else nullcontext():  # one row: a product too small to thread
+            hidden = np.maximum(pooled @ h["w1"].T + h["b1"], 0)
+            logits = hidden @ h["w2"].T + h["b2"]
+        return calibrated_softmax(logits, self.temperature)
 
     def predict(self, texts: Sequence[str]) -> list[str]:
         return [self.labels[i] for i in self.predict_proba(texts).argmax(1)]
