@@ -195,6 +195,11 @@ class TrainingSpec(Strict):
 
 class LabellingSpec(Strict):
     batch_size: int = Field(32, ge=1, description="Texts per teacher call; each batch is stored as soon as it returns.")
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        "torch",
+        description="How a sentence-encoder teacher labels: torch; onnx (ONNX Runtime, the same weights exported "
+        "once and cached); auto (onnx where its embeddings match torch's on the first 256 texts, else torch).",
+    )
 
 
 class EvaluationSpec(Strict):

@@ -44,3 +44,10 @@ def test_speed_and_cost_figures_are_consistent():
     assert speed["batch_1"]["p50_ms"] <= speed["batch_1"]["p95_ms"]
     # $0.36/hour at 100 texts/s: 360,000 texts per $0.36 -> $1 per million
     assert cost_per_million(100.0, 0.36) == 1.0
+
+
+def test_speed_keeps_the_batch_64_outputs_in_order_when_asked():
+    texts = [f"text {i}" for i in range(130)]
+    kept: list = []
+    measure_speed(lambda batch: list(batch), texts, n_threads=1, batch_1_calls=3, keep=kept)
+    assert [t for batch in kept for t in batch] == texts[:128]  # the two full batches of 64, no batch-1 calls

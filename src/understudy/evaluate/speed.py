@@ -28,19 +28,28 @@ def threads(n: int):
         torch.set_num_threads(before)
 
 
-def _timed_calls(predict: Callable, batches: list[list[str]]) -> list[float]:
+def _timed_calls(predict: Callable, batches: list[list[str]], keep: list | None = None) -> list[float]:
     times = []
     for batch in batches:
         start = time.perf_counter()
-        predict(batch)
+        found = predict(batch)
         times.append(time.perf_counter() - start)
+        if keep is not None:
+            keep.append(found)
     return times
 
 
 def measure_speed(
-    predict: Callable[[Sequence[str]], object], texts: Sequence[str], *, n_threads: int = 2, batch_1_calls: int = 64
+    predict: Callable[[Sequence[str]], object],
+    texts: Sequence[str],
+    *,
+    n_threads: int = 2,
+    batch_1_calls: int = 64,
+    keep: list | None = None,
 ) -> dict:
-    """Texts/s and latency p50/p95 at batch 1 and batch 64. One warm-up call first (lazy loading, caches)."""
+    """Texts/s and latency p50/p95 at batch 1 and batch 64. One warm-up call first (lazy loading, caches).
+
+    `keep`: a list that gets the outputs of the batch-64 calls, in order (parity between runtimes, for free)."""
     texts = list(texts)
     with threads(n_threads):
         predict(texts[:2])
@@ -49,7 +58,7 @@ def measure_speed(
             (1, [[t] for t in texts[:batch_1_calls]]),
             (64, [texts[i : i + 64] for i in range(0, len(texts), 64) if len(texts[i : i + 64]) == 64] or [texts[:64]]),
         ):
-            times = np.array(_timed_calls(predict, batches))
+            times = np.array(_timed_calls(predict, batches, keep if size == 64 else None))
             n_texts = sum(len(b) for b in batches)
             out[f"batch_{size}"] = {
                 "texts_per_s": round(n_texts / times.sum(), 2),
@@ -58,6 +67,58 @@ def measure_speed(
                 "calls": len(batches),
             }
     return out
+
+
+def measure_teacher_speed(
+    teacher, texts: Sequence[str], *, n_threads: int = 2, batch_1_calls: int = 32, progress=None
+) -> dict:
+    """The teacher at its best: timed in PyTorch and, for a sentence-encoder teacher, in ONNX Runtime (float32,
+    and int8 where its labels agree with float32's on >= 0.99), on the same texts and threads. The speed figures
+    at the top (batch_1, batch_64) are the fastest runtime's, so the speed-up is against it; `by_runtime` has
+    each one's, and `parity` what each ONNX form gave against PyTorch (int8: also against float32) on the
+    batch-64 texts."""
+    from ..report.schema import TeacherRuntimes
+    from ..teachers.onnx_encoder import INT8_MIN_AGREEMENT, compare, head_of, qualifies, runtimes
+
+    forms, why = runtimes(teacher, n_threads, progress)
+    outputs, by_runtime = {}, {}
+    for name, predict in forms.items():
+        outputs[name] = []
+        by_runtime[name] = measure_speed(
+            predict, texts, n_threads=n_threads, batch_1_calls=batch_1_calls, keep=outputs[name]
+        )
+    emb = {k: np.concatenate([o["embedding"] for o in v]) for k, v in outputs.items() if v and "embedding" in v[0]}
+    head, parity = head_of(teacher), {}
+    if "onnx" in forms:
+        parity["onnx"] = compare(emb["torch"], emb["onnx"], head)
+        parity["onnx_int8"] = compare(emb["torch"], emb["onnx_int8"], head)
+        if head is not None:
+            parity["onnx_int8"]["agreement_with_fp32"] = compare(emb["onnx"], emb["onnx_int8"], head)["agreement"]
+        parity["onnx_int8"]["min_agreement"] = INT8_MIN_AGREEMENT
+    usable = ["torch"]
+    if "onnx" in forms and qualifies(parity["onnx"]):
+        usable.append("onnx")
+        agree = parity["onnx_int8"].get("agreement_with_fp32")
+        if agree is not None and agree >= INT8_MIN_AGREEMENT:
+            usable.append("onnx_int8")
+    if "onnx" in forms:
+        parity["onnx"]["qualified"] = "onnx" in usable
+        parity["onnx_int8"]["qualified"] = "onnx_int8" in usable
+    best = max(usable, key=lambda n: by_runtime[n]["batch_64"]["texts_per_s"])
+
+    def fast(name):
+        return by_runtime[name]["batch_64"]["texts_per_s"] if name in usable else None
+
+    figures = TeacherRuntimes(
+        runtime=best,
+        throughput_torch=fast("torch"),
+        throughput_onnx=fast("onnx"),
+        throughput_onnx_int8=fast("onnx_int8"),
+        by_runtime={n: {**s, "counted": n in usable} for n, s in by_runtime.items()},
+        parity=parity or None,
+        onnx_note=why,
+    )
+    return {**by_runtime[best], **figures.model_dump()}
 
 
 def cost_per_million(texts_per_s: float, price_per_hour: float) -> float:

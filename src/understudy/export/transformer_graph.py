@@ -42,17 +42,28 @@ def export_transformer(student, path: Path) -> None:
     project, net.project = net.project, None  # the training-only projection stays out of the graph
     # A batch with padding: a trace on equal lengths may drop the attention mask as all-ones.
     batch = student.collate(student.token_ids(["an example text to trace with", "short"]))
+    try:
+        trace_to_onnx(Logits(net), (batch["ids"], batch["mask"]), path, ["logits", "probs"], "the transformer student")
+    finally:
+        net.project = project
+
+
+def trace_to_onnx(module, inputs: tuple, path: Path, outputs: list[str], what: str) -> None:
+    """torch.onnx.export (TorchScript) of `module(input_ids, attention_mask)`: batch and sequence axes dynamic,
+    every output's first axis the batch. Shared by the transformer student and the encoder teacher."""
+    import torch
+
     dynamic = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
-    dynamic.update({"logits": {0: "batch"}, "probs": {0: "batch"}})
+    dynamic.update({name: {0: "batch"} for name in outputs})
     try:
         with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                Logits(net),
-                (batch["ids"], batch["mask"]),
+                module,
+                inputs,
                 str(path),
                 input_names=["input_ids", "attention_mask"],
-                output_names=["logits", "probs"],
+                output_names=outputs,
                 dynamic_axes=dynamic,
                 opset_version=OPSET,
                 do_constant_folding=True,
@@ -61,6 +72,4 @@ def export_transformer(student, path: Path) -> None:
     except ImportError as exc:
         raise UserError(f"exporting a transformer to ONNX needs the onnx package: pip install onnx ({exc})") from None
     except Exception as exc:  # the exporter's own errors name the op it could not convert
-        raise UserError(f"torch.onnx.export could not export the transformer student: {exc}") from None
-    finally:
-        net.project = project
+        raise UserError(f"torch.onnx.export could not export {what}: {exc}") from None

@@ -43,6 +43,43 @@ class Overlap(BaseModel):
     note: str = Field(description="one plain sentence saying it, for the report pages")
 
 
+class TeacherRuntimes(BaseModel):
+    """`report["teacher"]["speed"]` beyond batch_1 / batch_64 (which are the fastest counted runtime's): the
+    teacher timed in PyTorch and in ONNX Runtime on the same texts and threads (understudy.evaluate.speed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runtime: str = Field(description="the fastest runtime counted: 'torch', 'onnx' or 'onnx_int8'; speedup reads it")
+    throughput_torch: float = Field(description="texts/s at batch 64 in PyTorch")
+    throughput_onnx: float | None = Field(
+        description="texts/s at batch 64 in ONNX Runtime float32; null without an ONNX form or when parity failed"
+    )
+    throughput_onnx_int8: float | None = Field(
+        description="texts/s at batch 64 in ONNX Runtime int8; null unless its labels agree with float32's on >= 0.99"
+    )
+    by_runtime: dict = Field(description="{runtime: {threads, batch_1, batch_64, counted}}: every runtime timed")
+    parity: dict | None = Field(
+        description="{'onnx': {texts, max_abs_diff, agreement, qualified}, 'onnx_int8': {... agreement_with_fp32, "
+        "min_agreement}}: each ONNX form against PyTorch on the batch-64 texts; null without ONNX forms"
+    )
+    onnx_note: str | None = Field(description="why the teacher has no ONNX Runtime form here; null when it has")
+
+
+class LabellingRuntimeFigures(BaseModel):
+    """`report["labelling"]["runtime"]`: how a sentence-encoder teacher labelled (recipe labelling.runtime)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    setting: str = Field(description="labelling.runtime as the recipe set it: 'auto' or 'onnx'")
+    runtime: str = Field(description="the runtime that labelled after the parity texts: 'onnx' or 'torch'")
+    texts: dict[str, int] = Field(description="{'torch', 'onnx'}: texts encoded by each (the parity texts by torch)")
+    parity: dict | None = Field(
+        description="{texts, max_abs_diff, agreement, qualified}: ONNX Runtime against PyTorch on the first texts "
+        "labelled; null when nothing was labelled"
+    )
+    note: str | None = Field(description="why ONNX Runtime was not tried (e.g. onnxruntime is not installed)")
+
+
 def type_words(annotation: Any) -> str:
     """A field's type as the doc writes it: `float | None`, `dict[str, float]`, `list[dict]`."""
     if annotation is None or annotation is type(None):

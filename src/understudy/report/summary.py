@@ -17,6 +17,28 @@ def _mb(b):
     return "n/a" if b is None else f"{b / 1e6:,.1f} MB"
 
 
+def _teacher_runtimes(speed: dict) -> list[tuple[str, str]]:
+    """One row per runtime the teacher was timed in (texts/s at batch 64); the speed-up is against the fastest
+    that counted. A runtime that did not count (int8 whose labels strayed) says why."""
+    names = {"torch": "PyTorch", "onnx": "ONNX", "onnx_int8": "ONNX int8"}
+    runs, parity = speed.get("by_runtime") or {}, speed.get("parity") or {}
+    if len(runs) < 2:
+        return []
+    rows = []
+    for key, run in runs.items():
+        rate = (run.get("batch_64") or {}).get("texts_per_s")
+        if rate is None:
+            continue
+        said = f"{rate:,.1f}"
+        if key == speed.get("runtime"):
+            said += " (fastest)"
+        elif not run.get("counted", True):
+            agree = (parity.get(key) or {}).get("agreement")
+            said += " (not used" + (f": {agree:.1%} agree" if isinstance(agree, float) else "") + ")"
+        rows.append((f"  batch 64, in {names.get(key, key)}", said))
+    return rows
+
+
 def _gate_lines(report: dict, console) -> None:
     """Why the verdict is what it is, then each check by its plain name with its figure, bound and reason, as
     plain text: reasons quote the user's recipe and command line (a risk-accepted reason, a group name)."""
@@ -79,6 +101,8 @@ def render_summary(report: dict, console, evaluations=None) -> None:
             speed(t, (b, "texts_per_s"), "{:,.1f}"),
             speed(s, (b, "texts_per_s"), "{:,.1f}"),
         )
+    for name, row in _teacher_runtimes(t.get("speed") or {}):  # the teacher at its best, each runtime timed
+        table.add_row(name, row, "")
     table.add_row(
         "latency p95, batch 1",
         speed(t, ("batch_1", "p95_ms"), "{:,.1f} ms"),

@@ -96,7 +96,7 @@ def evidence_words(ev: Any) -> str:
         parts.append(f"{ev['count']:,} of {ev['total']:,}" if isinstance(ev["count"], int) else f"{ev['count']}")
     iv = ev.get("interval")
     if isinstance(iv, (list, tuple)) and len(iv) == 2 and all(isinstance(x, (int, float)) for x in iv):
-        share = all(0 <= x <= 1 for x in iv)
+        share = all(-1 <= x <= 1 for x in iv)  # a share, or a difference of shares
         lo, hi = (f"{x:.1%}" for x in iv) if share else (f"{x:.3g}" for x in iv)
         parts.append(f"95% range {lo}–{hi}")
     if ev.get("reading"):

@@ -96,6 +96,23 @@ METRICS: dict[str, Words] = {
         "Speed compared with the teacher", "texts per second of the student over the teacher's, batches of 64"
     ),
     "speedup_batch_1": Words("Speed compared with the teacher, one at a time", "the same ratio for single requests"),
+    "speedup_vs_torch": Words(
+        "Speed compared with the teacher in PyTorch",
+        "the same ratio against the teacher as PyTorch runs it, not at its fastest",
+    ),
+    "runtime": Words("Fastest way to run the teacher", "PyTorch or ONNX Runtime: the one the speed-up is measured"),
+    "throughput_torch": Words("Teacher's texts per second in PyTorch", "batches of 64, the same threads"),
+    "throughput_onnx": Words(
+        "Teacher's texts per second in ONNX Runtime", "the same weights exported to ONNX; batches of 64"
+    ),
+    "throughput_onnx_int8": Words(
+        "Teacher's texts per second in ONNX Runtime, int8",
+        "counted only where its answers match the full-precision ones on 99 texts in 100",
+    ),
+    "max_abs_diff": Words(
+        "Largest difference from PyTorch", "how far the exported teacher's numbers drift; near 0 is the same model"
+    ),
+    "agreement_with_fp32": Words("Same answer as full precision", "the share of texts int8 answers as float32 does"),
     "size_ratio": Words("Size compared with the teacher", GATES["max_size_ratio"].means),
     "memory_ratio": Words("Memory compared with the teacher", "the student's peak memory as a share of the teacher's"),
     "cost_ratio": Words("Cost compared with the teacher", "the student's serving cost as a share of the teacher's"),

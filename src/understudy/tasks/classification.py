@@ -36,13 +36,20 @@ class ClassificationTask:
 
         recipe, state = run.recipe, run.state
         state["modality"] = registry.load(registry.MODALITIES, self.modality)()
+        from ..teachers.onnx_encoder import use_labelling_runtime
+
         store = state["store"] = run.folder.open_store()
-        teacher = build_teacher(
-            recipe.teacher,
-            recipe.resolve,
-            head_builder=lambda name, enc: reviews_head(name, enc, store, run.progress, recipe.labelling.batch_size),
-        )
+        gates: list = []  # labelling.runtime on the demo head's encoder, shared with the teacher's
+
+        def head_builder(name, enc):
+            gates.append(use_labelling_runtime(enc, recipe.labelling.runtime, run.progress))
+            return reviews_head(name, enc, store, run.progress, recipe.labelling.batch_size)
+
+        teacher = build_teacher(recipe.teacher, recipe.resolve, head_builder=head_builder)
         state["teacher"] = teacher
+        state["runtime"] = use_labelling_runtime(
+            teacher, recipe.labelling.runtime, run.progress, like=gates[0] if gates else None
+        )
         state["remote"] = hasattr(teacher, "attach")  # an API teacher: answers are stored as they arrive
         if state["remote"]:
             teacher.attach(store)
@@ -121,6 +128,8 @@ class ClassificationTask:
             self._outputs(run)
         s = run.state
         teaching = {**s["label_stats"].to_report(s["teacher"].fingerprint), "unlabelled_by_teacher": s["n_unlabelled"]}
+        if s.get("runtime") is not None:  # labelling.runtime, and the parity of ONNX Runtime with PyTorch
+            teaching["runtime"] = s["runtime"].report(getattr(s["teacher"], "from_embeddings", None))
         run.folder.write_json("teaching.json", teaching)
         return {"asked": teaching["asked"], "reused": teaching["reused"]}
 
@@ -177,7 +186,7 @@ class ClassificationTask:
     def evaluate(self, run) -> dict:
         from ..evaluate import run_evaluations
         from ..evaluate.metrics import compare, quality
-        from ..evaluate.speed import measure_speed, peak_memory_mb
+        from ..evaluate.speed import measure_speed, measure_teacher_speed, peak_memory_mb
         from ..label import label
         from ..protocols import EvalContext
         from ..students import load_student
@@ -247,7 +256,9 @@ class ClassificationTask:
             t_speed = (
                 None
                 if remote
-                else measure_speed(teacher.predict, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)))
+                else measure_teacher_speed(  # PyTorch and ONNX Runtime: the speed-up is against the faster
+                    teacher, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)), progress=progress
+                )
             )
             s_speed = measure_speed(
                 student.predict_proba, sample, n_threads=ev.threads, batch_1_calls=min(256, len(sample))
@@ -305,6 +316,9 @@ class ClassificationTask:
         report["comparison"] = {
             **comparison,
             "speedup": round(s_fast / t_fast, 2) if t_fast else None,
+            "speedup_vs_torch": (
+                round(s_fast / t_speed["throughput_torch"], 2) if t_speed and t_speed.get("throughput_torch") else None
+            ),
             "speedup_batch_1": (
                 round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2) if t_speed else None
             ),

@@ -34,6 +34,9 @@ class SentenceEncoder:
         self.fingerprint = fingerprint_files(self.folder, extra=f"encoder:{max_length}")
         self.description = f"sentence encoder {self.folder}"
         self._model = None
+        # labelling.runtime (teachers.onnx_encoder.LabellingRuntime): the same weights through ONNX Runtime once
+        # parity holds, so the fingerprint, which keys the stored outputs, stays.
+        self.onnx = None
 
     @property
     def model(self):
@@ -50,6 +53,9 @@ class SentenceEncoder:
         return self._model
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        return self.onnx.predict(texts) if self.onnx is not None else self.torch_predict(texts)
+
+    def torch_predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         emb = self.model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
         return {"embedding": emb.astype(np.float32)}
 
@@ -83,8 +89,16 @@ class EncoderWithHead:
         return check_probs(self.head.predict_proba(emb), len(emb), self.labels, f"teacher head {self.head_path}")
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        emb = self.encoder.predict(texts)["embedding"]
-        return {"probs": self.from_embeddings(emb), "embedding": emb}
+        return self.with_encoder(self.encoder.predict)(texts)
+
+    def with_encoder(self, encode):
+        """This teacher's predict with the embeddings from `encode` (another runtime of the same encoder)."""
+
+        def predict(texts: Sequence[str]) -> dict[str, np.ndarray]:
+            emb = encode(texts)["embedding"]
+            return {"probs": self.from_embeddings(emb), "embedding": emb}
+
+        return predict
 
 
 class HFClassifier:
