@@ -233,16 +233,19 @@ def feasible_policy(name: str) -> Reader:
 
 # --- the core figures: written by every run of the task, whatever evaluations are on -----------------------
 
-BOTH = frozenset({CLASSIFICATION, GENERATION})
-CLASSIFY = frozenset({CLASSIFICATION})
+TABULAR = "tabular-classification"
+TABULAR_REGRESSION = "tabular-regression"
+BOTH = frozenset({CLASSIFICATION, GENERATION, TABULAR, TABULAR_REGRESSION})  # every task
+CLASSIFY = frozenset({CLASSIFICATION, TABULAR})
+RETAIN = frozenset({CLASSIFICATION, TABULAR, TABULAR_REGRESSION})  # regression: the teacher's R^2 kept
 CORE = (
     GateDef(
         "min_retention",
         "min",
         at("comparison", "retention"),
-        "the share of the teacher's macro-F1 the student keeps",
+        "the share of the teacher's macro-F1 (regression: R^2) the student keeps",
         ".1%",
-        tasks=CLASSIFY,
+        tasks=RETAIN,
     ),
     GateDef(
         "min_agreement",

@@ -53,6 +53,11 @@ class TeacherSpec(Strict):
         "(or for the model behind a server you run).",
     )
     api: ApiSettings | None = Field(None, description="kind openai-api: the endpoint, limits, budget and prompt.")
+    trusted_types: list[str] = Field(
+        [],
+        description="kind sklearn: types in the skops file you have checked and trust beyond skops' defaults "
+        "(skops.io.get_untrusted_types lists them); nothing is ever unpickled.",
+    )
     options: dict[str, Any] = Field({}, description="Settings for a plug-in teacher kind, passed to its factory.")
 
     @field_validator("kind")

@@ -177,7 +177,7 @@ class Calibration:
     name = "calibration"
     title = "Calibration"
     about = "whether the student's confidence matches how often it is right"
-    tasks = frozenset({"text-classification"})
+    tasks = frozenset({"text-classification", "tabular-classification"})
     order = 10  # before oversight, which uses the same split
     gates = ()  # max_ece reads the core quality figure, not this section
     figures = CalibrationFigures

@@ -354,7 +354,7 @@ class Fairness:
     name = "fairness"
     title = "Fairness across groups"
     about = "per-group accuracy and error rates, and whether the student widens a gap"
-    tasks = frozenset({"text-classification"})
+    tasks = frozenset({"text-classification", "tabular-classification"})
     order = 20
     figures = FairnessFigures
     gates = (

@@ -13,7 +13,17 @@ def main() -> None:
         from ..students import load_student
 
         model = load_student(job["payload"]["path"])
-        model.predict_proba(job["texts"])
+        (model.predict_proba if hasattr(model, "predict_proba") else model.predict)(job["texts"])
+    elif job["payload"].get("table"):  # a table teacher: its recipe section, the run's schema, rows as dicts
+        from ..modalities.table import TableSchema
+        from ..recipe import TeacherSpec
+        from ..teachers.tabular import build_table_teacher
+
+        p = job["payload"]
+        teacher = build_table_teacher(
+            TeacherSpec.model_validate(p["spec"]), lambda x: x, TableSchema.from_json(p["schema"]), p["regression"]
+        )
+        teacher.predict(job["texts"])
     else:
         from ..recipe import TeacherSpec
         from ..teachers import build_teacher

@@ -306,3 +306,68 @@ def compare(
         "negative_flips": {"count": int(neg.sum()), "share": float(neg.mean()), "examples": examples},
         "positive_flips": {"count": int(pos.sum()), "share": float(pos.mean())},
     }
+
+
+# --------------------------------------------------------------------------- regression (tabular-regression)
+
+
+def _r2(y: np.ndarray, pred: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """R^2 of `pred` against `y` on each resample (rows of idx); NaN where a resample's y does not vary."""
+    yy, pp = y[idx], pred[idx]
+    ss_res = ((yy - pp) ** 2).sum(axis=1)
+    ss_tot = ((yy - yy.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    return np.divide(ss_res, ss_tot, out=np.full(ss_res.shape, np.nan), where=ss_tot > 0) * -1 + 1
+
+
+def regression_quality(y_true: np.ndarray, pred: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> dict:
+    """R^2, MAE and RMSE against the true numbers, with 95% bootstrap intervals."""
+    _check_n_boot(n_boot)
+    y, p = np.asarray(y_true, dtype=float), np.asarray(pred, dtype=float)
+    if y.shape != p.shape or y.ndim != 1 or len(y) == 0:
+        raise ValueError(f"y_true {y.shape} and pred {p.shape} must be the same non-empty 1-d shape")
+    n = len(y)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        err = p[idx] - y[idx]
+        return np.column_stack([_r2(y, p, idx), np.abs(err).mean(axis=1), np.sqrt((err**2).mean(axis=1))])
+
+    point = stat(np.arange(n)[None, :])[0]
+    low, high = _percentiles(_bootstrap_samples(stat, n, int(n_boot), seed)) if n_boot > 0 else (point, point)
+    return {name: _interval(point[j], low[j], high[j]) for j, name in enumerate(("r2", "mae", "rmse"))}
+
+
+def regression_compare(
+    y_true: np.ndarray,
+    teacher: np.ndarray,
+    student: np.ndarray,
+    shown: Sequence[str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    n_examples: int = 10,
+) -> dict:
+    """Student against teacher on the same rows: retention = student R^2 / teacher R^2 (paired bootstrap
+    interval), fidelity = R^2 of the student's numbers against the teacher's, and the rows where the student
+    is furthest from the teacher."""
+    _check_n_boot(n_boot)
+    y, t, s = (np.asarray(a, dtype=float) for a in (y_true, teacher, student))
+    n = len(y)
+
+    def stat(idx: np.ndarray) -> np.ndarray:
+        rt, rs = _r2(y, t, idx), _r2(y, s, idx)
+        ret = np.divide(rs, rt, out=np.full(rt.shape, np.nan), where=rt > 0)
+        return np.column_stack([ret, _r2(t, s, idx), np.abs(s[idx] - t[idx]).mean(axis=1)])
+
+    point = stat(np.arange(n)[None, :])[0]
+    low, high = _percentiles(_bootstrap_samples(stat, n, int(n_boot), seed)) if n_boot > 0 else (point, point)
+    gap = np.abs(s - t)
+    worst = np.argsort(-gap, kind="stable")[: int(n_examples)]
+    return {
+        "retention": float(point[0]),
+        "retention_ci": {"low": float(low[0]), "high": float(high[0])},
+        "fidelity_r2": _interval(point[1], low[1], high[1]),
+        "mean_abs_gap": _interval(point[2], low[2], high[2]),
+        "largest_gaps": [
+            {"text": str(shown[i]), "true": float(y[i]), "teacher": float(t[i]), "student": float(s[i])} for i in worst
+        ],
+    }

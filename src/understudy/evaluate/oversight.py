@@ -126,7 +126,7 @@ class Oversight:
     title = "Human oversight"
     about = "when the student defers to a person, and how that policy does on held-out rows"
     chapter = True  # its own chapter of the compliance report and the model card, said even when it did not run
-    tasks = frozenset({"text-classification"})
+    tasks = frozenset({"text-classification", "tabular-classification"})
     order = 50  # after calibration
     figures = OversightFigures
     gates = (

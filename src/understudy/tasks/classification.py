@@ -186,7 +186,7 @@ class ClassificationTask:
     def evaluate(self, run) -> dict:
         from ..evaluate import run_evaluations
         from ..evaluate.metrics import compare, quality
-        from ..evaluate.speed import measure_speed, measure_teacher_speed, peak_memory_mb
+        from ..evaluate.speed import measure_speed, peak_memory_mb
         from ..label import label
         from ..protocols import EvalContext
         from ..students import load_student
@@ -195,7 +195,7 @@ class ClassificationTask:
         outputs = self._outputs(run)
         s, r, folder, progress = run.state, run.resolved, run.folder, run.progress
         teacher, transfer, evaluation = s["teacher"], s["transfer"], s["evaluation"]
-        n = len(transfer.texts)
+        n = len(self._inputs(transfer))
         e_probs = outputs["probs"][n:]
         labels = teacher.labels
         index = {name: i for i, name in enumerate(labels)}
@@ -204,7 +204,7 @@ class ClassificationTask:
         student = load_student(folder / "student", calibrated=False)
         ev, seed = r.evaluation, r.training.seed
         with run.timed("evaluate quality"):
-            s_probs = student.predict_proba(evaluation.texts)
+            s_probs = student.predict_proba(self._inputs(evaluation))
             y = np.array([index[g] for g in evaluation.labels])
             t_quality = quality(y, e_probs, labels, n_boot=ev.bootstrap, seed=seed)
             s_quality = quality(y, s_probs, labels, n_boot=ev.bootstrap, seed=seed)
@@ -212,7 +212,7 @@ class ClassificationTask:
                 y,
                 e_probs,
                 s_probs,
-                evaluation.texts,
+                self._shown(run, self._inputs(evaluation)),
                 labels,
                 n_boot=ev.bootstrap,
                 seed=seed,
@@ -235,7 +235,7 @@ class ClassificationTask:
             recipe=r,
             teacher=teacher,
             student=student,
-            inputs=evaluation.texts,
+            inputs=self._inputs(evaluation),
             student_dir=folder / "student",
             progress=progress,
             labels=labels,
@@ -250,31 +250,21 @@ class ClassificationTask:
         sections, skipped = run_evaluations(ctx, timed=run.timed)
         remote = s["remote"]
         with run.timed("evaluate speed"):
-            sample = evaluation.texts[: ev.speed_texts]
-            progress.note(f"timing both models on {len(sample)} evaluation texts, {ev.threads} threads")
+            sample = self._inputs(evaluation)[: ev.speed_texts]
+            noun = getattr(s["modality"], "plural", "texts")
+            progress.note(f"timing both models on {len(sample)} evaluation {noun}, {ev.threads} threads")
             # An API teacher's speed is its server's: its latency comes from the calls made while labelling.
-            t_speed = (
-                None
-                if remote
-                else measure_teacher_speed(  # PyTorch and ONNX Runtime: the speed-up is against the faster
-                    teacher, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)), progress=progress
-                )
-            )
+            t_speed = None if remote else self._teacher_speed(run, teacher, sample)
             s_speed = measure_speed(
                 student.predict_proba, sample, n_threads=ev.threads, batch_1_calls=min(256, len(sample))
             )
         with run.timed("evaluate memory"):
             t_mem = s_mem = None
+            rows = list(sample[:64])
             if ev.measure_memory and not remote:
-                spec = r.teacher.model_copy()
-                spec.path = str(teacher.files[0]) if getattr(teacher, "files", None) else spec.path
-                if spec.kind == "encoder":
-                    spec.head = str(teacher.head_path)
-                elif spec.kind == "callable":
-                    spec.target = teacher.target
-                t_mem = peak_memory_mb("teacher", spec.model_dump(), sample, ev.threads)
+                t_mem = peak_memory_mb("teacher", self._memory_spec(run, teacher), rows, ev.threads)
             if ev.measure_memory:
-                s_mem = peak_memory_mb("student", {"path": str(folder / "student")}, sample, ev.threads)
+                s_mem = peak_memory_mb("student", {"path": str(folder / "student")}, rows, ev.threads)
         t_size = size_on_disk(*getattr(teacher, "files", [])) or None
         s_size = size_on_disk(folder / "student")
         price = ev.cpu_price_per_hour
@@ -285,7 +275,7 @@ class ClassificationTask:
             "data": {
                 "transfer": {**transfer.to_report(), "unlabelled_by_teacher": s["n_unlabelled"]},
                 "evaluation": evaluation.to_report(),
-                "overlap": overlap(transfer.texts, evaluation.texts),  # the texts the student was taught
+                "overlap": self._overlap(run),  # the inputs the student was taught
             },
             "labelling": teaching,
             "teacher": model_report(
@@ -296,7 +286,7 @@ class ClassificationTask:
                 t_speed,
                 t_mem,
                 price,
-                cost=api_cost(s["api_report"], len(transfer.texts) + len(evaluation.texts)),
+                cost=api_cost(s["api_report"], n + len(self._inputs(evaluation))),
             ),
             "student": {
                 **model_report(
@@ -304,7 +294,7 @@ class ClassificationTask:
                 ),
                 "kind": r.student.kind,
                 "name": r.student.name,
-                "base": student_base(r, teacher),
+                "base": self._student_base(r, teacher),
                 "training": {**training, "settings": r.training.model_dump()},
             },
         }
@@ -331,6 +321,41 @@ class ClassificationTask:
         report.update(sections)
         report["skipped_evaluations"] = skipped
         return report
+
+    # --- what another data kind changes (tabular-classification overrides these) -------------------------
+
+    def _inputs(self, dataset):
+        """A data set's inputs: a TextSet's texts."""
+        return dataset.texts
+
+    def _shown(self, run, inputs) -> list[str]:
+        """The inputs as the report shows them (flip examples)."""
+        return list(inputs)
+
+    def _overlap(self, run) -> dict:
+        return overlap(run.state["transfer"].texts, run.state["evaluation"].texts)
+
+    def _teacher_speed(self, run, teacher, sample) -> dict:
+        """PyTorch and ONNX Runtime for an encoder teacher: the speed-up is against the faster."""
+        from ..evaluate.speed import measure_teacher_speed
+
+        ev = run.resolved.evaluation
+        return measure_teacher_speed(
+            teacher, sample, n_threads=ev.threads, batch_1_calls=min(32, len(sample)), progress=run.progress
+        )
+
+    def _student_base(self, recipe, teacher) -> dict:
+        return student_base(recipe, teacher)
+
+    def _memory_spec(self, run, teacher) -> dict:
+        """The teacher section a fresh process rebuilds the teacher from (evaluate/memory.py)."""
+        spec = run.resolved.teacher.model_copy()
+        spec.path = str(teacher.files[0]) if getattr(teacher, "files", None) else spec.path
+        if spec.kind == "encoder":
+            spec.head = str(teacher.head_path)
+        elif spec.kind == "callable":
+            spec.target = teacher.target
+        return spec.model_dump()
 
     def render_html(self, report: dict, path: Path) -> None:
         from ..report.html import render_html
@@ -508,7 +533,7 @@ def apply_gold(texts, targets, hard, gold, labels, held_out, settings, ask_teach
     return texts, targets, hard, {"rows": rows, "facts": facts}
 
 
-def overlap(transfer: list[str], evaluation: list[str]) -> dict:
+def overlap(transfer: list[str], evaluation: list[str], noun: str = "texts") -> dict:
     """Evaluation texts also in the transfer set, of the evaluation rows used (report["data"]["overlap"], declared
     in understudy.report.schema.Overlap): the student learnt the teacher's answers on them, so agreement and
     retention read better than they will on new texts."""
@@ -518,11 +543,11 @@ def overlap(transfer: list[str], evaluation: list[str]) -> dict:
     n = sum(t in taught for t in evaluation)
     if n:
         note = (
-            f"{n} of the {len(evaluation)} evaluation texts are also in the transfer set: the student learnt the "
-            "teacher's answers on them, which flatters agreement; keep the evaluation texts out of the transfer file."
+            f"{n} of the {len(evaluation)} evaluation {noun} are also in the transfer set: the student learnt the "
+            f"teacher's answers on them, which flatters agreement; keep the evaluation {noun} out of the transfer file."
         )
     else:
-        note = f"None of the {len(evaluation)} evaluation texts is in the transfer set."
+        note = f"None of the {len(evaluation)} evaluation {noun} is in the transfer set."
     return Overlap(texts=n, of=len(evaluation), note=note).model_dump()
 
 

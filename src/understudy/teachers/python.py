@@ -15,9 +15,17 @@ import numpy as np
 from ..errors import UserError
 from .base import check_probs, fingerprint_files
 
+# scikit-learn's own tree structures: plain arrays, no code, but not in skops' default trust list. Any other type
+# skops does not trust is refused until the recipe lists it in teacher.trusted_types.
+SKLEARN_TREE_TYPES = (
+    "sklearn.tree._tree.Tree",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+)
 
-def load_skops(path: str | Path):
-    """Load a skops file, trusting only the types skops trusts by default: never unpickle."""
+
+def load_skops(path: str | Path, trusted: list[str] | tuple[str, ...] = ()):
+    """Load a skops file, trusting skops' defaults, scikit-learn's tree structures and the `trusted` types the
+    user has checked: never unpickle."""
     import skops.io as sio
 
     path = Path(path)
@@ -27,12 +35,15 @@ def load_skops(path: str | Path):
         untrusted = sio.get_untrusted_types(file=path)
     except Exception as exc:
         raise UserError(f"{path} is not a readable skops file ({exc}); save the model with skops.io.dump") from None
-    if untrusted:
+    allowed = set(SKLEARN_TREE_TYPES) | set(trusted)
+    refused = [t for t in untrusted if t not in allowed]
+    if refused:
         raise UserError(
-            f"{path} holds types skops does not trust by default: {untrusted}. "
-            "Check them, then save the model with only scikit-learn/numpy types"
+            f"{path} holds types skops does not trust by default: {refused}. Check them (skops.io.get_untrusted_types "
+            "lists them), then list the ones you trust in teacher.trusted_types, or save the model with only "
+            "scikit-learn/numpy types"
         )
-    return sio.load(path)
+    return sio.load(path, trusted=[t for t in untrusted if t in allowed] or None)
 
 
 class SklearnTeacher:
@@ -40,9 +51,9 @@ class SklearnTeacher:
 
     provides = frozenset({"probs"})
 
-    def __init__(self, path: str | Path, labels: list[str] | None = None):
+    def __init__(self, path: str | Path, labels: list[str] | None = None, trusted: list[str] | tuple[str, ...] = ()):
         self.path = Path(path)
-        self.model = load_skops(self.path)
+        self.model = load_skops(self.path, trusted)
         if not hasattr(self.model, "predict_proba"):
             raise UserError(f"{self.path}: the model has no predict_proba; distillation needs class probabilities")
         classes = [str(c) for c in getattr(self.model, "classes_", [])]
@@ -112,7 +123,7 @@ class CallableTeacher:
 
 def build_sklearn(spec, resolve=lambda p: p, head_builder=None) -> SklearnTeacher:
     """Teacher kind 'sklearn' (registered in pyproject.toml): a scikit-learn pipeline saved with skops."""
-    return SklearnTeacher(resolve(spec.path), spec.labels)
+    return SklearnTeacher(resolve(spec.path), spec.labels, spec.trusted_types)
 
 
 def build_callable(spec, resolve=lambda p: p, head_builder=None) -> CallableTeacher:

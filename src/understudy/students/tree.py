@@ -1,0 +1,111 @@
+"""The tree student: one shallow decision tree that learns the teacher's probabilities (or numbers), readable as rules.
+
+It is fitted as a regression tree on the teacher's soft labels (squared error on the probability vectors, so a
+leaf holds the mean of the teacher's probabilities there, not a vote), with scikit-learn, and saved as plain
+JSON arrays; predicting walks those arrays in numpy, one level at a time for the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .table_base import TableStudent
+
+
+class TreeStudent(TableStudent):
+    kind = "tree"
+
+    def _fit(self, x: np.ndarray, y: np.ndarray, settings) -> None:
+        from sklearn.tree import DecisionTreeRegressor
+
+        spec = self.spec
+        tree = DecisionTreeRegressor(
+            max_depth=getattr(spec, "max_depth", 5),
+            min_samples_leaf=getattr(spec, "min_samples_leaf", 20),
+            random_state=getattr(settings, "seed", 0),
+        ).fit(x, y)
+        t = tree.tree_
+        value = t.value.reshape(t.node_count, -1)  # (nodes, classes) or (nodes, 1)
+        self.tree = {
+            "left": t.children_left.tolist(),
+            "right": t.children_right.tolist(),
+            "feature": t.feature.tolist(),
+            "threshold": t.threshold.tolist(),
+            "missing_left": t.missing_go_to_left.astype(bool).tolist(),
+            "value": value.tolist(),
+            "rows": t.n_node_samples.tolist(),
+        }
+        self._arrays()
+        self.training_ = {"depth": int(tree.get_depth()), "leaves": int(tree.get_n_leaves())}
+
+    def _arrays(self) -> None:
+        t = self.tree
+        self._left = np.asarray(t["left"], dtype=np.int64)
+        self._right = np.asarray(t["right"], dtype=np.int64)
+        self._feature = np.asarray(t["feature"], dtype=np.int64)
+        self._threshold = np.asarray(t["threshold"], dtype=np.float64)
+        self._missing_left = np.asarray(t["missing_left"], dtype=bool)
+        self._value = np.asarray(t["value"], dtype=np.float64)
+        self._depth = _depth(self._left, self._right)
+
+    def leaf_of(self, x: np.ndarray) -> np.ndarray:
+        node = np.zeros(len(x), dtype=np.int64)
+        rows = np.arange(len(x))
+        for _ in range(self._depth):
+            inner = self._left[node] >= 0
+            f = np.where(inner, self._feature[node], 0)
+            v = x[rows, f]
+            go_left = np.where(np.isnan(v), self._missing_left[node], v <= self._threshold[node])
+            node = np.where(inner, np.where(go_left, self._left[node], self._right[node]), node)
+        return node
+
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        return self._value[self.leaf_of(x)]
+
+    def _save_model(self, path: Path) -> None:
+        (path / "tree.json").write_text(json.dumps(self.tree), encoding="utf-8")
+
+    def _load_model(self, path: Path) -> None:
+        self.tree = json.loads((path / "tree.json").read_text(encoding="utf-8"))
+        self._arrays()
+
+    def rules(self) -> dict:
+        """Each leaf as one rule a person can check: its conditions, what the student answers there, how many
+        of the training rows (real and synthetic) reach it. Leaves in the tree's order (left to right)."""
+        from .rules_text import condition_words, leaf_answer
+
+        out = []
+
+        def walk(node: int, conditions: list[tuple[int, str, float, bool]]) -> None:
+            if self._left[node] < 0:
+                out.append(
+                    {
+                        "if": condition_words(conditions, self.features) or ["(every row)"],
+                        "then": leaf_answer(self._value[node], self.labels),
+                        "rows": int(self.tree["rows"][node]),
+                    }
+                )
+                return
+            f, thr, miss = int(self._feature[node]), float(self._threshold[node]), bool(self._missing_left[node])
+            walk(int(self._left[node]), conditions + [(f, "<=", thr, miss)])
+            walk(int(self._right[node]), conditions + [(f, ">", thr, not miss)])
+
+        walk(0, [])
+        return {"form": "decision tree", "rules": out, "text": [_line(r) for r in out]}
+
+
+def _line(rule: dict) -> str:
+    return f"IF {' AND '.join(rule['if'])} THEN {rule['then']}  ({rule['rows']} rows)"
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    depth, frontier = 0, [0]
+    while frontier:
+        nxt = [c for n in frontier if left[n] >= 0 for c in (left[n], right[n])]
+        if nxt:
+            depth += 1
+        frontier = nxt
+    return depth
