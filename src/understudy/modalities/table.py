@@ -77,8 +77,8 @@ class TableSchema:
             values = [r.get(c.name) for r in rows]
             if c.kind == "numeric":
                 data[c.name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-            else:
-                data[c.name] = np.array([None if v is None else str(v) for v in values], dtype=object)
+            else:  # object, not pandas' string dtype: None stays None
+                data[c.name] = pd.Series([None if v is None else str(v) for v in values], dtype=object)
         return pd.DataFrame(data, columns=self.features)
 
     def typed(self, df):
@@ -91,7 +91,7 @@ class TableSchema:
             if c.kind == "numeric":
                 data[c.name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
             else:
-                data[c.name] = np.array([None if _missing(v) else str(v) for v in col.tolist()], dtype=object)
+                data[c.name] = pd.Series([None if _missing(v) else str(v) for v in col.tolist()], dtype=object)
         return pd.DataFrame(data, columns=self.features, index=range(len(df)))
 
     def to_json(self) -> dict:

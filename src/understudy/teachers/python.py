@@ -15,11 +15,13 @@ import numpy as np
 from ..errors import UserError
 from .base import check_probs, fingerprint_files
 
-# scikit-learn's own tree structures: plain arrays, no code, but not in skops' default trust list. Any other type
-# skops does not trust is refused until the recipe lists it in teacher.trusted_types.
+# scikit-learn's own tree structures (plain arrays, no code) and numpy's dtype class (OneHotEncoder's `dtype`): not in
+# skops' default trust list, but data, not code. Any other type skops does not trust is refused until the recipe
+# lists it in teacher.trusted_types.
 SKLEARN_TREE_TYPES = (
     "sklearn.tree._tree.Tree",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "numpy.dtype",
 )
 
 
