@@ -77,3 +77,17 @@ def test_a_regression_run_measures_r2_and_fidelity(tmp_path):
     assert r["comparison"]["largest_gaps"][0]["text"].startswith("tenure=")
     assert "calibration" in r["skipped_evaluations"]
     assert r["student"]["rules"]["text"][0].startswith("IF ")
+
+
+def test_check_reads_both_tables_and_times_the_teacher_before_a_run(tmp_path):
+    from understudy.check import check
+
+    recipe = table_run_folder(tmp_path)
+    found = check(load_recipe(recipe), out=tmp_path / "run")
+    assert found.ok, found.message()
+    notes = " ".join(found.notes)
+    assert "feature columns (3 numeric, 1 categorical)" in notes and "teacher: answered" in notes
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(recipe.read_text().replace("kind: tree", "kind: static"))
+    found = check(load_recipe(bad), out=tmp_path / "run2")
+    assert any("not a table student" in str(p) for p in found.problems)

@@ -25,6 +25,12 @@ class TabularClassificationTask(ClassificationTask):
     recipe_model = TableRecipe
     modality = "table"
 
+    @staticmethod
+    def check(recipe, result, **kw) -> None:  # `understudy check`'s part for tables
+        from .tabular_check import check
+
+        check(recipe, result, **kw)
+
     # --- shared set-up: files, not weights; no teacher call ---------------------------------------------
 
     def prepare(self, run) -> dict:
