@@ -6,6 +6,13 @@
     model.predict_proba(["..."])                  # calibrated probabilities, one column per label
     model.defer(["..."])                          # True where the oversight policy sends the text to a person
 
+A table student (task tabular-classification or tabular-regression) takes rows instead of texts: a dict
+{feature column: value} (one answer back), a list of them or a pandas DataFrame with the feature columns:
+
+    model = understudy.load("runs/churn")
+    model.predict({"tenure": 3, "contract": "Month-to-month", "monthly_charges": 80.5})   # its label
+    model.predict(df)                             # labels (numbers, for a regression), one per row
+
 The folder loads as `understudy serve` loads it (understudy.students.load_student): its calibration.json rescales
 the confidence, and its oversight.json (fitted on those rescaled scores) decides what goes to a person. As `serve`
 does, `load` refuses the student of a run whose gates said BLOCK (understudy.errors.StudentBlocked) unless given
@@ -25,11 +32,16 @@ import numpy as np
 
 from .errors import StudentBlocked, UserError
 
-__all__ = ["load", "distill", "Student", "Distilled", "locate", "BlockedStudentWarning"]
+__all__ = ["load", "distill", "Student", "Distilled", "locate", "BlockedStudentWarning", "RowWarning"]
 
 
 class BlockedStudentWarning(UserWarning):
     """A student loaded with allow_blocked=True although its run's gates said BLOCK."""
+
+
+class RowWarning(UserWarning):
+    """Rows a table student answered although a value in them was not one it learnt: a category it never saw
+    (read as none of the known ones). Keys that are not feature columns are ignored without a warning."""
 
 
 def locate(path: str | Path) -> tuple[Path | None, Path]:
@@ -98,9 +110,22 @@ class Student:
         self.run, self.folder = run, student_dir
         self.model = load_student(student_dir)  # calibration.json applied, as `serve` applies it
         self.temperature = read_temperature(student_dir)
-        self.labels: list[str] = list(self.model.labels)
-        # load_policy refuses a threshold fitted on another confidence than the one served (calibration.json)
-        self.policy: dict | None = load_policy(student_dir) if (student_dir / POLICY_FILE).is_file() else None
+        meta = json.loads((student_dir / "student.json").read_text(encoding="utf-8"))
+        self.task: str = str(meta.get("task") or "text-classification")
+        self.schema = None  # a table student's TableSchema: its feature columns, each numeric or categorical
+        from .serve.app import TABLE_TASKS
+
+        if self.task in TABLE_TASKS:
+            from .modalities.table import TableSchema
+
+            self.schema = TableSchema.from_json(meta["schema"])
+        regression = self.task == "tabular-regression"
+        # a regression's labels are None: it answers numbers
+        self.labels: list[str] | None = None if regression else list(self.model.labels)
+        # load_policy refuses a threshold fitted on another confidence than the one served (calibration.json);
+        # a regression has no policy: deferral is calibrated on class probabilities
+        has_policy = (student_dir / POLICY_FILE).is_file() and not regression
+        self.policy: dict | None = load_policy(student_dir) if has_policy else None
         self.name = self._name()
 
     def _name(self) -> str:
@@ -115,30 +140,62 @@ class Student:
     def kind(self) -> str:
         return str(getattr(self.model, "kind", "student"))
 
+    @property
+    def features(self) -> list[str] | None:
+        """A table student's feature columns, in order (None for a text student)."""
+        return self.schema.features if self.schema is not None else None
+
+    def _inputs(self, given):
+        """(the batch as the model reads it, its length, whether one item was given): texts, or a table student's
+        rows checked against its schema (a RowWarning names the categories it never saw)."""
+        if self.schema is None:
+            batch, one = _texts(given)
+            return batch, len(batch), one
+        checked, one = _table_rows(self.schema, given)
+        if checked.warnings:
+            warnings.warn("; ".join(checked.warnings), RowWarning, stacklevel=_callers_level())
+        return checked.rows, len(checked), one
+
     def predict_proba(self, texts) -> np.ndarray:
-        """Calibrated probabilities (softmax(log p / T) with calibration.json's T), one column per label."""
-        batch, one = _texts(texts)
-        probs = np.asarray(self.model.predict_proba(batch)) if batch else np.zeros((0, len(self.labels)))
+        """Calibrated probabilities (softmax(log p / T) with calibration.json's T), one column per label.
+        A table student: give rows (a dict, a list of dicts, a DataFrame) in place of texts."""
+        if self.labels is None:
+            raise UserError(f"{self.name} is a regression student: it answers numbers, not classes; use predict(rows)")
+        batch, n, one = self._inputs(texts)
+        probs = np.asarray(self.model.predict_proba(batch)) if n else np.zeros((0, len(self.labels)))
         return probs[0] if one else probs
 
     def predict(self, texts):
-        """The label of each text (the highest probability)."""
-        batch, one = _texts(texts)
-        best = [self.labels[int(i)] for i in self.predict_proba(batch).argmax(1)]
+        """The label of each text (the highest probability); a table student's of each row (a regression's
+        number for each row)."""
+        if self.labels is None:
+            batch, n, one = self._inputs(texts)
+            values = [float(v) for v in self.model.predict(batch)] if n else []
+            return values[0] if one else values
+        batch, n, one = self._inputs(texts)
+        probs = np.asarray(self.model.predict_proba(batch)) if n else np.zeros((0, len(self.labels)))
+        best = [self.labels[int(i)] for i in probs.argmax(1)]
         return best[0] if one else best
 
     def defer(self, texts):
-        """True where the oversight policy sends the text to a person (its confidence is below the threshold)."""
+        """True where the oversight policy sends the text (or row) to a person (its confidence is below the
+        threshold)."""
         from .oversight.abstain import decide
 
         if self.policy is None:
+            if self.labels is None:
+                raise UserError(
+                    f"{self.name} is a regression student: it has no oversight policy (deferral is calibrated on "
+                    "class probabilities, and a regression has none); decide yourself who checks its numbers"
+                )
             raise UserError(
                 f"{self.folder} has no oversight policy (oversight.json): nothing says when to defer to a person. "
                 "Set safety.oversight.enabled: true in the recipe and rerun `understudy distill`, or decide "
                 "yourself who checks the student's answers"
             )
-        batch, one = _texts(texts)
-        answers = decide(self.predict_proba(batch), self.policy) if batch else []
+        batch, n, one = self._inputs(texts)
+        probs = np.asarray(self.model.predict_proba(batch)) if n else np.zeros((0, len(self.labels)))
+        answers = decide(probs, self.policy) if n else []
         return answers[0] if one else answers
 
     def __repr__(self) -> str:
@@ -149,10 +206,48 @@ class Student:
         verdict = "not gated" if self.verdict == "not gated" else f"verdict {self.verdict}"
         if self.verdict == "BLOCK":
             verdict += " (loaded with allow_blocked: do not rely on its answers)"
-        return (
-            f"<understudy.Student {self.name!r}: {verdict}, {self.kind}, labels {self.labels}, {t}, {policy}; "
-            f"{self.folder}>"
-        )
+        answers = f"labels {self.labels}" if self.labels is not None else f"a number ({self.schema.target or 'value'})"
+        if self.schema is not None:
+            answers = f"{len(self.schema.features)} feature columns, {answers}"
+        return f"<understudy.Student {self.name!r}: {verdict}, {self.kind}, {answers}, {t}, {policy}; {self.folder}>"
+
+
+def _table_rows(schema, given):
+    """(the rows checked against `schema`, whether one row was given) for a dict, a pandas Series (one row), a list
+    of dicts, a DataFrame or a Rows; texts and the like are refused, saying what a table student takes."""
+    import pandas as pd
+
+    from .modalities.table import Rows
+    from .serve.predict_rows import check_frame, check_rows, feature_list
+
+    how = (
+        f"give a row as a dict {{column: value}} with the student's feature columns ({feature_list(schema)}), "
+        "a list of such dicts, or a pandas DataFrame with those columns"
+    )
+    if isinstance(given, dict):
+        return check_rows(schema, [given], mode="python", name="row", note_ignored=False), True
+    if isinstance(given, pd.Series):
+        return check_rows(schema, [dict(given.items())], mode="python", name="row", note_ignored=False), True
+    if isinstance(given, Rows):
+        given = given.frame
+    if isinstance(given, pd.DataFrame):
+
+        def at(r: int) -> str:
+            label = given.index[r]
+            return f"row {r}" + (f" (index {label!r})" if label != r else "")
+
+        return check_frame(schema, given, source="the DataFrame", at=at, mode="python"), False
+    if isinstance(given, str | bytes):
+        raise UserError(f"this student reads table rows, not text: {how}")
+    if not isinstance(given, Sequence | np.ndarray) or isinstance(given, np.ndarray) and given.ndim != 1:
+        from .serve.predict_rows import kind_of
+
+        raise UserError(f"this student reads table rows, not {kind_of(given)}: {how}")
+    rows = [dict(r.items()) if isinstance(r, pd.Series) else r for r in given]
+    for i, r in enumerate(rows):
+        if isinstance(r, str | bytes):
+            raise UserError(f"rows[{i}] is a text, not a row: this student reads table rows, not texts: {how}")
+    return check_rows(schema, rows, mode="python", name="rows", note_ignored=False), False
 
 
 def _callers_level() -> int:

@@ -2,8 +2,13 @@
 
 The student loads through understudy.load: calibrated confidence, and the oversight decision where it has a
 policy. A run whose gates said BLOCK is refused (exit 3), as `serve` refuses it, unless --allow-blocked: then
-every answer comes with a warning line on stderr. A file in (CSV, TSV, JSONL, Parquet) comes out in the same shape: its columns, then label, confidence,
-one p_<label> per class and defer_to_human; the format out is --output's suffix.
+every answer comes with a warning line on stderr. A file in (CSV, TSV, JSONL, Parquet) comes out in the same
+shape: its columns, then label, confidence, one p_<label> per class and defer_to_human; the format out is
+--output's suffix.
+
+A table student reads rows: --input FILE with its feature columns (cells parsed as the run's table reader parses
+them: the recipe's missing-value cells, numbers written as text), or rows as JSON objects in place of texts
+(`understudy predict RUN '{"tenure": 3, "contract": "Month-to-month"}'`). A regression's answer is `value`.
 """
 
 from __future__ import annotations
@@ -50,9 +55,20 @@ def predict(
         if texts and input is not None:
             raise UserError("give texts as arguments or --input FILE, not both")
         if not texts and input is None:
-            raise UserError("nothing to classify: give texts as arguments, or --input FILE (CSV, JSONL or Parquet)")
+            raise UserError(
+                "nothing to classify: give texts as arguments, or --input FILE (CSV, TSV, JSONL or Parquet); "
+                "a table student takes --input FILE with its feature columns, or rows as JSON objects"
+            )
         fmt = out_format(output) if output is not None else None  # a bad suffix fails before the model loads
         model = load_checked(run, allow_blocked)
+        if model.schema is not None:
+            table, checked = table_input(model, input, list(texts or []), text_column)
+            for line in checked.warnings:
+                console.print(f"note: {line}", markup=False, highlight=False)
+            result, renamed = answer_rows(model, table, checked)
+            for old, new in renamed:
+                console.print(f"note: the input's column '{old}' is written as '{new}'", markup=False, highlight=False)
+            return model, result, fmt, None, checked.rows
         if input is not None:
             column = text_column or default_column(model)
             table = read_input(input, column)
@@ -69,9 +85,9 @@ def predict(
         result, renamed = answer(model, table, column)
         for old, new in renamed:
             console.print(f"note: the input's column '{old}' is written as '{new}'", markup=False, highlight=False)
-        return model, result, fmt, column
+        return model, result, fmt, column, None
 
-    model, result, fmt, column = _run(go, console)
+    model, result, fmt, column, rows = _run(go, console)
     if output is not None:
         _run(lambda: write_output(result, output, fmt), console)
         console.print(f"wrote {len(result)} rows to {output}", markup=False, highlight=False)
@@ -80,7 +96,7 @@ def predict(
 
         sys.stdout.write(json_lines(result))
     else:
-        print_table(result, model, column, console)
+        print_table(result, model, column, console, rows=rows)
 
 
 def load_checked(run: str, allow_blocked: bool):
@@ -166,6 +182,103 @@ def read_input(path: Path, column: str):
     return table
 
 
+def table_input(model, path: Path | None, args: list[str], text_column: str | None):
+    """A table student's rows: (the table as given, the rows checked against the student's schema), from --input
+    or from JSON objects given as arguments; texts are refused, saying what it reads."""
+    import json
+
+    import pandas as pd
+
+    from ..errors import UserError
+    from ..serve.predict_rows import check_frame, check_rows, feature_list
+
+    schema = model.schema
+    if text_column is not None:
+        raise UserError(
+            f"--text-column is for text students; {model.name} is a table student and reads its feature columns "
+            f"({feature_list(schema)})"
+        )
+    if path is None:
+        rows = []
+        for i, arg in enumerate(args):
+            try:
+                row = json.loads(arg)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict):
+                raise UserError(
+                    f"argument {i + 1} is not a row: {model.name} is a table student and reads rows, not texts. "
+                    f"Give --input FILE (CSV, TSV, JSONL or Parquet) with its {len(schema.features)} feature columns, "
+                    "or each row as a JSON object of them, e.g. understudy predict RUN "
+                    f"'{json.dumps(_example(schema), ensure_ascii=False)}'"
+                )
+            rows.append(row)
+        checked = check_rows(schema, rows, mode="json", name=lambda i: f"argument {i + 1}", note_ignored=False)
+        return pd.DataFrame(rows), checked
+    if path.suffix.lower() not in OUT_FORMATS:
+        raise UserError(f"--input {path}: unknown file type '{path.suffix or '(none)'}'; give a {_suffixes()} file")
+    if path.is_dir():
+        raise UserError(f"--input {path} is a folder: give a CSV, TSV, JSONL or Parquet file")
+    from ..data.readers import _read
+
+    table, lines = _read(str(path), None)
+    if not len(table):
+        raise UserError(f"--input {path} holds no rows: nothing to predict")
+    table = table.reset_index(drop=True)
+
+    def at(r: int) -> str:
+        return f"{path} row {r + 1}" + (f" (line {lines[r]})" if lines else "")
+
+    checked = check_frame(
+        schema,
+        table,
+        source=f"--input {path}",
+        at=at,
+        mode="file",
+        missing=missing_values(model),
+        fix_columns="add them, or rename the file's columns to the student's",
+    )
+    return table, checked
+
+
+def _example(schema) -> dict:
+    from ..serve.docs import example_row
+
+    return example_row(schema)
+
+
+def missing_values(model) -> frozenset[str]:
+    """The cells the run's table reader read as missing (the recipe's data.missing_values, else its default)."""
+    import yaml
+
+    from ..tasks.tabular_recipe import MISSING
+
+    run = model.run if model.run is not None else _export_source_run(model.folder)
+    recipe = run / "recipe.yaml" if run is not None else None
+    found = None
+    if recipe is not None and recipe.is_file():
+        try:
+            found = ((yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}).get("data") or {}).get("missing_values")
+        except (yaml.YAMLError, AttributeError):
+            found = None
+    values = found if isinstance(found, list) else MISSING
+    return frozenset([""] + [str(v) for v in values])
+
+
+def answer_rows(model, table, checked):
+    """The table with label, confidence, p_<label> per class and defer_to_human (with a policy) after its columns;
+    a regression's value. An input column of the same name keeps its values under input_<name>."""
+    import numpy as np
+
+    rows, n = checked.rows, len(checked)
+    chunks = [rows.iloc[i : i + CHUNK] if hasattr(rows, "iloc") else rows[i : i + CHUNK] for i in range(0, n, CHUNK)]
+    if model.labels is None:  # checked already: the student itself, not understudy.load's checking again
+        values = np.concatenate([np.asarray(model.model.predict(c), dtype=float) for c in chunks])
+        return _with_answers(table, {"value": values})
+    probs = np.concatenate([np.asarray(model.model.predict_proba(c)) for c in chunks])
+    return _with_answers(table, _class_answers(model, probs))
+
+
 def check_texts(
     texts: list, where: list[str], source: str, fix: str = "give every row a text, or remove the empty rows"
 ) -> None:
@@ -183,7 +296,6 @@ def answer(model, table, column: str):
     """The table with label, confidence, p_<label> per class and defer_to_human (with a policy) after its columns.
     An input column of the same name keeps its values under input_<name>."""
     import numpy as np
-    import pandas as pd
 
     texts = table[column].tolist()
     probs = (
@@ -191,6 +303,10 @@ def answer(model, table, column: str):
         if texts
         else np.zeros((0, len(model.labels)))
     )
+    return _with_answers(table, _class_answers(model, probs))
+
+
+def _class_answers(model, probs) -> dict:
     added = {
         "label": [model.labels[int(i)] for i in probs.argmax(1)],
         "confidence": probs.max(1).astype(float),
@@ -200,6 +316,12 @@ def answer(model, table, column: str):
         from ..oversight.abstain import decide
 
         added["defer_to_human"] = decide(probs, model.policy)
+    return added
+
+
+def _with_answers(table, added: dict):
+    import pandas as pd
+
     renamed = []
     out = table.copy()
     for name in added:
@@ -250,23 +372,42 @@ def write_output(table, path: Path, fmt: str) -> None:
         raise UserError(f"--output {path}: cannot write it: {exc.strerror or exc}") from None
 
 
-def print_table(result, model, column: str, console) -> None:
+def print_table(result, model, column: str | None, console, rows=None) -> None:
     """The answers as a table whose headers are never cut; where the columns cannot all fit the terminal, each
-    text as its own block of aligned `name  value` lines instead."""
+    text as its own block of aligned `name  value` lines instead. A table student's `rows` (as checked: dicts or
+    a typed DataFrame) are shown as `col=value, ...` text in the first column."""
+    from ..modalities.table import Rows, describe_row
+
+    if model.labels is None:
+        ours = ["value"]
+    else:
+        ours = ["label", "confidence", *(f"p_{label}" for label in model.labels)]
+    ours += ["defer_to_human"] if "defer_to_human" in result.columns else []
+    answers = [[_cell_text(v) for v in row] for row in result[ours].values.tolist()]
+    if column is None:  # a table student: its feature columns, as one line of text per row
+        as_dicts = Rows(rows) if hasattr(rows, "iloc") else rows
+        lead, first, noun = "row", [describe_row(r, width=80) for r in as_dicts], "row"
+    else:
+        lead, first, noun = column, [_cell_text(v) for v in result[column].tolist()], "text"
+    shown = [lead, *ours]
+    rows = [[a, *b] for a, b in zip(first, answers)]
+    _print_rows(shown, rows, f"{model.name}: {len(rows):,} {noun}{'' if len(rows) == 1 else 's'}", console)
+
+
+def _cell_text(v) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _print_rows(shown: list[str], rows: list[list[str]], title: str, console) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    ours = ["label", "confidence", *(f"p_{label}" for label in model.labels)]
-    shown = [column, *ours, *(["defer_to_human"] if "defer_to_human" in result.columns else [])]
-    n = len(result)
-    title = f"{model.name}: {n:,} text{'' if n == 1 else 's'}"
-    rows = [[f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in result[shown].values.tolist()]
     widths = [max([len(str(c)), *(len(r[i]) for r in rows)]) for i, c in enumerate(shown)]
     # The answer columns at full width (3 per column: its padding and border), the text column what is left.
     left = console.width - sum(widths[1:]) - 3 * len(shown) - 1
-    if left >= min(max(widths[0], len(str(column))), MIN_TEXT_WIDTH):
+    if left >= min(max(widths[0], len(str(shown[0]))), MIN_TEXT_WIDTH):
         table = Table(title=Text(title))
-        table.add_column(Text(str(column)), overflow="fold", min_width=min(widths[0], MIN_TEXT_WIDTH))
+        table.add_column(Text(str(shown[0])), overflow="fold", min_width=min(widths[0], MIN_TEXT_WIDTH))
         for c, w in zip(shown[1:], widths[1:]):
             table.add_column(Text(str(c)), no_wrap=True, min_width=w, justify="left" if c == "label" else "right")
         for r in rows:

@@ -1,7 +1,8 @@
 """The FastAPI app factory: a run folder's student, a teacher folder or a GGUF, behind keys and limits.
 
 Language models: the OpenAI routes (lm_routes.py). Classifiers: /v1/classify with the oversight policy, the
-review queue for reviewers (review.py) and the review desk. Every app: /health (open), /v1/models, /metrics,
+review queue for reviewers (review.py) and the review desk. Table students: /v1/predict (predict_rows.py), with
+the policy, queue and desk where the student classifies. Every app: /health (open), /v1/models, /metrics,
 and the way in (docs.py): / (open), /docs (open, Swagger UI from the installed package), /openapi.json.
 """
 
@@ -17,10 +18,13 @@ from .keys import KeyStore
 
 log = logging.getLogger("understudy.serve")
 CLASSIFIER_KINDS = ("static", "transformer", "onnx")  # onnx: `understudy export`'s folder, onnxruntime only
+TABLE_TASKS = ("tabular-classification", "tabular-regression")  # student.json's task: any table kind
 
 
 def resolve_target(target: str) -> tuple[str, Path | str]:
-    """('lm' | 'classifier', what to load) for a run folder, a model folder, a .gguf file or 'builtin:NAME'."""
+    """('lm' | 'classifier' | 'table', what to load) for a run folder, a model folder, a .gguf file or 'builtin:NAME'.
+
+    A table student is known by its student.json's task, not its kind, so a new table kind needs no edit here."""
     if target.startswith("builtin:"):
         return "lm", target
     path = Path(target).expanduser()
@@ -33,17 +37,32 @@ def resolve_target(target: str) -> tuple[str, Path | str]:
         from ..run import RunFolder
 
         RunFolder(path).require_evaluated("understudy serve")
-        meta = json.loads((student / "student.json").read_text()) if (student / "student.json").is_file() else {}
+        meta = _meta(student)
+        if meta.get("task") in TABLE_TASKS:
+            return "table", student
         if (student / "config.json").is_file() and meta.get("kind", "causal-lm") == "causal-lm":
             return "lm", student
         if meta.get("kind") in CLASSIFIER_KINDS:
             return "classifier", student
         raise UserError(f"{student} holds no student this server knows (student.json kind: {meta.get('kind')!r})")
-    if (path / "student.json").is_file() and json.loads((path / "student.json").read_text()).get("kind") in (
-        CLASSIFIER_KINDS
-    ):
+    meta = _meta(path) if path.is_dir() else {}
+    if meta.get("task") in TABLE_TASKS:
+        return "table", path
+    if meta.get("kind") in CLASSIFIER_KINDS:
         return "classifier", path
     return "lm", path
+
+
+def _meta(folder: Path) -> dict:
+    """student.json, or {} where there is none."""
+    meta = folder / "student.json"
+    if not meta.is_file():
+        return {}
+    try:
+        found = json.loads(meta.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{meta} is not valid JSON (line {exc.lineno}): {exc.msg}; the folder is damaged") from None
+    return found if isinstance(found, dict) else {}
 
 
 def run_verdict(what) -> tuple[str, str]:
@@ -145,7 +164,7 @@ def create_app(
     model_id = check_name(name) if name is not None else student_name(what)
     # docs.py serves the spec behind a key and Swagger UI from the installed package, not FastAPI's CDN page.
     app = FastAPI(title=f"understudy: {model_id}", version="1", docs_url=None, redoc_url=None, openapi_url=None)
-    task = "text-generation" if kind == "lm" else "text-classification"
+    task = {"lm": "text-generation", "classifier": "text-classification"}.get(kind) or _meta(Path(what))["task"]
     created = int(time.time())
     require = guard(keys)
     metrics = Metrics(model_id, task, verdict)
@@ -183,14 +202,15 @@ def create_app(
     from ..oversight.abstain import load_policy
     from ..oversight.queue import ReviewQueue
     from ..students import load_student
-    from .classify import add_classify_route
     from .desk import add_desk_routes
     from .review import add_review_routes
 
     student = model if model is not None else load_student(what)
     folder = Path(what)
+    regression = task == "tabular-regression"
     # The oversight policy calibrated at distillation: below its threshold a person decides, via the queue.
-    policy = load_policy(folder) if (folder / "oversight.json").is_file() else None
+    # A regression has none: deferral is calibrated on class probabilities.
+    policy = load_policy(folder) if (folder / "oversight.json").is_file() and not regression else None
     queue = None
     if policy is not None:
         queue = ReviewQueue(
@@ -199,9 +219,33 @@ def create_app(
             keep_pending_days=keep_pending_days,
         )
         metrics.watch_queue(queue)
-    add_classify_route(
-        app, student, model_id, require, policy=policy, queue=queue, metrics=metrics, max_batch=max_batch
-    )
+    if kind == "table":
+        from ..modalities.table import TableSchema
+        from .docs import example_row
+        from .predict_rows import add_predict_route
+
+        schema = TableSchema.from_json(_meta(folder)["schema"])
+        example = example_row(schema)
+        app.state.example = {"path": "/v1/predict", "body": {"row": example}}  # for the banner's "try:" line
+        add_predict_route(
+            app,
+            student,
+            schema,
+            model_id,
+            require,
+            policy=policy,
+            queue=queue,
+            metrics=metrics,
+            max_batch=max_batch,
+            example=example,
+        )
+    else:
+        from .classify import add_classify_route
+
+        app.state.example = {"path": "/v1/classify", "body": {"text": "my order never arrived"}}
+        add_classify_route(
+            app, student, model_id, require, policy=policy, queue=queue, metrics=metrics, max_batch=max_batch
+        )
     if queue is not None:
         add_review_routes(app, queue, list(student.labels), require)
         add_desk_routes(app, keys, list(student.labels), model_id)

@@ -55,6 +55,18 @@ def endpoints(app) -> list[str]:
     return [f"{m} {p}" for p, m in sorted((p, m) for m, p in found)]
 
 
+def example_row(schema) -> dict:
+    """A row /v1/predict takes, for the docs' "Try it out": each numeric column's mean (4 significant digits), each
+    categorical column's first (most common) category; null where the transfer set had no value at all."""
+    row = {}
+    for c in schema.columns:
+        if c.kind == "numeric":
+            row[c.name] = float(f"{c.mean:.4g}") if c.mean is not None else None
+        else:
+            row[c.name] = c.categories[0] if c.categories else None
+    return row
+
+
 def add_docs_routes(app, require, health: dict, *, desk: bool) -> None:
     own = {name: resources.files("understudy.serve").joinpath("desk", name).read_bytes() for name in OWN}
     page = resources.files("understudy.serve").joinpath("desk", "docs.html").read_bytes()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .classification import ClassificationTask, model_report
+from .classification import ClassificationTask, model_report, ratios
 from .tabular_recipe import TableRecipe, TableRegressionRecipe
 
 
@@ -297,19 +297,7 @@ class TabularRegressionTask(TabularClassificationTask):
                 "training": {**training, "settings": r.training.model_dump()},
             },
         }
-        s_fast = s_speed["batch_64"]["texts_per_s"]
-        t_fast = t_speed["batch_64"]["texts_per_s"] if t_speed else None
-        t_cost, s_cost = report["teacher"]["cost_per_million_usd"], report["student"]["cost_per_million_usd"]
-        report["comparison"] = {
-            **comparison,
-            "speedup": round(s_fast / t_fast, 2) if t_fast else None,
-            "speedup_batch_1": (
-                round(s_speed["batch_1"]["texts_per_s"] / t_speed["batch_1"]["texts_per_s"], 2) if t_speed else None
-            ),
-            "size_ratio": round(s_size / t_size, 5) if t_size else None,
-            "memory_ratio": round(s_mem / t_mem, 4) if (s_mem and t_mem) else None,
-            "cost_ratio": round(s_cost / t_cost, 6) if (t_cost and s_cost) else None,
-        }
+        report["comparison"] = {**comparison, **ratios(report, t_size, s_size, t_mem, s_mem)}
         report["skipped_evaluations"] = {
             "calibration": "a regression has no class probabilities to calibrate",
             "oversight": "deferral is calibrated on class probabilities; a regression has none",
