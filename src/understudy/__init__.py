@@ -11,7 +11,7 @@ __all__ = ["load", "distill", "__version__"]
 
 def __getattr__(name: str):
     # Loaded on first use, so `import understudy` (and every command's --help) stays cheap.
-    if name in ("load", "distill", "Student", "Distilled"):
+    if name in ("load", "distill", "Student", "Distilled", "BlockedStudentWarning", "RowWarning"):
         from . import use
 
         return getattr(use, name)

@@ -21,7 +21,9 @@ def served(tmp_path_factory):
     folder = table_student_folder(where / "student", threshold=0.8)
     store, client_key, reviewer_key = keys(where)
     app = create_app(str(folder), keys=store, name="churn-student", max_batch=8)
-    return SimpleServer(TestClient(app), client_key, reviewer_key, folder)
+    server = SimpleServer(TestClient(app), client_key, reviewer_key, folder)
+    server.keys = store
+    return server
 
 
 class SimpleServer:
@@ -184,3 +186,12 @@ def test_a_real_table_run_served_on_uvicorn(tmp_path_factory, tmp_path):
             assert "defer_to_human" not in result  # the recipe has no oversight
             refused = http.post("/v1/predict", json={"row": {**row, "senior": "no"}})
             assert refused.status_code == 422 and refused.json()["error"]["param"] == "row.senior"
+
+
+def test_the_banner_and_a_text_route_point_a_table_server_at_predict(served):
+    from understudy.serve.cli import banner
+
+    said = "\n".join(banner(served.api.app, "127.0.0.1", 8000, served.keys))
+    assert "/v1/predict" in said and '{"row": {' in said and "chat/completions" not in said
+    got = served.api.post("/v1/classify", json={"text": "x"}, headers=served.client)
+    assert got.status_code == 404 and "use POST /v1/predict" in got.json()["error"]["message"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 
 def serve(
     target: str,
@@ -70,8 +72,9 @@ def banner(app, host: str, port: int, keys) -> list[str]:
         from .docs import MISSING
 
         lines.append(f"no /docs: {MISSING}")
-    if any(p == "/v1/classify" for _, p in routes):
-        example = f'-d \'{{"text": "my order never arrived"}}\' {base}/v1/classify'
+    ex = getattr(app.state, "example", None)  # create_app's working request for a classifier or a table model
+    if ex:
+        example = f"-d '{json.dumps(ex['body'], ensure_ascii=False)}' {base}{ex['path']}"
     else:
         example = f'-d \'{{"messages": [{{"role": "user", "content": "hello"}}]}}\' {base}/v1/chat/completions'
     lines.append(

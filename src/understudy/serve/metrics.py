@@ -23,13 +23,13 @@ class Metrics:
         self.latency = Histogram(
             "understudy_request_seconds", "Time to answer a request", ["route"], buckets=BUCKETS, registry=r
         )
-        self.answers = Counter("understudy_predictions", "Texts the model answered", registry=r)
-        self.deferred = Counter("understudy_deferred", "Texts sent to a person by the oversight policy", registry=r)
+        self.answers = Counter("understudy_predictions", "Inputs (texts or rows) the model answered", registry=r)
+        self.deferred = Counter("understudy_deferred", "Inputs sent to a person by the oversight policy", registry=r)
         self.deferred_share = Gauge(
-            "understudy_deferred_share", "Share of texts sent to a person since the server started", registry=r
+            "understudy_deferred_share", "Share of inputs sent to a person since the server started", registry=r
         )
         self.deferred_share.set_function(lambda: self.deferred._value.get() / max(1.0, self.answers._value.get()))
-        self.queue_depth = Gauge("understudy_review_queue_pending", "Texts waiting for a reviewer", registry=r)
+        self.queue_depth = Gauge("understudy_review_queue_pending", "Inputs waiting for a reviewer", registry=r)
         info = Gauge("understudy_model", "The model served (always 1)", ["model", "task", "verdict"], registry=r)
         info.labels(model=model, task=task, verdict=verdict).set(1)
 

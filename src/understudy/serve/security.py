@@ -166,6 +166,8 @@ def _no_route(request, exc: HTTPException) -> str:
     hint = ""
     if task == "text-classification" and path.rstrip("/") in LM_PATHS:
         hint = " This server serves a classifier, not a language model: use POST /v1/classify."
+    elif task.startswith("tabular-") and path.rstrip("/") in CLASSIFIER_PATHS + LM_PATHS:
+        hint = ' This server serves a table model: use POST /v1/predict with {"row": {...}}.'
     elif task == "text-generation" and path.rstrip("/") in CLASSIFIER_PATHS:
         hint = (
             " This server serves a language model, not a classifier: use POST /v1/chat/completions or /v1/completions."
