@@ -6,96 +6,15 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+from tables_builders import LABELS, STAYS, SURE, UNSURE, table_run, table_student_folder
 
 import understudy
 from understudy.errors import UserError
-from understudy.modalities.table import Column, TableSchema
-from understudy.oversight.abstain import save_policy
-from understudy.students.tree import TreeStudent
 from understudy.use import RowWarning
-
-CONTRACTS = ["Month-to-month", "One year", "Two year"]
-LABELS = ["No", "Yes"]
-SURE = {"tenure": 3.0, "contract": "Month-to-month", "charges": 90.0}  # the teacher says Yes at 0.97
-UNSURE = {"tenure": 20.0, "contract": "Month-to-month", "charges": 60.0}  # Yes at 0.65: below a 0.8 threshold
-STAYS = {"tenure": 50.0, "contract": "Two year", "charges": 30.0}  # No at 0.95
-
-
-def churn_rows(n: int = 240, seed: int = 0) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        rows.append(
-            {
-                "tenure": None if i % 17 == 0 else float(rng.integers(0, 72)),
-                "contract": CONTRACTS[int(rng.integers(0, 3))],
-                "charges": float(np.round(rng.uniform(20, 120), 2)),
-            }
-        )
-    return rows
-
-
-def teacher_yes(row: dict) -> float:
-    """The teacher's probability of churn: sure for new month-to-month customers, unsure a little later."""
-    tenure = row["tenure"] if row["tenure"] is not None else 40.0
-    if row["contract"] == "Month-to-month" and tenure < 12:
-        return 0.97
-    if row["contract"] == "Month-to-month" and tenure < 36:
-        return 0.65
-    return 0.05
-
-
-def churn_schema(rows: list[dict]) -> TableSchema:
-    def numeric(name: str) -> Column:
-        x = np.array([r[name] for r in rows if r[name] is not None], dtype=float)
-        return Column(
-            name, "numeric", mean=float(x.mean()), std=float(x.std()), low=float(x.min()), high=float(x.max())
-        )
-
-    return TableSchema(
-        [numeric("tenure"), Column("contract", "categorical", categories=CONTRACTS), numeric("charges")],
-        target="churn",
-    )
-
-
-def table_student_folder(folder: Path, *, regression: bool = False, threshold: float | None = 0.8) -> Path:
-    """A TreeStudent fitted on a tiny churn table and saved; classification with an oversight policy at
-    `threshold` (None: no policy; ALWAYS_DEFER: every row to a person), or a regression of the monthly spend."""
-    rows = churn_rows()
-    schema = churn_schema(rows)
-    spec = SimpleNamespace(max_depth=4, min_samples_leaf=5)
-    if regression:
-        spend = [r["charges"] * (1 + (r["tenure"] or 0.0) / 72.0) for r in rows]
-        student = TreeStudent(schema, None, spec).fit(rows, {"value": np.array(spend)})
-    else:
-        p = np.array([teacher_yes(r) for r in rows])
-        student = TreeStudent(schema, LABELS, spec).fit(rows, {"probs": np.stack([1 - p, p], axis=1)})
-    student.save(folder)
-    if threshold is not None and not regression:
-        save_policy({"threshold": threshold, "feasible": True, "alpha": 0.1, "delta": 0.1}, folder)
-    return folder
-
-
-_RUNS: dict[str, Path] = {}
-
-
-def table_run(tmp_path_factory) -> Path:
-    """One real tabular-classification run (sklearn teacher, tree student), made once per session through
-    understudy.distill; never modify it."""
-    from tables_builders import table_run_folder
-
-    key = str(tmp_path_factory.getbasetemp())
-    if key not in _RUNS:
-        root = tmp_path_factory.mktemp("table-run")
-        done = understudy.distill(table_run_folder(root), root / "run")
-        assert done.verdict in ("PASS", "WARN"), done.report.get("gates")
-        _RUNS[key] = done.folder
-    return _RUNS[key]
 
 
 @pytest.fixture(scope="module")

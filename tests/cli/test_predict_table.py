@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from cli_builders import explain
-from test_use_table import STAYS, SURE, UNSURE, table_run, table_student_folder
+from tables_builders import STAYS, SURE, UNSURE, table_run, table_student_folder
 from typer.testing import CliRunner
 
 import understudy

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from serve_builders import Uvicorn, bearer, keys
-from test_use_table import STAYS, SURE, UNSURE, table_run, table_student_folder
+from tables_builders import STAYS, SURE, UNSURE, table_run, table_student_folder
 
 import understudy
 from understudy.serve.app import create_app, resolve_target
