@@ -108,6 +108,7 @@ def build_callable(spec, resolve, schema, regression):
 BUILDERS: dict[str, str] = {
     "sklearn": "understudy.teachers.tabular:build_sklearn",
     "callable": "understudy.teachers.tabular:build_callable",
+    "openai-api": "understudy.teachers.api_table:build_table",
 }
 
 
