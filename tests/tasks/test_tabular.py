@@ -83,7 +83,7 @@ def test_check_reads_both_tables_and_times_the_teacher_before_a_run(tmp_path):
     from understudy.check import check
 
     recipe = table_run_folder(tmp_path)
-    found = check(load_recipe(recipe), out=tmp_path / "run")
+    found = check(load_recipe(recipe), out=tmp_path / "run", sample=8)
     assert found.ok, found.message()
     notes = " ".join(found.notes)
     assert "feature columns (3 numeric, 1 categorical)" in notes and "teacher: answered" in notes
@@ -91,3 +91,6 @@ def test_check_reads_both_tables_and_times_the_teacher_before_a_run(tmp_path):
     bad.write_text(recipe.read_text().replace("kind: tree", "kind: static"))
     found = check(load_recipe(bad), out=tmp_path / "run2")
     assert any("not a table student" in str(p) for p in found.problems)
+    assert (tmp_path / "run" / "teacher.sqlite").is_file()  # the sampled answers are kept for the run
+    check(load_recipe(recipe), out=tmp_path / "quiet", sample=0)
+    assert not (tmp_path / "quiet").exists()  # distill's own check (sample 0) asks the teacher nothing

@@ -119,7 +119,33 @@ class TabularClassificationTask(ClassificationTask):
             s["api_report"], s["n_unlabelled"] = None, 0
             if s["remote"]:
                 s["api_report"] = s["teacher"].report(list(rows))
+                self._drop_unanswered(run)
         return s["outputs"]
+
+    def _drop_unanswered(self, run) -> None:
+        """Rows an API teacher could not label (refused, unparseable) are counted, and not taught: their uniform
+        probabilities are no answer. Evaluation rows keep theirs (the report says how many)."""
+        s = run.state
+        teacher, transfer, syn = s["teacher"], s["transfer"], s["synthetic"]
+        n = len(transfer.inputs)
+        keep = np.asarray(teacher.labelled_mask(list(transfer.inputs)), dtype=bool)
+        if not keep.any():
+            raise UserError(
+                "the API teacher labelled none of the transfer rows; see the unparseable answers in "
+                f"{s['store'].path} and check the prompt and the model"
+            )
+        s["outputs"] = {k: np.concatenate([v[:n][keep], v[n:]]) for k, v in s["outputs"].items()}
+        transfer.inputs = transfer.inputs.take(np.flatnonzero(keep))
+        if transfer.labels is not None:
+            transfer.labels = [g for g, k in zip(transfer.labels, keep) if k]
+        if transfer.values is not None:
+            transfer.values = transfer.values[keep]
+        s["n_unlabelled"] = int(n - keep.sum())
+        if syn is not None:
+            ok = np.asarray(teacher.labelled_mask(list(syn)), dtype=bool)
+            s["synthetic"] = syn.take(np.flatnonzero(ok))
+            s["synthetic_outputs"] = {k: v[ok] for k, v in s["synthetic_outputs"].items()}
+            s["n_unlabelled"] += int(len(ok) - ok.sum())
 
     def _inputs(self, dataset):
         return dataset.inputs

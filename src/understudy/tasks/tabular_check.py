@@ -66,12 +66,21 @@ def check(recipe, result, *, missing: set[str], licence_ok: bool, out: Path, sam
     )
     if n_t < FEW_TRANSFER or n_e < FEW_EVALUATION:
         result.notes.append(f"few rows ({n_t} transfer, {n_e} evaluation): the intervals in the report will be wide")
-    if teacher is None or not result.ok:
+    if teacher is None or not result.ok or sample <= 0:  # `distill`'s own check times nothing: the run will
         return
-    rows = list(transfer.inputs[: max(sample, 0)]) or list(transfer.inputs[:64])
+    from ..label import label
+    from ..modalities.table import TableModality
+    from ..store import TeacherStore
+
+    rows = list(transfer.inputs[:sample])
     start = time.perf_counter()
+    # the sample's answers go into the run folder's store, as the run's own will: a paid API is never asked twice
+    Path(out).mkdir(parents=True, exist_ok=True)
+    store = TeacherStore(Path(out) / "teacher.sqlite")
     try:
-        teacher.predict(rows)
+        if hasattr(teacher, "attach"):
+            teacher.attach(store)
+        label(teacher, rows, store, batch_size=len(rows), modality=TableModality(schema))
     except UserError as exc:
         result.add(f"teacher ({recipe.teacher.kind}) on the first {len(rows)} transfer rows: {exc}", kind="teacher")
         return
@@ -83,6 +92,10 @@ def check(recipe, result, *, missing: set[str], licence_ok: bool, out: Path, sam
             kind="teacher",
         )
         return
+    finally:
+        if hasattr(teacher, "close"):
+            teacher.close()
+        store.close()
     per_row = (time.perf_counter() - start) / max(len(rows), 1)
     total = n_t * (1 + recipe.training.synthetic_rows) + n_e
     result.notes.append(
