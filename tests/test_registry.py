@@ -16,9 +16,9 @@ from understudy.errors import UserError
 ROOT = Path(__file__).resolve().parents[1]
 
 BUILTINS = {
-    registry.TASKS: ["text-classification", "text-generation"],
-    registry.TEACHERS: ["callable", "encoder", "hf-classifier", "openai-api", "sklearn"],
-    registry.STUDENTS: ["onnx", "static", "transformer"],
+    registry.TASKS: ["tabular-classification", "tabular-regression", "text-classification", "text-generation"],
+    registry.TEACHERS: ["callable", "encoder", "hf-classifier", "lightgbm", "onnx", "openai-api", "sklearn", "xgboost"],
+    registry.STUDENTS: ["gbm", "linear", "onnx", "rules", "static", "transformer", "tree"],
     registry.EVALUATIONS: [
         "calibration",
         "counterfactual",
@@ -28,7 +28,7 @@ BUILTINS = {
         "refusal",
         "robustness",
     ],
-    registry.MODALITIES: ["chat", "text"],
+    registry.MODALITIES: ["chat", "table", "text"],
 }
 
 
@@ -81,10 +81,10 @@ def test_unknown_name_says_what_was_asked_the_known_names_and_the_fix():
         registry.load(registry.TEACHERS, "foo")
     msg = str(info.value)
     assert "unknown teacher kind 'foo'" in msg
-    assert "callable, encoder, hf-classifier, openai-api, sklearn" in msg
+    assert "callable, encoder, hf-classifier, lightgbm, onnx, openai-api, sklearn, xgboost" in msg
     assert "a plug-in that provides it must be installed: pip install" in msg and "understudy.teachers" in msg
-    with pytest.raises(UserError, match="unknown student kind 'tree'.*onnx, static, transformer"):
-        registry.load(registry.STUDENTS, "tree")
+    with pytest.raises(UserError, match="unknown student kind 'forest'.*onnx, rules, static, transformer, tree"):
+        registry.load(registry.STUDENTS, "forest")
     with pytest.raises(ValueError, match="unknown plug-in group"):
         registry.names("understudy.nothing")
 

@@ -30,15 +30,13 @@ class IntendedUse(Strict):
     commercial: bool = Field(True, description="Whether the student is used commercially (the licence gate reads it).")
 
 
-BUILTIN_TEACHER_KINDS = ("encoder", "hf-classifier", "sklearn", "callable", "openai-api")
-
-
 class TeacherSpec(Strict):
     kind: str = Field(
         description="encoder: a sentence-transformers/transformers folder plus a skops head; "
         "hf-classifier: a transformers sequence-classification folder; sklearn: a skops file; "
         "callable: 'module:function' returning class probabilities; openai-api: an OpenAI-compatible endpoint (see api); "
-        "or a kind an installed plug-in registers (entry-point group understudy.teachers)."
+        "for tables also lightgbm (a LightGBM text model), xgboost (an XGBoost JSON/UBJSON model) and onnx (an ONNX "
+        "model); or a kind an installed plug-in registers (entry-point group understudy.teachers)."
     )
     path: str | None = Field(None, description="Model folder or file ('builtin:NAME' for the packaged models).")
     head: str | None = Field(None, description="For kind=encoder: the scikit-learn head saved with skops.")

@@ -186,3 +186,15 @@ def test_licence_list_shows_every_value_and_alias_uncut():
     assert {"own", "internal", "in-house"} <= set(
         next(r for r in as_json if r["value"] == "proprietary: OWNER")["aliases"]
     )
+
+
+def test_a_built_in_table_model_is_judged_by_the_licence_the_recipe_declares():
+    from types import SimpleNamespace
+
+    from understudy.data.builtin_tables import BUILTIN_LABELS
+    from understudy.licences import BUILTIN_TABLE_MODELS, teacher_target
+
+    assert set(BUILTIN_TABLE_MODELS) == set(BUILTIN_LABELS)
+    for name in BUILTIN_TABLE_MODELS:
+        spec = SimpleNamespace(kind="lightgbm", path=name, api=None, licence="proprietary: Example Telecom")
+        assert teacher_target(spec, lambda p: p) == (None, None)

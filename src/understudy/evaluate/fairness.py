@@ -17,7 +17,8 @@ Evidence: each group's accuracy is a count of rows with an exact 95% interval (`
 the student's accuracy less the teacher's in a group a paired 95% interval (Newcombe), and each
 ``widened_by`` figure a paired percentile bootstrap interval over the judged rows
 (``widened_by_evidence``: both models and both gaps on every resample). ``examples`` are rows of the
-group where the student does worst that the student gets wrong (at most 5, cut to 200 characters).
+group where the student does worst that the student gets wrong (at most 5, cut to 200 characters; a table's
+row written as 'col=value, ...').
 """
 
 from __future__ import annotations
@@ -319,6 +320,13 @@ def _examples(texts, y, preds, groups, candidates, labels, limit: int) -> list[d
     ]
 
 
+def shown_inputs(inputs, modality) -> list[str]:
+    """The inputs as the examples show them: a text as itself, a row (a dict) as its data kind describes it
+    ('tenure=3, contract=Month-to-month, ...'), so report.json holds plain text, never a structure."""
+    describe = getattr(modality, "describe", None) or str
+    return [x if isinstance(x, str) else describe(x) for x in inputs]
+
+
 from pydantic import Field  # noqa: E402  (light; after the report functions it checks)
 
 from ..gates import GateDef, largest_in  # noqa: E402
@@ -341,7 +349,8 @@ class FairnessFigures(Figures):
         '"judged_groups", "too_small_groups", "teacher": {"demographic_parity_difference", '
         '"equalized_odds_difference"}, "student": {...}, "widened_by": {...}, "widened_by_evidence": {gap: {"count": '
         'null, "total", "rate", "interval", "method", "counted"}: a paired bootstrap interval}, "examples": '
-        '[{"group", "text", "gold", "teacher", "student"}], "note"}}'
+        '[{"group", "text", "gold", "teacher", "student"}] (text: the input as plain text, a row as \'col=value, ...\'), '
+        '"note"}}'
     )
     unjudged: str | None = Field(
         None, description="why no gap could be judged (every attribute has under two groups large enough), or null"
@@ -372,7 +381,8 @@ class Fairness:
     )
 
     def html(self, section: dict, report: dict) -> str:
-        from ..report.sections import esc, get, num, table
+        from ..report.sections import esc, get, num, table, task_of
+        from ..report.words import nouns
         from .evidence import gate_bound, reading_of, words
 
         fair = section.get("attributes")
@@ -433,7 +443,10 @@ class Fairness:
             + table(["Attribute", "Group", "Rows", "Judged", "Teacher", "Student", "Student − teacher"], groups, "cmp")
             + (
                 "<h4>Examples: rows the student gets wrong in its weakest group</h4>"
-                + table(["Attribute", "Group", "Text", "Gold", "Teacher", "Student"], examples)
+                + table(
+                    ["Attribute", "Group", nouns(task_of(report))[1].capitalize(), "Gold", "Teacher", "Student"],
+                    examples,
+                )
                 if examples
                 else ""
             )
@@ -484,7 +497,7 @@ class Fairness:
             ctx.labels,
             positive=spec.fairness_positive,
             min_group_size=spec.min_group_size,
-            texts=ctx.inputs,
+            texts=shown_inputs(ctx.inputs, ctx.modality),
             n_boot=getattr(getattr(ctx.recipe, "evaluation", None), "bootstrap", 1000),
             seed=ctx.recipe.training.seed,
         )

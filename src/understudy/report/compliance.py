@@ -15,6 +15,7 @@ needs nothing from the network.
 from __future__ import annotations
 
 import pathlib
+import re
 from html import escape
 
 from .html import _get
@@ -143,29 +144,29 @@ def _walk(node, path=()):
         yield "one", path, node
 
 
-def _regressions_in(node, name: str) -> list[str]:
-    return [text for _, text in _sized_regressions_in(node, name)]
+def _regressions_in(node, name: str, task: str | None = None) -> list[str]:
+    return [text for _, text in _sized_regressions_in(node, name, task=task)]
 
 
-def _context(path) -> str:
+def _context(path, task: str | None = None) -> str:
     """Where a figure sits, in words: 'typos', 'gender words, before correcting confidence'."""
     from .words import METRICS, metric_name
 
     skip = {"categories", "perturbations", "attributes", "groups", "teacher", "student", "quality", "speed"}
     return ", ".join(
-        metric_name(p) if str(p) in METRICS else str(p).replace("_", " ") for p in path if str(p) not in skip
+        metric_name(p, task) if str(p) in METRICS else str(p).replace("_", " ") for p in path if str(p) not in skip
     )
 
 
-def _figure_label(path, prefix: str = "") -> str:
-    """A figure's plain name with its place: 'Accuracy lost (typos)'."""
+def _figure_label(path, prefix: str = "", task: str | None = None) -> str:
+    """A figure's plain name with its place: 'Accuracy lost (typos)', in the words of the run's `task`."""
     from .words import metric_name
 
     if not path:
         return prefix or "figure"
-    where = _context(path[:-1])
+    where = _context(path[:-1], task)
     where = ", ".join(x for x in (prefix, where) if x)
-    return metric_name(str(path[-1])) + (f" ({where})" if where else "")
+    return metric_name(str(path[-1]), task) + (f" ({where})" if where else "")
 
 
 def _worse_by(t: float, s: float) -> str:
@@ -241,11 +242,11 @@ def _finding(label: str, t: float, s: float, evidence: str = "") -> str:
     return line + (f"; student {evidence}" if evidence else "")
 
 
-def _sized_regressions_in(node, name: str, title: str = "") -> list[tuple[float, str]]:
-    return [(size, line) for _, size, line in _unit_regressions_in(node, name, title)]
+def _sized_regressions_in(node, name: str, title: str = "", task: str | None = None) -> list[tuple[float, str]]:
+    return [(size, line) for _, size, line in _unit_regressions_in(node, name, title, task)]
 
 
-def _unit_regressions_in(node, name: str, title: str = "") -> list[tuple[int, float, str]]:
+def _unit_regressions_in(node, name: str, title: str = "", task: str | None = None) -> list[tuple[int, float, str]]:
     """(unit, gap, line) for each figure where the student is worse: unit 0 for a share of texts, 1 for another."""
     found = []
     for where, key, t, s, student in _pairs(node):
@@ -261,17 +262,19 @@ def _unit_regressions_in(node, name: str, title: str = "") -> list[tuple[int, fl
     for where, key, leaf, t, s, student in found:
         if leaf in SAME_AS_ACCURACY and (where, key[:-1]) in worse_accuracy:
             continue  # said once, as the accuracy on those texts
-        line = _finding(_figure_label(where + key, title or name), t, s, _student_evidence(student, key))
+        line = _finding(_figure_label(where + key, title or name, task), t, s, _student_evidence(student, key))
         out.append((0 if leaf in SHARE_OF_TEXTS else 1, abs(s - t), line))
     return out
 
 
 # --- the sections, as data -----------------------------------------------------------------------------------
-# A section is {"id", "title", "blocks"}; a block is ("p", text), ("list", [text]), ("kv", [(label, value)]),
+# A section is {"id", "title", "blocks"}; a block is ("p", text), ("list", [text]), ("code", [line]) (lines shown as
+# written, e.g. a student's rules), ("kv", [(label, value)]),
 # ("table", head, rows) or ("note", text). All text is plain; the renderers escape it.
 
 
 def _verdict(report: dict) -> dict:
+    from .sections import task_of
     from .verdict import gate_row, shown_results, verdict_sentence
 
     gates = report.get("gates") or {}
@@ -281,7 +284,7 @@ def _verdict(report: dict) -> dict:
         blocks.append(("p", f"Release verdict: {verdict} — {VERDICT_WORDS.get(verdict, 'see the checks below')}."))
     blocks.append(("p", "Why: " + verdict_sentence(report)))
     results = shown_results(report)
-    rows = [gate_row(r) for r in results]
+    rows = [gate_row(r, task_of(report)) for r in results]
     failed = [g for g in rows if g.status in ("BLOCK", "WARN")]
     skipped = [g for g in rows if g.status == "SKIPPED"]
     if failed:
@@ -461,11 +464,17 @@ def _provenance(report: dict) -> dict:
     blocks = []
     if not data:
         blocks.append(("p", f"Data provenance: {NOT_MEASURED}."))
+    from .sections import task_of
+    from .table_parts import table_data_blocks
+
+    task = task_of(report)
     for role, d in data.items():
-        if not isinstance(d, dict):
+        if not isinstance(d, dict) or role in ("schema", "synthetic"):  # a table's: said in words below
             continue
-        rows = [[_data_label(p), fmt(v), _key(f"data.{role}", p)] for p, v in _flat(d)]
+        words = OVERLAP_WORDS if role == "overlap" else None
+        rows = [[_data_label(p, task, words), fmt(v), _key(f"data.{role}", p)] for p, v in _flat(d)]
         blocks += [("p", f"{str(role).capitalize()} data:"), ("figures", ["", ""], rows)]
+    blocks += table_data_blocks(report)
     lab = report.get("labelling")
     if isinstance(lab, dict):
         blocks.append(
@@ -475,7 +484,9 @@ def _provenance(report: dict) -> dict:
                 "each output is stored in teacher.sqlite in the run folder, keyed by (teacher fingerprint, input hash).",
             )
         )
-        blocks.append(("figures", ["", ""], [[_data_label(p), fmt(v), _key("labelling", p)] for p, v in _flat(lab)]))
+        blocks.append(
+            ("figures", ["", ""], [[_data_label(p, task), fmt(v), _key("labelling", p)] for p, v in _flat(lab)])
+        )
     else:
         blocks.append(("p", f"Teacher labelling: {NOT_MEASURED}."))
     return {"id": "data", "title": "Data provenance", "blocks": blocks}
@@ -498,28 +509,44 @@ DATA_WORDS = {
     "asked": "Asked of the teacher",
     "seconds": "Time taken (s)",
     "calls": "Calls to the teacher",
+    "features": "Feature columns",
 }
 
 
-def _data_label(path) -> str:
-    """'Rows left out (duplicate)' for ('skipped', 'duplicate')."""
+# data.overlap's keys: its "texts" are evaluation inputs also taught, not the texts labelled
+OVERLAP_WORDS = {
+    "texts": "Evaluation texts the student was also taught",
+    "of": "Evaluation rows used",
+    "note": "In words",
+}
+
+
+def _data_label(path, task: str | None = None, words: dict | None = None) -> str:
+    """'Rows left out (duplicate)' for ('skipped', 'duplicate'); a table run's texts are rows."""
+    from .words import TABLE_TASKS, in_rows
+
     if not path:
         return "figure"
-    head = DATA_WORDS.get(str(path[0]), str(path[0]).replace("_", " ").capitalize())
+    head = (words or DATA_WORDS).get(str(path[0]), str(path[0]).replace("_", " ").capitalize())
+    head = in_rows(head) if task in TABLE_TASKS else head
     rest = ", ".join(str(p).replace("_", " ") for p in path[1:])
     return head + (f" ({rest})" if rest else "")
 
 
 def _method(report: dict) -> dict:
+    from .table_parts import is_table, synthetic_words, training_facts
+
     s = report.get("student") or {}
     tr = s.get("training") if isinstance(s.get("training"), dict) else {}
-    rows = [
-        ("Task", fmt(_get(report, "run", "task"))),
-        ("Student kind", fmt(s.get("kind"))),
-        ("Training time (s)", fmt(tr.get("seconds"))),
-        ("Epochs run", fmt(tr.get("epochs_run"))),
-        ("Best epoch (by held-out agreement with the teacher)", fmt(tr.get("best_epoch"))),
-    ]
+    rows = [("Task", fmt(_get(report, "run", "task"))), ("Student kind", fmt(s.get("kind")))]
+    if is_table(report):  # fitted once on the real and synthetic rows, not trained in epochs
+        rows += [(name, fmt(v)) for name, v in training_facts(report)]
+    else:
+        rows += [
+            ("Training time (s)", fmt(tr.get("seconds"))),
+            ("Epochs run", fmt(tr.get("epochs_run"))),
+            ("Best epoch (by held-out agreement with the teacher)", fmt(tr.get("best_epoch"))),
+        ]
     rows += [(_label(p).capitalize(), fmt(v)) for p, v in _flat(tr.get("settings") or {})]
     blocks = [
         (
@@ -529,21 +556,45 @@ def _method(report: dict) -> dict:
         ),
         ("kv", rows),
     ]
-    return {"id": "method", "title": "Method and settings", "blocks": blocks}
+    syn = synthetic_words(report) if is_table(report) else ""
+    return {"id": "method", "title": "Method and settings", "blocks": blocks + ([("p", syn)] if syn else [])}
+
+
+def _decides(report: dict) -> list[dict]:
+    """A table student's chapter: its rules, one a line, so a person can read what it decides."""
+    from .table_parts import HEADING, rules_blocks
+
+    blocks = rules_blocks(report)
+    return [{"id": "rules", "title": HEADING, "blocks": blocks}] if blocks else []
 
 
 def _quality_rows(report: dict) -> list[list[str]]:
+    """Teacher beside student: quality (a regression's R², MAE and RMSE in place of accuracy, F1 and calibration),
+    speed, size, memory and cost."""
+    from .table_parts import is_regression, regression_quality_rows
+    from .words import nouns
+
     t, s = report.get("teacher") or {}, report.get("student") or {}
 
     def both(*keys, f=fmt):
         return [f(_get(t, *keys)), f(_get(s, *keys))]
 
+    quality = (
+        regression_quality_rows(report)
+        if is_regression(report)
+        else [
+            ["Accuracy", *both("quality", "accuracy", "value")],
+            ["Macro-F1", *both("quality", "macro_f1", "value")],
+            ["Calibration error (ECE, lower is better)", *both("quality", "ece")],
+            ["Brier score (lower is better)", *both("quality", "brier")],
+        ]
+    )
     return [
-        ["Accuracy", *both("quality", "accuracy", "value")],
-        ["Macro-F1", *both("quality", "macro_f1", "value")],
-        ["Calibration error (ECE, lower is better)", *both("quality", "ece")],
-        ["Brier score (lower is better)", *both("quality", "brier")],
-        ["Texts per second, batch 64", *both("speed", "batch_64", "texts_per_s")],
+        *quality,
+        [
+            f"{nouns(_get(report, 'run', 'task'))[0].capitalize()} per second, batch 64",
+            *both("speed", "batch_64", "texts_per_s"),
+        ],
         ["Latency p95 at batch 1 (ms)", *both("speed", "batch_1", "p95_ms")],
         ["Size on disk (bytes)", *both("size_bytes")],
         ["Peak memory (MB)", *both("peak_memory_mb")],
@@ -558,8 +609,10 @@ def ranked_regressions(report: dict, evaluations=None) -> tuple[list[str], list[
     largest gap first, then the other figures (log loss, F1, calibration error), largest first; a line carries the
     student's count and 95% interval where the evaluation wrote them. The evaluations' own lines (the fairness gaps
     the student widens, the refusals it lost) come before both, as they say their size themselves."""
-    from .sections import title_of
+    from .sections import task_of, title_of
+    from .words import metric_name, nouns
 
+    task = task_of(report)
     sized: list[tuple[int, float, str]] = []  # (unit: 0 a share of texts, 1 another; gap; line)
     own: list[str] = []
     t, s = report.get("teacher") or {}, report.get("student") or {}
@@ -568,6 +621,10 @@ def ranked_regressions(report: dict, evaluations=None) -> tuple[list[str], list[
         ("Quality (macro-F1)", ("quality", "macro_f1", "value"), False, 1),
         ("Calibration error (ECE)", ("quality", "ece"), True, 1),
         ("Brier score", ("quality", "brier"), True, 1),
+        # a regression's (tabular-regression): the figures in the target's unit, and R^2
+        (metric_name("r2", task), ("quality", "r2", "value"), False, 1),
+        (metric_name("mae", task), ("quality", "mae", "value"), True, 1),
+        (metric_name("rmse", task), ("quality", "rmse", "value"), True, 1),
     ):
         tv, sv = _get(t, *keys), _get(s, *keys)
         if _number(tv) and _number(sv) and (sv > tv if higher_worse else sv < tv):
@@ -580,19 +637,21 @@ def ranked_regressions(report: dict, evaluations=None) -> tuple[list[str], list[
             sized.append((1, tv - sv, _finding(f"Quality of label '{label}' (F1)", tv, sv, _student_evidence(s, keys))))
     nf = _get(report, "comparison", "negative_flips", "count")
     if isinstance(nf, int) and nf > 0:
-        own.append(f"new mistakes: the student got {fmt(nf)} evaluation texts wrong that the teacher got right")
+        own.append(
+            f"new mistakes: the student got {fmt(nf)} evaluation {nouns(task)[0]} wrong that the teacher got right"
+        )
     evaluations = _evaluations_of(report, evaluations)
     for key, title, _ in _task_sections(report):
         node = _task_node(report, key, evaluations)
         if node is not None:
-            sized += _unit_regressions_in(node, key, title)
+            sized += _unit_regressions_in(node, key, title, task)
     for ev in evaluations:
         node = _section(report, ev.name)
         if node is None:
             continue
         if hasattr(ev, "regressions"):
             own += ev.regressions(node)
-        sized += _unit_regressions_in(node, ev.name, title_of(ev))
+        sized += _unit_regressions_in(node, ev.name, title_of(ev), task)
     own = [_plain_head(line) for line in own]
     seen: set[str] = set()
     ranked = []
@@ -636,17 +695,17 @@ def _key(prefix: str, path) -> str:
     return ".".join(str(p) for p in ((prefix,) if prefix else ()) + tuple(path))
 
 
-def _generic(node, prefix: str = "") -> list:
-    """A section's figures as tables with plain names, each row with its key in report.json (`prefix`: the
-    section's own key there) as a small reference: no flattened dump of the file."""
+def _generic(node, prefix: str = "", task: str | None = None) -> list:
+    """A section's figures as tables with plain names (in the words of the run's `task`), each row with its key in
+    report.json (`prefix`: the section's own key there) as a small reference: no flattened dump of the file."""
     pairs, ones = [], []
     for kind, path, *vals in _walk(node):
         if kind == "pair":
             if isinstance(vals[0], list) or isinstance(vals[1], list):
                 continue  # chart data and examples: read in report.json
-            pairs.append([_figure_label(path), fmt(vals[0]), fmt(vals[1]), _key(prefix, path)])
+            pairs.append([_figure_label(path, task=task), fmt(vals[0]), fmt(vals[1]), _key(prefix, path)])
         elif path and not isinstance(vals[0], (list, dict)) and vals[0] not in (None, ""):
-            ones.append([_figure_label(path), fmt(vals[0]), _key(prefix, path)])
+            ones.append([_figure_label(path, task=task), fmt(vals[0]), _key(prefix, path)])
     blocks: list = []
     if pairs:
         blocks.append(("figures", ["Figure", "Teacher", "Student"], pairs[:MAX_ROWS]))
@@ -662,9 +721,10 @@ def _generic(node, prefix: str = "") -> list:
 def _evaluations(report: dict, evaluations=None) -> dict:
     """The "Evaluations" chapter: the core figures, each task section, then each evaluation's own blocks (its
     `compliance(section, report)`, or its figures as a table), and the ones not run named as such."""
-    from .sections import title_of
-    from .words import ratio_words
+    from .sections import task_of, title_of
+    from .words import nouns
 
+    task = task_of(report)
     t, s = report.get("teacher"), report.get("student")
     ran, not_ran = [], []
     blocks = []
@@ -672,26 +732,7 @@ def _evaluations(report: dict, evaluations=None) -> dict:
         ran.append("quality, speed, size and cost, teacher and student side by side")
         blocks.append(("p", "Teacher and student on the evaluation set:"))
         blocks.append(("table", ["Figure", "Teacher", "Student"], _quality_rows(report)))
-        c = report.get("comparison") or {}
-        blocks.append(
-            (
-                "kv",
-                [
-                    ("Share of the teacher's quality kept (student macro-F1 / teacher's)", fmt(c.get("retention"))),
-                    ("Same answer as the teacher (share of texts)", fmt(_get(c, "agreement", "value"))),
-                    ("Speed compared with the teacher, batches of 64", ratio_words(c.get("speedup"), precise=True)),
-                    ("Size compared with the teacher (student / teacher)", fmt(c.get("size_ratio"))),
-                    (
-                        "New mistakes (texts the teacher got right and the student wrong)",
-                        fmt(_get(c, "negative_flips", "count")),
-                    ),
-                    (
-                        "New successes (texts the student got right and the teacher wrong)",
-                        fmt(_get(c, "positive_flips", "count")),
-                    ),
-                ],
-            )
-        )
+        blocks += _comparison_blocks(report)
         from .verdict import overlap_warning
 
         overlap = overlap_warning(report)
@@ -707,7 +748,7 @@ def _evaluations(report: dict, evaluations=None) -> dict:
             continue
         ran.append(title.lower())
         blocks.append(("h", title))
-        blocks += _generic(node, key) or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
+        blocks += _generic(node, key, task) or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
     for ev in evs:
         if getattr(ev, "chapter", False):
             continue  # a chapter of its own (see build_sections)
@@ -718,8 +759,9 @@ def _evaluations(report: dict, evaluations=None) -> dict:
             continue
         ran.append(title.lower())
         blocks.append(("h", title))
-        own = ev.compliance(node, report) if hasattr(ev, "compliance") else _generic(node, ev.name)
+        own = ev.compliance(node, report) if hasattr(ev, "compliance") else _generic(node, ev.name, task)
         blocks += own or [("p", f"{NOT_MEASURED}: the section holds no figures.")]
+    not_ran += skipped_by_task(report, evaluations)
     flagged, ranked = ranked_regressions(report, evaluations)
     regs = flagged + [line for _, line in ranked]
     head = [
@@ -734,8 +776,8 @@ def _evaluations(report: dict, evaluations=None) -> dict:
     head.append(
         (
             "p",
-            "Where the student measured worse than the teacher (shares of texts first, largest gap first; "
-            "then the other figures):"
+            f"Where the student measured worse than the teacher (shares of {nouns(task)[0]} first, largest gap "
+            "first; then the other figures):"
             if regs
             else "Regressions: none found among the figures measured.",
         )
@@ -747,13 +789,71 @@ def _evaluations(report: dict, evaluations=None) -> dict:
     return {"id": "evaluations", "title": "Evaluations", "blocks": head + blocks}
 
 
+def _comparison_blocks(report: dict) -> list:
+    """How the student compares with the teacher: a regression's fidelity, gap and largest gaps; a classifier's
+    agreement and flips."""
+    from . import table_parts
+    from .words import nouns, ratio_words
+
+    c = report.get("comparison") or {}
+    if table_parts.is_regression(report):
+        gaps = [[fmt(x) for x in row] for row in table_parts.gap_rows(report)]
+        blocks: list = [("kv", table_parts.regression_comparison_rows(report))]
+        if gaps:
+            blocks += [
+                ("p", "The evaluation rows where the student's answer is furthest from the teacher's:"),
+                ("table", ["Row", "True value", "Teacher said", "Student said", "Gap"], gaps),
+            ]
+        return blocks
+    many = nouns(_get(report, "run", "task"))[0]
+    return [
+        (
+            "kv",
+            [
+                ("Share of the teacher's quality kept (student macro-F1 / teacher's)", fmt(c.get("retention"))),
+                (f"Same answer as the teacher (share of {many})", fmt(_get(c, "agreement", "value"))),
+                ("Speed compared with the teacher, batches of 64", ratio_words(c.get("speedup"), precise=True)),
+                ("Size compared with the teacher (student / teacher)", fmt(c.get("size_ratio"))),
+                (
+                    f"New mistakes ({many} the teacher got right and the student wrong)",
+                    fmt(_get(c, "negative_flips", "count")),
+                ),
+                (
+                    f"New successes ({many} the student got right and the teacher wrong)",
+                    fmt(_get(c, "positive_flips", "count")),
+                ),
+            ],
+        )
+    ]
+
+
 def _limitations(report: dict, screen: dict, not_run: list[str], evaluations=None) -> dict:
+    from .table_parts import is_regression, is_table, rule_lines
+
     ev = _get(report, "data", "evaluation") or {}
     items = []
-    if ev:
+    if ev and is_table(report):
+        items.append(
+            f"Every figure was measured on {fmt(ev.get('rows_used'))} evaluation rows from "
+            f"{fmt(ev.get('source'))}. On other data (another population, values outside the ranges listed under "
+            f"Feature columns): {NOT_MEASURED}, beyond the robustness figures for shifted ranges."
+        )
+        items.append(
+            "The student reads only the columns listed under Feature columns, and decides only by what is printed "
+            "under What the student decides, a missing value included."
+            if rule_lines(report)
+            else "The student reads only the columns listed under Feature columns; it has no rules in words, so what "
+            "it decides is known only from the answers measured here."
+        )
+    elif ev:
         items.append(
             f"Every figure was measured on {fmt(ev.get('rows_used'))} evaluation texts from "
             f"{fmt(ev.get('source'))}. On other data, other languages or other kinds of text: {NOT_MEASURED}."
+        )
+    if is_regression(report):
+        items.append(
+            "The student answers a number; its mean absolute error and root mean squared error above are in the "
+            "target's own unit, measured on the evaluation rows."
         )
     labels = report.get("labels")
     if labels:
@@ -781,6 +881,8 @@ def _limitations(report: dict, screen: dict, not_run: list[str], evaluations=Non
 
 def chapters(report: dict, evaluations=None, *, card: bool = False) -> list[dict]:
     """The chapters evaluations with `chapter = True` write (human oversight), said also when they did not run."""
+    from .sections import task_of
+
     out = []
     for ev in _evaluations_of(report, evaluations):
         if not getattr(ev, "chapter", False):
@@ -789,7 +891,11 @@ def chapters(report: dict, evaluations=None, *, card: bool = False) -> list[dict
         part = getattr(ev, "card", None) if card else None
         part = part or getattr(ev, "compliance", None)
         if part is None:
-            blocks = _generic(node) if node is not None else [("p", f"{NOT_MEASURED}: the evaluation was not run.")]
+            blocks = (
+                _generic(node, task=task_of(report))
+                if node is not None
+                else [("p", f"{NOT_MEASURED}: the evaluation was not run.")]
+            )
         else:
             blocks = part(node, report)
         out.append({"id": ev.name, "title": getattr(ev, "title", None) or ev.name, "blocks": blocks})
@@ -797,14 +903,28 @@ def chapters(report: dict, evaluations=None, *, card: bool = False) -> list[dict
 
 
 def not_run_titles(report: dict, evaluations=None, *, task_only: bool = False) -> list[str]:
-    """The titles (lower case) of the evaluations without a section, chapters aside (they say so themselves)."""
+    """The titles (lower case) of the evaluations without a section, chapters aside (they say so themselves), then
+    those the task itself switched off (a regression's calibration), each with why."""
     from .sections import evaluations_for, title_of
 
     return [
         title_of(ev).lower()
         for ev in evaluations_for(report, evaluations, every=not task_only)
         if not getattr(ev, "chapter", False) and _section(report, ev.name) is None
-    ]
+    ] + skipped_by_task(report, evaluations)
+
+
+def skipped_by_task(report: dict, evaluations=None) -> list[str]:
+    """'calibration (a regression has no class probabilities to calibrate)' for each evaluation the task said it
+    skipped (report["skipped_evaluations"]) that is not one of the task's own (those are listed anyway)."""
+    from .sections import evaluations_for, title_of
+
+    skipped = report.get("skipped_evaluations")
+    if not isinstance(skipped, dict):
+        return []
+    own = {ev.name for ev in evaluations_for(report, evaluations)}
+    titles = {ev.name: title_of(ev) for ev in evaluations_for(report, evaluations, every=True)}
+    return [f"{titles.get(str(n), str(n)).lower()} ({why})" for n, why in skipped.items() if n not in own]
 
 
 def build_sections(report: dict, evaluations=None) -> list[dict]:
@@ -826,6 +946,7 @@ def build_sections(report: dict, evaluations=None) -> list[dict]:
         _lineage(report),
         _provenance(report),
         _method(report),
+        *_decides(report),
         evaluations_chapter,
         *chapters(report, evaluations),
         _limitations(report, screen, not_run, evaluations),
@@ -879,6 +1000,10 @@ def blocks_markdown(blocks: list) -> list[str]:
             out.append("> " + _md_text(block[1]))
         elif kind == "list":
             out += [f"- {_md_text(x)}" for x in block[1]]
+        elif kind == "code":  # lines as written (a fence keeps markdown from reading them): the student's rules
+            longest = max((len(run) for x in block[1] for run in re.findall(r"`+", str(x))), default=0)
+            fence = "`" * max(3, longest + 1)  # longer than any run of backticks in the lines: none closes it
+            out += [fence, *(str(x).replace("\n", " ") for x in block[1]), fence]
         elif kind == "kv":
             out.append(_md_table(["", ""], [list(r) for r in block[1]]))
         elif kind == "table":
@@ -894,6 +1019,7 @@ _EXTRA_STYLE = """
 .note{background:#fff6e0;border-left:4px solid #e69500;padding:10px 14px;margin:12px 0}
 h3{font-size:16px;margin:18px 0 6px}ul{margin:6px 0 12px}
 code.key{color:#889;font-size:10px}table.figures td:last-child{width:1%;white-space:nowrap}
+pre.rules{font-size:12px;white-space:pre-wrap;word-break:break-word;background:#f6f8fa;padding:10px 14px}
 """
 
 
@@ -939,6 +1065,8 @@ def render_html_page(report: dict, sections: list[dict] | None = None) -> str:
                 html.append(f'<p class="note">{escape(block[1])}</p>')
             elif kind == "list":
                 html.append("<ul>" + "".join(f"<li>{escape(str(x))}</li>" for x in block[1]) + "</ul>")
+            elif kind == "code":
+                html.append('<pre class="rules">' + "\n".join(escape(str(x)) for x in block[1]) + "</pre>")
             elif kind == "kv":
                 html.append(_html_table([], [list(r) for r in block[1]], "kv"))
             elif kind == "table":

@@ -98,7 +98,15 @@ def _header(r: dict) -> str:
 </header>"""
 
 
+def _nouns(r: dict) -> tuple[str, str]:
+    """("rows", "row") on a table run, ("texts", "text") otherwise: what the page calls the inputs."""
+    from .words import nouns
+
+    return nouns(_get(r, "run", "task"))
+
+
 def _cards(r: dict) -> str:
+    from . import table_parts
     from .verdict import overlap_warning
     from .words import ratio_words, speed_short
 
@@ -106,30 +114,41 @@ def _cards(r: dict) -> str:
     c, t, s = r.get("comparison") or {}, r.get("teacher") or {}, r.get("student") or {}
     ci, ag = c.get("retention_ci") or {}, c.get("agreement") or {}
     one = c.get("speedup_batch_1")
+    many, single = _nouns(r)
+    quality = (
+        table_parts.regression_cards(r)
+        if table_parts.is_regression(r)
+        else [
+            (
+                "Quality kept",
+                _pct(c.get("retention")),
+                f"of the teacher's macro-F1, correct answers averaged over the labels "
+                f"(95% range {_pct(ci.get('low'))}–{_pct(ci.get('high'))})",
+            ),
+            (
+                "Agreement",
+                _pct(ag.get("value")),
+                f"of {many} get the same answer as the teacher ({_pct(ag.get('low'))}–{_pct(ag.get('high'))})",
+            ),
+        ]
+    )
+    if overlap:  # beside the figure it flatters
+        head, big, caption = quality[-1]
+        quality[-1] = (head, big, caption + f'<br><span class="warn">{escape(overlap)}</span>')
     cards = [
-        (
-            "Quality kept",
-            _pct(c.get("retention")),
-            f"of the teacher's macro-F1, correct answers averaged over the labels "
-            f"(95% range {_pct(ci.get('low'))}–{_pct(ci.get('high'))})",
-        ),
+        quality[0],
         (
             "Speed compared with the teacher",
             escape(speed_short(c.get("speedup"))) if isinstance(c.get("speedup"), (int, float)) else NA,
             f"{escape(ratio_words(c.get('speedup')))} in batches of 64"
-            + (f"; one text at a time: {escape(ratio_words(one))}" if isinstance(one, (int, float)) else ""),
+            + (f"; one {single} at a time: {escape(ratio_words(one))}" if isinstance(one, (int, float)) else ""),
         ),
         (
             "Size",
             _pct(c.get("size_ratio")),
             f"of the teacher's size: {_mb(s.get('size_bytes'))} vs {_mb(t.get('size_bytes'))}",
         ),
-        (
-            "Agreement",
-            _pct(ag.get("value")),
-            f"of texts get the same answer as the teacher ({_pct(ag.get('low'))}–{_pct(ag.get('high'))})"
-            + (f'<br><span class="warn">{escape(overlap)}</span>' if overlap else ""),
-        ),
+        *quality[1:],
         (
             "Cost per million predictions",
             _usd(s.get("cost_per_million_usd")),
@@ -149,7 +168,7 @@ def _gates(r: dict) -> str:
     marks = {"PASS": '<span class="ok">✓ pass</span>', "SKIPPED": "<span>skipped</span>"}
     rows = []
     for result in shown_results(r):
-        g = gate_row(result)
+        g = gate_row(result, _get(r, "run", "task"))
         mark = marks.get(g.status) or f'<span class="{"bad" if g.status == "BLOCK" else "warn"}">✗ {g.status}</span>'
         what = escape(g.means) + (f'<br><span class="reason">{escape(g.reason)}</span>' if g.reason else "")
         rows.append(
@@ -171,14 +190,16 @@ def _gates(r: dict) -> str:
 
 
 def _side_by_side(r: dict) -> str:
+    from . import table_parts
+
     t, s = r.get("teacher") or {}, r.get("student") or {}
+    many, single = (x.capitalize() for x in _nouns(r))
 
     def row(name, f):
         return [name, f(t), f(s)]
 
     sp = lambda m, b, k, fmt: fmt(_get(m, "speed", b, k))  # noqa: E731
-    rows = [
-        row("Description", lambda m: _e(m.get("description"))),
+    quality = [
         row("Accuracy (95% range)", lambda m: _iv(_get(m, "quality", "accuracy"))),
         row(
             'Macro-F1 (95% range)<br><span class="cap">correct answers averaged over the labels, 1 is perfect</span>',
@@ -193,8 +214,14 @@ def _side_by_side(r: dict) -> str:
             'Brier score (lower is better)<br><span class="cap">the error of its stated probabilities</span>',
             lambda m: _fix(_get(m, "quality", "brier"), 3),
         ),
-        row("Texts per second, one at a time", lambda m: sp(m, "batch_1", "texts_per_s", _auto)),
-        row("Texts per second, batches of 64", lambda m: sp(m, "batch_64", "texts_per_s", _auto)),
+    ]
+    if table_parts.is_regression(r):
+        quality = table_parts.regression_side_by_side(r)
+    rows = [
+        row("Description", lambda m: _e(m.get("description"))),
+        *quality,
+        row(f"{many} per second, one at a time", lambda m: sp(m, "batch_1", "texts_per_s", _auto)),
+        row(f"{many} per second, batches of 64", lambda m: sp(m, "batch_64", "texts_per_s", _auto)),
         row(
             'Latency p50 / p95, one at a time<br><span class="cap">half / 95 in 100 requests finish within</span>',
             lambda m: f"{sp(m, 'batch_1', 'p50_ms', _auto)} / {sp(m, 'batch_1', 'p95_ms', _auto)} ms",
@@ -209,25 +236,35 @@ def _side_by_side(r: dict) -> str:
         row("Cost per million predictions", lambda m: _usd(m.get("cost_per_million_usd"))),
     ]
     table = _table(["", "Teacher", "Student"], rows, "cmp")
+    if table_parts.is_regression(r):  # how close the two answer, beside what each scores
+        close = [[escape(k), escape(v)] for k, v in table_parts.regression_comparison_rows(r)]
+        table += "<h3>The student against the teacher</h3>" + _table(["", ""], close, "kv")
     return f"<section><h2>Teacher and student side by side</h2>{table}</section>"
 
 
 def _plots(r: dict) -> str:
-    from . import plots
+    from . import plots, table_parts
 
     t, s, labels = r.get("teacher") or {}, r.get("student") or {}, [str(x) for x in r.get("labels") or []]
     ms = [("Teacher", plots.TEACHER_COLOUR, t), ("Student", plots.STUDENT_COLOUR, s)]
+    regression = table_parts.is_regression(r)
     qs = plots.quality_vs_speed(
         [
             {
                 "name": n,
                 "colour": c,
                 "texts_per_s": _get(m, "speed", "batch_64", "texts_per_s"),
-                **(_get(m, "quality", "macro_f1") or {}),
+                **(_get(m, "quality", "r2" if regression else "macro_f1") or {}),
             }
             for n, c, m in ms
-        ]
+        ],
+        noun=_nouns(r)[0],
+        metric="R²" if regression else "Macro-F1",
+        floor=None if regression else 0.0,  # an R² below 0 is worse than answering the average: shown, not cut
     )
+    if regression:  # no classes: no per-class, confidence or confusion chart to draw
+        caption = "Up and to the right is better: R² on the evaluation rows, bars the 95% range."
+        return f"<section><h2>Charts</h2>{_plot('Quality against speed', qs, caption)}</section>"
     pc = plots.per_class_f1(
         labels, [{"name": n, "colour": c, "per_class": _get(m, "quality", "per_class_f1")} for n, c, m in ms]
     )
@@ -252,6 +289,11 @@ def _plots(r: dict) -> str:
 
 
 def _flips(r: dict) -> str:
+    from . import table_parts
+
+    if table_parts.is_regression(r):  # no right or wrong answers to flip: the rows the two answer furthest apart
+        return table_parts.gaps_html(r)
+    many, single = _nouns(r)
     nf = _get(r, "comparison", "negative_flips") or {}
     pf = _get(r, "comparison", "positive_flips") or {}
     rows = []
@@ -268,18 +310,25 @@ def _flips(r: dict) -> str:
             ]
         )
     table = (
-        _table(["Text", "Correct", "Teacher said", "Student said", "How sure (teacher / student)"], rows, "flips")
+        _table(
+            [single.capitalize(), "Correct", "Teacher said", "Student said", "How sure (teacher / student)"],
+            rows,
+            "flips",
+        )
         if rows
         else "<p>No examples to show.</p>"
     )
     return f"""<section><h2>New mistakes</h2>
-<p>The student got <b>{_num(nf.get("count"))}</b> texts wrong that the teacher got right
+<p>The student got <b>{_num(nf.get("count"))}</b> {many} wrong that the teacher got right
 ({_pct(nf.get("share"))} of the evaluation set). It got <b>{_num(pf.get("count"))}</b> right that the teacher
 got wrong ({_pct(pf.get("share"))}).</p>{table}</section>"""
 
 
 def _data(r: dict) -> str:
+    from .table_parts import table_data_html
+
     tr, ev = _get(r, "data", "transfer") or {}, _get(r, "data", "evaluation") or {}
+    many = _nouns(r)[0].capitalize()
 
     def skipped(d):
         sk = d.get("skipped")
@@ -296,17 +345,17 @@ def _data(r: dict) -> str:
     ]
     counts = ev.get("label_counts")
     if isinstance(counts, dict):
-        rows.append(["Texts per label", NA, ", ".join(f"{escape(str(k))}: {_num(v)}" for k, v in counts.items())])
+        rows.append([f"{many} per label", NA, ", ".join(f"{escape(str(k))}: {_num(v)}" for k, v in counts.items())])
     lab = r.get("labelling") or {}
     lrows = [
-        ["Texts labelled", _num(lab.get("texts"))],
+        [f"{many} labelled", _num(lab.get("texts"))],
         ["Reused from earlier runs", _num(lab.get("reused"))],
         ["Asked of the teacher", _num(lab.get("asked"))],
         ["Time taken", _fix(lab.get("seconds"), 1, " s")],
     ]
     return (
         f"<section><h2>Data</h2>{_table(['', 'Training (transfer) set', 'Evaluation set'], rows, 'cmp')}"
-        f"<h3>Labelling by the teacher</h3>{_table(['', ''], lrows, 'kv')}</section>"
+        f"{table_data_html(r)}<h3>Labelling by the teacher</h3>{_table(['', ''], lrows, 'kv')}</section>"
     )
 
 
@@ -316,18 +365,44 @@ def _training(r: dict) -> str:
     tr = _get(r, "student", "training")
     if not isinstance(tr, dict):
         return f"<section><h2>Student training</h2><p>{NA} — no training details recorded.</p></section>"
-    rows = [
-        ["Kind of student", _e(_get(r, "student", "kind"))],
-        ["Time taken", _fix(tr.get("seconds"), 1, " s")],
-        ["Epochs run", _num(tr.get("epochs_run"))],
-        ["Best epoch", _num(tr.get("best_epoch"))],
-    ]
+    from .table_parts import is_table, training_facts
+
+    rows = [["Kind of student", _e(_get(r, "student", "kind"))]]
+    if is_table(r):  # a table student is fitted, not trained in epochs: what it learnt on and its shape
+        rows += [[escape(k), _num(v)] for k, v in training_facts(r)]
+    else:
+        rows += [
+            ["Time taken", _fix(tr.get("seconds"), 1, " s")],
+            ["Epochs run", _num(tr.get("epochs_run"))],
+            ["Best epoch", _num(tr.get("best_epoch"))],
+        ]
     for k, v in (tr.get("settings") or {}).items():
         rows.append([escape(str(k)), escape(v if isinstance(v, str) else json.dumps(v, default=str))])
     svg = plots.training_history(tr.get("history") or [], tr.get("best_epoch"))
     fig = _plot("Training progress", svg, "Loss should fall; agreement with the teacher should rise.") if svg else ""
     table = _table(["Setting", "Value"], rows, "kv")
     return f'<section><h2>Student training</h2><div class="split">{table}{fig}</div></section>'
+
+
+def _skipped(r: dict, evaluations=None) -> str:
+    """The evaluations of the run's task that did not run, each with why (report["skipped_evaluations"])."""
+    from .sections import evaluations_for, title_of
+
+    skipped = r.get("skipped_evaluations")
+    if not isinstance(skipped, dict) or not skipped:
+        return ""
+    titles = {ev.name: title_of(ev) for ev in evaluations_for(r, evaluations, every=True)}
+    rows = [[_e(titles.get(str(name), str(name))), _e(why)] for name, why in skipped.items()]
+    return (
+        "<section><h2>Not measured in this run</h2><p>These evaluations did not run, so this report claims "
+        f"nothing about them:</p>{_table(['Evaluation', 'Why not'], rows, 'kv')}</section>"
+    )
+
+
+def _rules(r: dict) -> str:
+    from .table_parts import rules_html
+
+    return rules_html(r)
 
 
 def _footer(r: dict) -> str:
@@ -364,6 +439,7 @@ vertical-align:top}th{background:#f0f3f7}table.cmp td:first-child,table.kv td:fi
 code.key{color:#889;font-size:10px}
 table.flips td:first-child{width:55%;word-break:break-word}figure{margin:16px 0;page-break-inside:avoid}
 figcaption{margin-bottom:6px;font-size:14px;color:#445}.split{display:grid;grid-template-columns:1fr 1.3fr;gap:18px}
+ol.rules li{margin:3px 0}ol.rules code{font-size:12px;white-space:pre-wrap;word-break:break-word}
 footer{color:#667;font-size:12px;padding:8px 4px}code{font-size:11px;word-break:break-all}
 @media print{body{background:#fff}main{padding:0}section,header,.card{box-shadow:none;border:1px solid #ddd}
 section,.card,header,tr{page-break-inside:avoid}.badge{-webkit-print-color-adjust:exact;print-color-adjust:exact}}
@@ -402,9 +478,11 @@ def render_html(report: dict, path: str | pathlib.Path, evaluations=None) -> Non
         + _cards(report)
         + _gates(report)
         + _side_by_side(report)
+        + _rules(report)
         + _plots(report)
         + _flips(report)
         + _safety(report, evaluations)
+        + _skipped(report, evaluations)
         + _data(report)
         + _training(report)
         + _footer(report),

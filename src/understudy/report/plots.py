@@ -68,8 +68,11 @@ def _yerr(values, lows, highs):
     return np.clip(np.vstack([v - lo, hi - v]), 0, None)
 
 
-def quality_vs_speed(points: list[dict]) -> str:
-    """points: [{"name", "texts_per_s", "value", "low", "high", "colour"}]; x is log scale."""
+def quality_vs_speed(
+    points: list[dict], noun: str = "texts", metric: str = "Macro-F1", floor: float | None = 0.0
+) -> str:
+    """points: [{"name", "texts_per_s", "value", "low", "high", "colour"}]; x is log scale. `noun` names the
+    inputs ("rows"), `metric` the quality figure; `floor` is the lowest y shown (None: as low as the ranges go)."""
     points = [p for p in points if p.get("texts_per_s") and p["texts_per_s"] > 0 and p.get("value") is not None]
     if not points:
         return ""
@@ -100,9 +103,10 @@ def quality_vs_speed(points: list[dict]) -> str:
     ax.set_xscale("log")
     ax.set_xlim(min(xs) / 3, max(xs) * 3)
     lows = [p["value"] if p.get("low") is None else p["low"] for p in points]
-    ax.set_ylim(max(0.0, min(lows) - 0.1), min(1.02, max(p["value"] for p in points) + 0.1))
-    ax.set_xlabel("Texts per second (batch of 64, log scale) - further right is faster")
-    ax.set_ylabel("Macro-F1 - higher is better")
+    low = min(lows) - 0.1
+    ax.set_ylim(low if floor is None else max(floor, low), min(1.02, max(p["value"] for p in points) + 0.1))
+    ax.set_xlabel(f"{noun.capitalize()} per second (batch of 64, log scale) - further right is faster")
+    ax.set_ylabel(f"{metric} - higher is better")
     ax.grid(True, which="major", alpha=0.3)
     return _svg(fig)
 

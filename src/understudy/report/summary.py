@@ -9,7 +9,16 @@ def _pct(v):
     return "n/a" if v is None else f"{v:.1%}"
 
 
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.3g}"
+
+
 def _ci(q):
+    """'0.912 [0.890, 0.931]'; a figure above 100 (an error in the target's unit) with 4 significant digits."""
+    if not isinstance(q, dict) or q.get("value") is None:
+        return "n/a"
+    if max(abs(q["value"]), abs(q.get("low") or 0), abs(q.get("high") or 0)) >= 100:
+        return f"{q['value']:.4g} [{q['low']:.4g}, {q['high']:.4g}]"
     return f"{q['value']:.3f} [{q['low']:.3f}, {q['high']:.3f}]"
 
 
@@ -48,7 +57,7 @@ def _gate_lines(report: dict, console) -> None:
 
     marks = {"PASS": ("pass", "green"), "SKIPPED": ("skipped", "dim"), "BLOCK": ("BLOCK", "red")}
     for result in shown_results(report):
-        g = gate_row(result)
+        g = gate_row(result, (report.get("run") or {}).get("task"))
         said = f"{g.check}: {g.measured}" + (f" (must be {g.bound})" if g.bound and g.status != "SKIPPED" else "")
         if g.evidence:
             said += f" [{g.evidence}]"
@@ -77,27 +86,34 @@ def _evaluation_lines(report: dict, console, evaluations) -> None:
 
 
 def render_summary(report: dict, console, evaluations=None) -> None:
-    """The summary of a classification run; `evaluations` (classes) replaces the registered ones."""
+    """The summary of a classification or table run (a regression's R², errors and fidelity in place of F1 and
+    agreement); `evaluations` (classes) replaces the registered ones."""
     from rich.table import Table
     from rich.text import Text
 
-    from .words import ratio_words, usd
+    from .words import REGRESSION_TASKS, nouns, ratio_words, usd
 
     t, s, c = report["teacher"], report["student"], report["comparison"]
+    task = report["run"].get("task")
+    regression, noun = task in REGRESSION_TASKS, nouns(task)[0]
     table = Table(title=Text(f"understudy: {report['run']['name']}"), show_lines=False)
     table.add_column("")
     table.add_column("teacher", justify="right")
     table.add_column("student", justify="right")
-    table.add_row("macro-F1 (95% CI)", _ci(t["quality"]["macro_f1"]), _ci(s["quality"]["macro_f1"]))
-    table.add_row("accuracy (95% CI)", _ci(t["quality"]["accuracy"]), _ci(s["quality"]["accuracy"]))
-    table.add_row("calibration error (ECE)", f"{t['quality']['ece']:.3f}", f"{s['quality']['ece']:.3f}")
+    if regression:  # a number, not a class: R^2 and the size of the misses
+        for key, name in (("r2", "R² (95% CI)"), ("mae", "mean absolute error"), ("rmse", "root mean sq. error")):
+            table.add_row(name, _ci(t["quality"][key]), _ci(s["quality"][key]))
+    else:
+        table.add_row("macro-F1 (95% CI)", _ci(t["quality"]["macro_f1"]), _ci(s["quality"]["macro_f1"]))
+        table.add_row("accuracy (95% CI)", _ci(t["quality"]["accuracy"]), _ci(s["quality"]["accuracy"]))
+        table.add_row("calibration error (ECE)", f"{t['quality']['ece']:.3f}", f"{s['quality']['ece']:.3f}")
 
     def speed(m, key, fmt):  # an API teacher has no speed of ours: its server's
         return "n/a (API)" if not m.get("speed") else fmt.format(m["speed"][key[0]][key[1]])
 
     for b in ("batch_1", "batch_64"):
         table.add_row(
-            f"texts/s, {b.replace('_', ' ')}",
+            f"{noun}/s, {b.replace('_', ' ')}",
             speed(t, (b, "texts_per_s"), "{:,.1f}"),
             speed(s, (b, "texts_per_s"), "{:,.1f}"),
         )
@@ -114,6 +130,19 @@ def render_summary(report: dict, console, evaluations=None) -> None:
     # One way to write dollars everywhere (report/words.py): a teacher at $0.0011 never reads "$0.00" here.
     table.add_row("cost / million predictions", usd(t["cost_per_million_usd"]), usd(s["cost_per_million_usd"]))
     console.print(table)
+    if regression:
+        fidelity = c.get("fidelity_r2") or {}
+        console.print(
+            f"quality kept [bold]{_pct(c.get('retention'))}[/] of the teacher's R²  "
+            f"fidelity to the teacher (R²) [bold]{_num(fidelity.get('value'))}[/]  "
+            f"speed [bold]{ratio_words(c.get('speedup'))}[/]  "
+            f"size [bold]{_pct(c.get('size_ratio'))}[/] of the teacher's"
+        )
+        for name, why in (report.get("skipped_evaluations") or {}).items():
+            console.print(f"{name}: not measured ({why})", markup=False, highlight=False)
+        _evaluation_lines(report, console, evaluations)
+        _gate_lines(report, console)
+        return
     flips = c["negative_flips"]
     console.print(
         f"quality kept [bold]{_pct(c['retention'])}[/] of the teacher's  "

@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple
 
-from .words import gate_means, gate_name, no_paths, ratio_words
+from .sections import task_of
+from .words import gate_means, gate_name, no_paths, nouns, ratio_words
 
 VERDICT_WORDS = {"PASS": "Good to ship", "WARN": "Ship with care", "BLOCK": "Do not ship"}
 
@@ -116,7 +117,8 @@ def _reading_words(ev: dict) -> str:
     )
 
 
-def gate_row(r: dict) -> GateRow:
+def gate_row(r: dict, task: str | None = None) -> GateRow:
+    """One gate result as a row a manager reads, in the words of the run's `task` (rows for a table)."""
     name = str(r.get("name") or "")
     status = status_of(r)
     if name == "licence":  # the summary names the model whose terms gave the verdict (names keep their case)
@@ -132,14 +134,21 @@ def gate_row(r: dict) -> GateRow:
     if status != "PASS" and ev.get("reading"):  # the figure and its range are shown beside it: say what they mean
         reason = _reading_words(ev)
     return GateRow(
-        name, gate_name(name), status, measured, bound, evidence_words(r.get("evidence")), gate_means(name), reason
+        name,
+        gate_name(name, task),
+        status,
+        measured,
+        bound,
+        evidence_words(r.get("evidence")),
+        gate_means(name, task),
+        reason,
     )
 
 
 def shown_results(report: dict) -> list[dict]:
     """The gate results a reader of this run is shown: not the checks of another task (a generator's refusal
     check is no news for a classifier), which the engine lists as skipped."""
-    task = str(((report.get("run") or {}).get("task")) or "text-classification")
+    task = task_of(report)
     out = []
     for r in (report.get("gates") or {}).get("results") or []:
         g = _gate_def(str(r.get("name")))
@@ -163,9 +172,9 @@ def _look_at(r: dict) -> str:
     return f"the {g.evaluation} section"
 
 
-def _reading(r: dict) -> str:
+def _reading(r: dict, task: str | None = None) -> str:
     """One check's failure in words: its figure against its bound, or why it has none."""
-    row = gate_row(r)
+    row = gate_row(r, task)
     name = row.name
     if name == "min_retention" and isinstance(r.get("value"), (int, float)):
         said = f"the student keeps {row.measured} of the teacher's quality (it must be {row.bound})"
@@ -205,12 +214,13 @@ def verdict_sentence(report: dict) -> str:
     first = deciding[0]
     others = len(failed) - 1
     more = f" (and {others} other check{'s' if others != 1 else ''} not passed)" if others > 0 else ""
-    return f"{verdict}: {_reading(first)}{more}; look at {_look_at(first)}."
+    return f"{verdict}: {_reading(first, task_of(report))}{more}; look at {_look_at(first)}."
 
 
 def overlap_warning(report: dict) -> str | None:
-    """A plain warning when evaluation texts are also in the transfer set (report["data"]["overlap"]), else None:
-    the student learnt the teacher's answers on them, so agreement and quality kept read better than on new texts."""
+    """A plain warning when evaluation inputs are also in the transfer set (report["data"]["overlap"]), else None:
+    the student learnt the teacher's answers on them, so agreement and quality kept read better than on new ones."""
+    noun = nouns(task_of(report))[0]
     found = (report.get("data") or {}).get("overlap")
     texts = found.get("texts") if isinstance(found, dict) else None
     if not isinstance(texts, int) or isinstance(texts, bool) or texts <= 0:
@@ -218,7 +228,7 @@ def overlap_warning(report: dict) -> str | None:
     of = found.get("of")
     among = f"{texts:,} of the {of:,}" if isinstance(of, int) and not isinstance(of, bool) else f"{texts:,}"
     return (
-        f"Warning: {among} evaluation texts are also in the transfer set, so the student learnt the teacher's "
-        "answers on them: the agreement and quality kept shown here read better than they will on new texts. "
-        "Keep the evaluation texts out of the transfer file."
+        f"Warning: {among} evaluation {noun} are also in the transfer set, so the student learnt the teacher's "
+        f"answers on them: the agreement and quality kept shown here read better than they will on new {noun}. "
+        f"Keep the evaluation {noun} out of the transfer file."
     )

@@ -170,6 +170,8 @@ METRICS: dict[str, Words] = {
     ),
     "unchanged": Words("Answers unchanged", "the share of texts whose answer stayed the same after the change"),
     "changed_share": Words("Texts actually changed", "the share of texts the change altered"),
+    "changed_count": Words("Texts actually changed, counted", "how many of the texts tested the change altered"),
+    "errors": Words("Not measured because", "why a model could not answer the changed inputs"),
     "student_extra_drop": Words("Extra accuracy lost (student)", "the student's drop minus the teacher's"),
     "worst_for_student": Words("Hardest change for the student", "the kind of messy text it copes with worst"),
     # fairness
@@ -213,27 +215,85 @@ METRICS: dict[str, Words] = {
     "unsupported_per_answer": Words("Unsupported facts per answer", "the average count in one answer"),
 }
 
+# --- the words of a table run: rows, not texts; a regression's figures ---------------------------------------
+
+TABLE_TASKS = frozenset({"tabular-classification", "tabular-regression"})
+REGRESSION_TASKS = frozenset({"tabular-regression"})
+PERTURBED_ROWS = "rows with noisy, missing or shifted numbers or swapped categories"
+
+# What a table run says in its own words; every other figure's words have "texts" said as "rows" (in_rows).
+TABLE_WORDS: dict[str, Words] = {
+    "max_robustness_drop": Words(
+        "Accuracy lost on messy rows", f"how much accuracy the student loses on {PERTURBED_ROWS}"
+    ),
+    "perturbations": Words("Kinds of messy rows", "feature noise, missing values, shifted ranges, swapped categories"),
+    "typo_rate": Words("Typo rate", "text only: a table has no typos"),
+}
+REGRESSION_WORDS: dict[str, Words] = {
+    "min_retention": Words(
+        "Share of the teacher's quality kept",
+        "the student's R² (the share of the target's variance it explains) as a share of the teacher's",
+    ),
+    "retention": Words(
+        "Share of the teacher's quality kept", "the student's R² as a share of the teacher's, on the evaluation rows"
+    ),
+    "r2": Words("R² (variance explained)", "1 is perfect; 0 is no better than always answering the average"),
+    "mae": Words("Mean absolute error", "the typical size of a miss, in the target's unit; lower is better"),
+    "rmse": Words("Root mean squared error", "like the mean absolute error, with large misses counting more"),
+    "fidelity_r2": Words(
+        "Fidelity to the teacher (R²)", "R² of the student's answers against the teacher's: 1 answers as it does"
+    ),
+    "mean_abs_gap": Words(
+        "Average gap from the teacher", "the mean absolute difference between the two models' answers, per row"
+    ),
+    "largest_gaps": Words("Largest gaps from the teacher", "the rows where the student answers furthest from it"),
+}
+_TEXTS = re.compile(r"\b([Tt])ext(s?)\b")
+
+
+def in_rows(said: str) -> str:
+    """Our own words about texts said about rows ("texts per second" -> "rows per second"); never a user's text."""
+    return _TEXTS.sub(lambda m: ("R" if m.group(1) == "T" else "r") + "ow" + m.group(2), said)
+
+
+def nouns(task: str | None) -> tuple[str, str]:
+    """(plural, singular) of what the task's model answers: ("rows", "row") for a table, else ("texts", "text")."""
+    return ("rows", "row") if task in TABLE_TASKS else ("texts", "text")
+
+
+def _for_task(known: Words | None, key: str, task: str | None) -> Words | None:
+    if task in REGRESSION_TASKS and key in REGRESSION_WORDS:
+        return REGRESSION_WORDS[key]
+    if task in TABLE_TASKS:
+        if key in TABLE_WORDS:
+            return TABLE_WORDS[key]
+        return Words(in_rows(known.name), in_rows(known.means)) if known else None
+    return known
+
+
 _PATH_PART = re.compile(r"\s*\((?:[^()]*;\s*)?(?:read|expected) at [^()]*\)")
 
 
-def gate_name(name: str | None) -> str:
-    """The plain name of a check; an unknown one (a plug-in's) reads as its words."""
-    known = GATES.get(str(name))
+def gate_name(name: str | None, task: str | None = None) -> str:
+    """The plain name of a check (in the words of `task`, e.g. rows for a table); an unknown one (a plug-in's)
+    reads as its words."""
+    known = _for_task(GATES.get(str(name)), str(name), task)
     return known.name if known else str(name or "check").replace("_", " ").capitalize()
 
 
-def gate_means(name: str | None) -> str:
-    known = GATES.get(str(name))
+def gate_means(name: str | None, task: str | None = None) -> str:
+    known = _for_task(GATES.get(str(name)), str(name), task)
     return known.means if known else ""
 
 
-def metric_words(key: str) -> Words:
-    """A figure's plain name and caption; a key not listed reads as its words, with no caption."""
-    return METRICS.get(str(key)) or Words(str(key).replace("_", " ").capitalize(), "")
+def metric_words(key: str, task: str | None = None) -> Words:
+    """A figure's plain name and caption (in the words of `task`); a key not listed reads as its words, with no
+    caption."""
+    return _for_task(METRICS.get(str(key)), str(key), task) or Words(str(key).replace("_", " ").capitalize(), "")
 
 
-def metric_name(key: str) -> str:
-    return metric_words(key).name
+def metric_name(key: str, task: str | None = None) -> str:
+    return metric_words(key, task).name
 
 
 def no_paths(message: str | None) -> str:

@@ -2,7 +2,7 @@
 
 Conditions on the same column are merged ("5.5 < tenure <= 17.5"); a one-hot indicator reads as the
 category it stands for ("contract is Month-to-month", "contract is not Two year"); missing values say where
-they go ("or missing").
+they go ("or missing"), for the columns that had missing values in the rows the model learnt from.
 """
 
 from __future__ import annotations
@@ -14,12 +14,16 @@ def _num(x: float) -> str:
     return f"{x:.4g}"
 
 
-def condition_words(conditions: list[tuple[int, str, float, bool]], features) -> list[str]:
-    """(feature index, '<=' or '>', threshold, whether missing values take this side) -> phrases, one per column."""
+def condition_words(conditions: list[tuple[int, str, float, bool]], features, missing_seen=None) -> list[str]:
+    """(feature index, '<=' or '>', threshold, whether missing values take this side) -> phrases, one per column.
+
+    `missing_seen`: per feature, whether the fit rows had missing values there; "(or missing)" is said only
+    for those (None: for every feature)."""
     numeric: dict[int, dict] = {}
     words: list[str] = []
     order: list[tuple[str, int]] = []
     for f, op, thr, missing in conditions:
+        missing = bool(missing) and (missing_seen is None or bool(missing_seen[f]))
         col, cat = features.source[f]
         if cat is not None:  # an indicator: <= 0.5 is "not this category"
             words.append(

