@@ -109,9 +109,11 @@ def by_name(out):
 def test_every_gate_is_declared_once_with_its_tasks_and_evaluation():
     table = gate_table()
     assert set(table) == ALL_GATES == set(GatesSpec.model_fields)
-    assert table["min_speedup"].tasks == table["max_size_ratio"].tasks == {"text-classification", "text-generation"}
-    for name in ("min_retention", "min_agreement", "max_ece", "max_latency_ms"):
-        assert table[name].tasks == {"text-classification"} and table[name].evaluation is None
+    every = {"text-classification", "text-generation", "tabular-classification", "tabular-regression"}
+    assert table["min_speedup"].tasks == table["max_size_ratio"].tasks == every
+    for name in ("min_agreement", "max_ece", "max_latency_ms"):
+        assert table[name].tasks == {"text-classification", "tabular-classification"} and table[name].evaluation is None
+    assert table["min_retention"].tasks == every - {"text-generation"}
     assert table["max_robustness_drop"].evaluation == "robustness"
     assert table["oversight_required"].kind == "required" and table["oversight_alpha"].evaluation == "oversight"
     for name in ("refusal_kept_min", "max_hallucination_rate"):

@@ -164,6 +164,7 @@ class CalibrationFigures(Figures):
         '"reliability"}, "after": {...}}; null when the teacher gave no probabilities'
     )
     student: dict = Field(description="the same for the student; its temperature ships as student/calibration.json")
+    unit: str = Field("texts", description="what the evaluation rows are: texts, or rows of a table")
     shipped: dict | None = Field(
         None,
         description='{"temperature", "why"}: what student/calibration.json applies where the student loads: the '
@@ -257,6 +258,7 @@ class Calibration:
             seed=ctx.recipe.training.seed,
         )
         out["shipped"] = shipped_temperature(out["student"])
+        out["unit"] = getattr(ctx.modality, "plural", "texts")
         # The oversight evaluation (order 50) fits its threshold on the probabilities the server will serve:
         # these, rescaled by the shipped temperature (understudy.students.load_student applies calibration.json).
         ctx.extra[TEMPERATURE_KEY] = out["shipped"]["temperature"]
@@ -282,17 +284,19 @@ def where_measured(section: dict) -> list[str]:
     measured on, that the side-by-side ECE is over every evaluation text (so it differs), and, under ROUGH_BELOW
     test texts, that they are rough. [] when the section does not say how many texts it tested."""
     n, n_cal = section.get("n_test"), section.get("n_calibration")
+    units = str(section.get("unit") or "texts")
+    unit = units[:-1]
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         return []
     known = isinstance(n_cal, int) and not isinstance(n_cal, bool)
     half = "half" if known and abs(n_cal - n) <= 1 else "part"
-    said = [f"on the {n:,}-text test {half}" + (f", the temperature fitted on the other {n_cal:,}" if known else "")]
+    said = [f"on the {n:,}-{unit} test {half}" + (f", the temperature fitted on the other {n_cal:,}" if known else "")]
     if known:
         said.append(
-            f"the ECE in the teacher-and-student table is over all {n + n_cal:,} evaluation texts, so it differs"
+            f"the ECE in the teacher-and-student table is over all {n + n_cal:,} evaluation {units}, so it differs"
         )
     if n < ROUGH_BELOW:
-        said.append(f"rough: only {n:,} test texts")
+        said.append(f"rough: only {n:,} test {units}")
     return said
 
 

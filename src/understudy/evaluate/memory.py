@@ -13,7 +13,8 @@ def main() -> None:
         from ..students import load_student
 
         model = load_student(job["payload"]["path"])
-        (model.predict_proba if hasattr(model, "predict_proba") else model.predict)(job["texts"])
+        # a regression (a table student without classes) answers numbers through predict
+        (model.predict if getattr(model, "labels", True) is None else model.predict_proba)(job["texts"])
     elif job["payload"].get("table"):  # a table teacher: its recipe section, the run's schema, rows as dicts
         from ..modalities.table import TableSchema
         from ..recipe import TeacherSpec

@@ -137,6 +137,7 @@ METRICS: dict[str, Words] = {
     "shipped": Words(
         "Confidence correction served", "applied where the student loads, only when it made held-out scores better"
     ),
+    "unit": Words("Inputs", "what the evaluation rows are: texts, or rows of a table"),
     "seed": Words("Random seed", "makes the measurement repeatable"),
     "teacher": Words("Teacher", "the big model the student learned from"),
     "student": Words("Student", "the small model that would ship"),

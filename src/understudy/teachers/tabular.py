@@ -94,7 +94,13 @@ def _name(c) -> str:
 
 # kind -> builder(spec, resolve, schema, regression); the table kinds the registry names point here too
 def build_sklearn(spec, resolve, schema, regression):
-    return SklearnTableTeacher(resolve(spec.path), schema, spec.labels, regression, spec.trusted_types)
+    if spec.path.startswith("builtin:"):  # a demo model fitted once on its table and cached
+        from ..data.builtin_tables import builtin_table_model
+
+        path = builtin_table_model(spec.path)
+    else:
+        path = resolve(spec.path)
+    return SklearnTableTeacher(path, schema, spec.labels, regression, spec.trusted_types)
 
 
 def build_callable(spec, resolve, schema, regression):
