@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 
@@ -35,25 +34,31 @@ class TableFeatures:
         self.schema = schema
         self.names: list[str] = []
         self.source: list[tuple[str, str | None]] = []  # (column, category or None)
-        numeric, categorical = [], []
+        numeric, categorical, past = [], [], []
         for c in schema.columns:
             if c.kind == "numeric":
                 numeric.append((c.name, len(self.names)))
                 self.names.append(c.name)
                 self.source.append((c.name, None))
             else:
-                lookup: dict = {None: -1}  # a missing value, and the categories past MAX_CATEGORIES, are no column
-                lookup.update({k: -1 for k in c.categories[MAX_CATEGORIES:]})
+                lookup: dict = {}
                 for k in c.categories[:MAX_CATEGORIES]:
                     lookup[k] = len(self.names)
                     self.names.append(f"{c.name}={k}")
                     self.source.append((c.name, k))
                 categorical.append((c.name, lookup))
+                past.append(c.categories[MAX_CATEGORIES:])
         self._numeric_names = [n for n, _ in numeric]
         self._numeric_at = np.array([j for _, j in numeric], dtype=np.intp)
         self._numeric_at_list = [j for _, j in numeric]
+        sink = len(self.names)  # a missing value, and a category past MAX_CATEGORIES, is no column: on the dict
+        for (_, lookup), extra in zip(categorical, past):  # path it marks a last column, dropped at the end
+            lookup.update({None: sink, **{k: sink for k in extra}})
         self._categorical = categorical
         self._get_all = _getter(self._numeric_names + [n for n, _ in categorical])
+        self._get_numeric = _getter(self._numeric_names)
+        self._get_categorical = _getter([n for n, _ in categorical])
+        self._cells_of: dict[int, np.ndarray] = {}
 
     def encode(self, rows) -> np.ndarray:
         """The matrix of `rows`: a `Rows`, a DataFrame, or a sequence of row dicts."""
@@ -64,38 +69,54 @@ class TableFeatures:
         return self.encode_dicts(rows)
 
     def encode_dicts(self, rows) -> np.ndarray:
-        n, k = len(rows), len(self._numeric_names)
+        n, d = len(rows), len(self.names)
         if n == 1:
             return self._encode_one(rows)
-        out = np.zeros((n, len(self.names)), dtype=np.float64)
+        out = np.zeros((n, d + 1), dtype=np.float64)  # the last column takes the indicators that are no column
         if n == 0:
-            return out
+            return out[:, :d]
         try:
-            columns = list(zip(*[self._get_all(r) for r in rows]))  # one C call per row, then one tuple per column
+            numeric = [self._get_numeric(r) for r in rows] if self._numeric_names else None  # one C call per row
+            categorical = list(zip(*[self._get_categorical(r) for r in rows])) if self._categorical else None
         except (KeyError, TypeError, IndexError):
             self._check_dicts(rows)
             raise
-        if k:
+        if numeric is not None:
             try:
-                out[:, self._numeric_at] = np.array(columns[:k], dtype=np.float64).T  # None reads as NaN
+                out[:, self._numeric_at] = np.array(numeric, dtype=np.float64)  # None reads as NaN
             except (ValueError, TypeError):
                 self._check_numbers(rows)
                 raise
-        if self._categorical:
+        if categorical is not None:
             flat: list[int] = []
             try:
-                for (_, lookup), values in zip(self._categorical, columns[k:]):
-                    flat.extend(map(lookup.get, values, repeat(-2)))  # -2: not a key (fixed below)
-            except TypeError:  # an unhashable value (a list, a dict)
-                self._check_categories(rows)
-                raise
-            codes = np.array(flat, dtype=np.intp)
-            for p in np.flatnonzero(codes == -2):
-                c, i = divmod(int(p), n)
-                codes[p] = _category_code(self._categorical[c][1], columns[k + c][i])
-            hit = codes >= 0
-            out[np.tile(np.arange(n), len(self._categorical))[hit], codes[hit]] = 1.0
-        return out
+                for (_, lookup), values in zip(self._categorical, categorical):
+                    flat.extend(map(lookup.__getitem__, values))
+            except (KeyError, TypeError):  # a category never seen, a number, or an unhashable value (a list)
+                flat = self._slow_codes(rows, categorical)
+            out.reshape(-1)[self._cells(n) + np.array(flat, dtype=np.intp)] = 1.0
+        return out[:, :d]
+
+    def _slow_codes(self, rows, categorical) -> list[int]:
+        try:
+            return [
+                _category_code(lk, v, len(self.names))
+                for (_, lk), vs in zip(self._categorical, categorical)
+                for v in vs
+            ]
+        except TypeError:
+            self._check_categories(rows)
+            raise
+
+    def _cells(self, n: int) -> np.ndarray:
+        """Where row i of each categorical column starts in the flat (n, features + 1) matrix, column by column;
+        kept for the batch sizes a server sees again and again."""
+        cells = self._cells_of.get(n)
+        if cells is None:
+            cells = np.tile(np.arange(n, dtype=np.intp) * (len(self.names) + 1), len(self._categorical))
+            if len(self._cells_of) < 64:
+                self._cells_of[n] = cells
+        return cells
 
     def _encode_one(self, rows) -> np.ndarray:
         """One row (a server's single request) in plain Python: a dozen numpy calls cost more than the row."""
@@ -104,7 +125,7 @@ class TableFeatures:
         except (KeyError, TypeError, IndexError):
             self._check_dicts(rows)
             raise
-        out = [0.0] * len(self.names)
+        out = [0.0] * (len(self.names) + 1)  # the last place takes the indicators that are no column
         k = len(self._numeric_names)
         for name, j, v in zip(self._numeric_names, self._numeric_at_list, values):
             if v is None:
@@ -120,15 +141,14 @@ class TableFeatures:
                     raise UserError(_not_number(0, name, v)) from None
         for (_, lookup), v in zip(self._categorical, values[k:]):
             try:
-                j = lookup.get(v, -2)
+                j = lookup.get(v, -1)
+                if j < 0:
+                    j = _category_code(lookup, v, len(self.names))
             except TypeError:
                 self._check_categories(rows)
                 raise
-            if j == -2:
-                j = _category_code(lookup, v)
-            if j >= 0:
-                out[j] = 1.0
-        return np.array([out], dtype=np.float64)
+            out[j] = 1.0
+        return np.array([out[:-1]], dtype=np.float64)
 
     def _encode_frame(self, frame) -> np.ndarray:
         out = np.empty((len(frame), len(self.names)), dtype=np.float64)
@@ -215,12 +235,14 @@ def _getter(names: list[str]):
     return itemgetter(*names) if names else None
 
 
-def _category_code(lookup: dict, v) -> int:
+def _category_code(lookup: dict, v, sink: int) -> int:
     """The indicator column of a value the plain lookup missed: an unseen category or a missing one is none
-    (-1); a number in a categorical column reads as its text, as the DataFrame path reads it."""
+    (`sink`); a number in a categorical column reads as its text, as the DataFrame path reads it."""
+    if v in lookup:
+        return lookup[v]
     if v is None or isinstance(v, str) or (isinstance(v, float) and math.isnan(v)):
-        return -1
-    return lookup.get(str(v), -1)
+        return sink
+    return lookup.get(str(v), sink)
 
 
 def _is_frame(rows) -> bool:
@@ -339,8 +361,16 @@ class TableStudent:
     @classmethod
     def load(cls, path: str | Path):
         path = Path(path)
-        meta = json.loads((path / "student.json").read_text(encoding="utf-8"))
-        student = cls(TableSchema.from_json(meta["schema"]), meta.get("labels"))
+        file = path / "student.json"
+        try:
+            meta = json.loads(file.read_text(encoding="utf-8"))
+            schema = TableSchema.from_json(meta["schema"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise UserError(
+                f"{file}: not a table student's description ({type(exc).__name__}: {exc}); the folder is damaged "
+                "or from another kind: refit the student"
+            ) from None
+        student = cls(schema, meta.get("labels"))
         if student.features.names != meta.get("features"):
             raise UserError(
                 f"{path / 'student.json'}: its feature names do not match its schema; the folder is damaged"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UserError
 from .table_base import TableStudent
 
 MATRIX_CELLS = 1 << 20  # inner nodes x leaves: past this (a tree of thousands of leaves) walk level by level
@@ -121,8 +122,12 @@ class TreeStudent(TableStudent):
         (path / "tree.json").write_text(json.dumps(self.tree), encoding="utf-8")
 
     def _load_model(self, path: Path) -> None:
-        self.tree = json.loads((path / "tree.json").read_text(encoding="utf-8"))
-        self._arrays()
+        file = path / "tree.json"
+        try:
+            self.tree = json.loads(file.read_text(encoding="utf-8"))
+            self._arrays()
+        except (OSError, ValueError, KeyError, IndexError, TypeError) as exc:
+            raise UserError(f"{file}: not a tree this version can read ({exc}); refit the student") from None
 
     def rules(self) -> dict:
         """Each leaf as one rule a person can check: its conditions, what the student answers there, how many
