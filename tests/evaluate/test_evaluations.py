@@ -146,7 +146,10 @@ def test_classification_evaluations_give_the_figures_of_the_report_functions(clf
     calibrated = calibration_report(
         ctx.y, ctx.teacher_probs, ctx.student_probs, LABELS, calibration_fraction=spec.calibration_fraction, seed=seed
     )
-    assert sections["calibration"] == calibrated | {"shipped": shipped_temperature(calibrated["student"])}
+    assert sections["calibration"] == calibrated | {
+        "shipped": shipped_temperature(calibrated["student"]),
+        "unit": "texts",
+    }
     assert sections["fairness"] == fairness_report(
         ctx.y,
         ctx.teacher_probs,
