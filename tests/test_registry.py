@@ -131,8 +131,8 @@ def test_build_teacher_dispatches_through_the_registry(tmp_path, monkeypatch):
 def test_student_kind_comes_from_the_registry(tmp_path):
     from understudy.students import DEFAULTS, load_student
 
-    (tmp_path / "student.json").write_text(json.dumps({"kind": "tree"}))
-    with pytest.raises(UserError, match=r"student\.json: unknown student kind 'tree'.*onnx, static, transformer"):
+    (tmp_path / "student.json").write_text(json.dumps({"kind": "forest"}))
+    with pytest.raises(UserError, match=r"student\.json: unknown student kind 'forest'.*gbm, linear, onnx, rules"):
         load_student(tmp_path)
     assert DEFAULTS["static"] == {"epochs": 30, "learning_rate": 3e-3}
     assert DEFAULTS["transformer"] == {"epochs": 4, "learning_rate": 5e-5}
