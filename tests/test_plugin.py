@@ -193,6 +193,8 @@ def test_a_kind_that_is_not_installed_is_a_clear_error(plugin):
     out = result.output.replace("\n", "")
     assert result.exit_code == 2, out
     assert "recipe.yaml:3: teacher.kind" in out and "unknown teacher kind 'keyword'" in out
-    assert "callable, encoder, hf-classifier, lightgbm, onnx, openai-api, sklearn, xgboost" in out and "pip install" in out
+    assert (
+        "callable, encoder, hf-classifier, lightgbm, onnx, openai-api, sklearn, xgboost" in out and "pip install" in out
+    )
     assert "Traceback" not in result.output
     assert not (plugin["work"] / "nope").exists()

@@ -22,7 +22,7 @@ from .tabular_recipe import TableRecipe, TableRegressionRecipe
 
 class TabularClassificationTask(ClassificationTask):
     name = "tabular-classification"
-    recipe_model = TableRecipe
+    recipe_model = TableRecipe  # type: ignore[assignment]  # the tagged union has one model per task
     modality = "table"
 
     @staticmethod
