@@ -42,8 +42,6 @@ class ClassifyRequest(BaseModel):
 
 
 def add_classify_route(app, student, model_id: str, require, *, policy, queue, metrics, max_batch: int) -> None:
-    from ..oversight.abstain import decide
-
     labels = list(student.labels)
 
     @app.post("/v1/classify", dependencies=[Depends(require("client"))])
@@ -55,30 +53,33 @@ def add_classify_route(app, student, model_id: str, require, *, policy, queue, m
                 f"{len(texts)} texts in one request; this server takes at most {max_batch} (serve --max-batch)",
                 "texts",
             )
-        probs = student.predict_proba(texts)
-        best = probs.argmax(1)
-        defer = decide(probs, policy) if policy is not None else [False] * len(texts)
-        ids = iter(
-            queue.add_many(
-                [
-                    (t, labels[int(b)], float(p.max()), dict(zip(labels, p.tolist())))
-                    for t, p, b, d in zip(texts, probs, best, defer)
-                    if d
-                ]
-            )
-            if queue is not None and any(defer)
-            else []
-        )
-        results = []
-        for p, b, d in zip(probs, best, defer):
-            result = {
-                "label": labels[int(b)],
-                "confidence": round(float(p[b]), 6),
-                "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p)},
-            }
-            if policy is not None:
-                result["defer_to_human"] = bool(d)
-                result["review_id"] = next(ids) if d else None
-            results.append(result)
-        metrics.count_answers(len(texts), int(sum(bool(d) for d in defer)))
+        results = answers(student.predict_proba(texts), texts, labels, policy, queue, metrics)
         return {"model": model_id, "classes": labels, "results": results}
+
+
+def answers(probs, inputs, labels: list[str], policy, queue, metrics, show=str) -> list[dict]:
+    """One result per input: its label, confidence and probabilities; with a policy, whether a person decides and,
+    for those, the review id of the input (as `show` puts it for the review desk) queued in the same transaction."""
+    from ..oversight.abstain import decide
+
+    best = probs.argmax(1)
+    defer = decide(probs, policy) if policy is not None else [False] * len(probs)
+    deferred = [
+        (show(x), labels[int(b)], float(p.max()), dict(zip(labels, p.tolist())))
+        for x, p, b, d in zip(inputs, probs, best, defer)
+        if d
+    ]
+    ids = iter(queue.add_many(deferred) if queue is not None and deferred else [])
+    results = []
+    for p, b, d in zip(probs, best, defer):
+        result = {
+            "label": labels[int(b)],
+            "confidence": round(float(p[b]), 6),
+            "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p)},
+        }
+        if policy is not None:
+            result["defer_to_human"] = bool(d)
+            result["review_id"] = next(ids) if d else None
+        results.append(result)
+    metrics.count_answers(len(probs), len(deferred))
+    return results

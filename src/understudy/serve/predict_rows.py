@@ -378,7 +378,7 @@ def add_predict_route(
 ) -> None:
     from fastapi import Depends  # here, not at the top: understudy.load and `predict` check rows without the server
 
-    from ..oversight.abstain import decide
+    from .classify import answers
     from .security import error
 
     labels = list(student.labels) if student.labels is not None else None
@@ -405,28 +405,7 @@ def add_predict_route(
                 "warnings": checked.warnings,
             }
         probs = student.predict_proba(checked.rows)
-        best = probs.argmax(1)
-        defer = decide(probs, policy) if policy is not None else [False] * len(rows)
-        ids = iter([])
-        if queue is not None and any(defer):
-            deferred = [
-                (review_text(row), labels[int(b)], float(p.max()), dict(zip(labels, p.tolist())))
-                for row, p, b, d in zip(checked.rows, probs, best, defer)
-                if d
-            ]
-            ids = iter(queue.add_many(deferred))
-        results = []
-        for p, b, d in zip(probs, best, defer):
-            result = {
-                "label": labels[int(b)],
-                "confidence": round(float(p[b]), 6),
-                "probabilities": {label: round(float(x), 6) for label, x in zip(labels, p)},
-            }
-            if policy is not None:
-                result["defer_to_human"] = bool(d)
-                result["review_id"] = next(ids) if d else None
-            results.append(result)
-        metrics.count_answers(len(rows), int(sum(bool(d) for d in defer)))
+        results = answers(probs, checked.rows, labels, policy, queue, metrics, show=review_text)
         return {"model": model_id, "classes": labels, "results": results, "warnings": checked.warnings}
 
     # This student's own request model, so /docs' example is a row of its schema (set here, not as a string
