@@ -202,8 +202,9 @@ def test_categories_past_the_limit_are_no_column_on_either_path():
 
 @pytest.mark.parametrize("size", [1, 3])
 def test_bad_rows_are_a_user_error_naming_the_column(size):
+    # the rules student reads every column through the matrix; the tree's compiled walk: tests/students/test_tree_walk.py
     rows, probs, _ = _table(20)
-    student = _fit("tree", ["stays", "churns"], {"probs": probs}, rows=rows)
+    student = _fit("rules", ["stays", "churns"], {"probs": probs}, rows=rows)
     missing = [dict(r) for r in rows[:size]]
     del missing[-1]["charges"]
     with pytest.raises(UserError, match="'charges'"):

@@ -2,9 +2,12 @@
 
 It is fitted as a regression tree on the teacher's soft labels (squared error on the probability vectors, so a
 leaf holds the mean of the teacher's probabilities there, not a vote), with scikit-learn, and saved as plain
-JSON arrays. Predicting decides every split for the whole batch at once and finds each row's leaf with one
-small matrix product (a leaf is the one whose path agrees with all of the row's decisions); a tree too big for
-that walks its arrays one level at a time instead.
+JSON arrays. Row dicts (what a server and `understudy.load` get) go through the tree as one compiled Python
+function of the row's values (`tree_code`): the tree reads six of a row's values at depth 6, where a matrix of
+every feature costs several times that. A matrix (a DataFrame, `Rows`, or a row that function cannot compare)
+is answered by deciding every split for the whole batch at once and finding each row's leaf with one small
+matrix product (a leaf is the one whose path agrees with all of the row's decisions); a tree too big for that
+walks its arrays one level at a time instead. Both give the same answers (tests/students/test_tree_walk.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
-from .table_base import TableStudent
+from .table_base import TableStudent, normalised
+from .tree_code import compile_tree
 
 MATRIX_CELLS = 1 << 20  # inner nodes x leaves: past this (a tree of thousands of leaves) walk level by level
 
@@ -58,6 +62,30 @@ class TreeStudent(TableStudent):
         self._depth = _depth(self._left, self._right)
         self.missing_seen = list(t.get("missing_seen") or [True] * len(self.features.names))  # older folders
         self._paths()
+        leaves = self._left < 0
+        self._leaf_value = self._value[leaves]
+        self._leaf_probs = None if self.regression else normalised(self._leaf_value)
+        f = self.features
+        self._walk = compile_tree(t, f.source, {name: i for i, name in enumerate(f.value_names)}, self._depth)
+
+    def _leaves(self, rows) -> np.ndarray | None:
+        """Each row dict's leaf (numbered among the leaves), by the compiled walk; None where it does not apply
+        (a matrix, a DataFrame, or a value it cannot compare: the matrix path then reads it or names it)."""
+        walk, values = self._walk, self.features.values_of
+        if walk is None or not isinstance(rows, list | tuple) or values is None:
+            return None
+        try:
+            return np.fromiter(map(walk, map(values, rows)), dtype=np.intp, count=len(rows))
+        except (KeyError, TypeError, IndexError, ValueError):
+            return None
+
+    def _probs(self, rows) -> np.ndarray:
+        leaves = self._leaves(rows)
+        return super()._probs(rows) if leaves is None else self._leaf_probs[leaves]
+
+    def _numbers(self, rows) -> np.ndarray:
+        leaves = self._leaves(rows)
+        return super()._numbers(rows) if leaves is None else self._leaf_value[leaves].reshape(-1)
 
     def _paths(self) -> None:
         """For the matrix walk: the inner nodes' splits, and per leaf +1 / -1 where its path goes left / right of
@@ -104,13 +132,6 @@ class TreeStudent(TableStudent):
         return node
 
     def _raw(self, x: np.ndarray) -> np.ndarray:
-        if len(x) == 1:  # one row: a plain walk down the lists beats any numpy call
-            row, node, left, right = x[0].tolist(), 0, self.tree["left"], self.tree["right"]
-            feature, threshold, missing_left = self.tree["feature"], self.tree["threshold"], self.tree["missing_left"]
-            while left[node] >= 0:
-                v = row[feature[node]]
-                node = left[node] if (missing_left[node] if v != v else v <= threshold[node]) else right[node]
-            return self._value[node : node + 1]
         if self._matrix is None:
             return self._value[self.leaf_of(x)]
         feature, threshold, missing_left, turns, lefts, value = self._matrix
