@@ -26,6 +26,8 @@ ALL_GATES = {
     "max_group_gap_widening",
     "max_counterfactual_flip_rate",
     "max_robustness_drop",
+    "max_group_error_widening",
+    "max_robustness_error_increase",
     "oversight_required",
     "oversight_alpha",
     "refusal_kept_min",
@@ -118,6 +120,10 @@ def test_every_gate_is_declared_once_with_its_tasks_and_evaluation():
     assert table["oversight_required"].kind == "required" and table["oversight_alpha"].evaluation == "oversight"
     for name in ("refusal_kept_min", "max_hallucination_rate"):
         assert table[name].tasks == {"text-generation"}
+    assert table["max_group_error_widening"].evaluation == "group_error"
+    assert table["max_robustness_error_increase"].evaluation == "perturbed_error"
+    for name in ("max_group_error_widening", "max_robustness_error_increase"):
+        assert table[name].tasks == {"tabular-regression"}
     assert {g.name for g in CORE} == {n for n, g in table.items() if g.evaluation is None}
 
 
@@ -233,7 +239,12 @@ def test_plan_lists_the_profiles_gates_the_task_does_not_measure():
     assert r["status"] == "SKIPPED" and r["passed"] is None and r["threshold"] == 0.05
     assert "not measured for task text-generation" in r["message"] and "finance" in r["message"]
     clf = {r["name"] for r in plan(clf_recipe(groups=["region"]))}
-    assert clf == {"refusal_kept_min", "max_hallucination_rate"}
+    assert clf == {
+        "refusal_kept_min",
+        "max_hallucination_rate",
+        "max_group_error_widening",
+        "max_robustness_error_increase",
+    }
 
 
 def test_robustness_switched_off_is_skipped_with_the_key_that_did_it():

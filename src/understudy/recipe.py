@@ -299,6 +299,16 @@ class GatesSpec(Strict):
     max_robustness_drop: Gate | None = Field(
         None, description="Student's accuracy drop on perturbed texts (worst perturbation)."
     )
+    max_group_error_widening: Gate | None = Field(
+        None,
+        description="Regression: how much the student widens the gap in error between groups, as a share of the "
+        "teacher's error.",
+    )
+    max_robustness_error_increase: Gate | None = Field(
+        None,
+        description="Regression: how much more the student's error grows on perturbed rows than the teacher's, as a "
+        "share of the teacher's clean error.",
+    )
     oversight_required: bool | None = Field(
         None, description="An abstention policy must exist and meet its target (healthcare, finance, hr default true)."
     )

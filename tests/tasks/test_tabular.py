@@ -77,6 +77,33 @@ def test_a_regression_run_measures_r2_and_fidelity(tmp_path):
     assert r["comparison"]["largest_gaps"][0]["text"].startswith("tenure=")
     assert "calibration" in r["skipped_evaluations"]
     assert r["student"]["rules"]["text"][0].startswith("IF ")
+    # fairness and robustness in errors: per-group MAE, and the error on perturbed rows, each with its interval
+    senior = r["group_error"]["attributes"]["senior"]
+    assert senior["judged_groups"] == ["0", "1"]
+    groups = senior["groups"]
+    assert all(g["teacher"]["mae"] > 0 and g["student"]["mae"] > 0 for g in groups.values())
+    low, high = senior["widened_by_evidence"]["interval"]
+    assert low <= senior["widened_by"] <= high
+    gap = senior["student"]["mae_gap"] - senior["teacher"]["mae_gap"]
+    assert senior["widened_by"] == pytest.approx(gap / r["group_error"]["teacher_mae"])
+    perturbed = r["perturbed_error"]["perturbations"]
+    assert set(perturbed) == {"noise", "missing", "shifted", "category"}
+    for p in perturbed.values():
+        for who in ("teacher", "student"):
+            found = p[who]
+            clean = r["perturbed_error"]["clean_mae"][who]
+            assert found["relative_increase"] == pytest.approx((found["mae"] - clean) / clean)
+    assert perturbed["shifted"]["student"]["moved"] > 0
+    for p in perturbed.values():
+        grew = {w: p[w]["mae"] - r["perturbed_error"]["clean_mae"][w] for w in ("teacher", "student")}
+        extra = (grew["student"] - grew["teacher"]) / r["perturbed_error"]["clean_mae"]["teacher"]
+        assert p["student_extra_increase"] == pytest.approx(extra)
+    gates = {g["name"]: g for g in r["gates"]["results"]}
+    for name in ("max_group_error_widening", "max_robustness_error_increase"):
+        assert gates[name]["status"] in ("PASS", "WARN", "FAIL", "BLOCK"), gates[name]
+        assert "95% interval" in gates[name]["evidence"]["basis"]
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "Fairness across groups: error of the numbers" in html and "error of the numbers on perturbed rows" in html
 
 
 def test_check_reads_both_tables_and_times_the_teacher_before_a_run(tmp_path):

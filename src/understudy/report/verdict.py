@@ -88,8 +88,9 @@ def bound_words(name: str, threshold: Any, kind: str | None = None) -> str:
     return side + value_words(name, threshold)
 
 
-def evidence_words(ev: Any) -> str:
-    """'12 of 250; 95% range 3.1%–7.9%; too few cases to be sure' from a result's evidence, or ''."""
+def evidence_words(ev: Any, name: str | None = None) -> str:
+    """'12 of 250; 95% range 3.1%–7.9%; too few cases to be sure' from a result's evidence, or ''. The range is
+    in percent where gate `name` writes its figure so, or where it lies within ±100%."""
     if not isinstance(ev, dict):
         return ""
     parts = []
@@ -97,7 +98,8 @@ def evidence_words(ev: Any) -> str:
         parts.append(f"{ev['count']:,} of {ev['total']:,}" if isinstance(ev["count"], int) else f"{ev['count']}")
     iv = ev.get("interval")
     if isinstance(iv, (list, tuple)) and len(iv) == 2 and all(isinstance(x, (int, float)) for x in iv):
-        share = all(-1 <= x <= 1 for x in iv)  # a share, or a difference of shares
+        g = _gate_def(name) if name else None
+        share = (g is not None and _share(g.fmt)) or all(-1 <= x <= 1 for x in iv)  # a share, or a difference of them
         lo, hi = (f"{x:.1%}" for x in iv) if share else (f"{x:.3g}" for x in iv)
         parts.append(f"95% range {lo}–{hi}")
     if ev.get("reading"):
@@ -139,7 +141,7 @@ def gate_row(r: dict, task: str | None = None) -> GateRow:
         status,
         measured,
         bound,
-        evidence_words(r.get("evidence")),
+        evidence_words(r.get("evidence"), name),
         gate_means(name, task),
         reason,
     )
@@ -185,7 +187,7 @@ def _reading(r: dict, task: str | None = None) -> str:
     else:
         said = f"{row.check[0].lower() + row.check[1:]}: {row.reason or 'not measured'}"
     ev: dict = r["evidence"] if isinstance(r.get("evidence"), dict) else {}
-    extra = [x for x in (evidence_words({k: v for k, v in ev.items() if k != "reading"}),) if x]
+    extra = [x for x in (evidence_words({k: v for k, v in ev.items() if k != "reading"}, name),) if x]
     if ev.get("reading"):
         extra.append(no_paths(str(ev["reading"])))
     elif "only a warning:" in str(r.get("message") or ""):

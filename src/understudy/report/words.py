@@ -60,6 +60,16 @@ GATES: dict[str, Words] = {
         "Accuracy lost on messy text",
         "how much accuracy the student loses on texts with typos, capitals, cut-offs or noise",
     ),
+    "max_group_error_widening": Words(
+        "Fairness between groups (error of the numbers)",
+        "how much more the student's error differs between groups of people than the teacher's does, as a share of "
+        "the teacher's error",
+    ),
+    "max_robustness_error_increase": Words(
+        "Error added on messy rows",
+        "how much more the student's error grows than the teacher's on rows with noisy, missing or shifted numbers "
+        "or swapped categories, as a share of the teacher's error",
+    ),
     "oversight_required": Words(
         "Unsure cases go to a person",
         "a tested rule that sends the inputs the student is unsure of to a human instead of answering",
@@ -143,6 +153,11 @@ METRICS: dict[str, Words] = {
     "student": Words("Student", "the small model that would ship"),
     # counterfactual swaps
     "n_texts": Words("Texts tested", "how many test texts the check used"),
+    "n_rows": Words("Rows tested", "how many test rows the check used"),
+    "clean_mae": Words("Average error on the original rows", "the starting point the increases are measured from"),
+    "teacher_mae": Words(
+        "Teacher's average error", "its mean absolute error over all test rows: the widening is a share of it"
+    ),
     "max_texts": Words("Most texts tested", "the cap set in the recipe"),
     "categories": Words("Kinds of swap", "names, gender words, nationalities, religions"),
     "flips": Words("Answers changed by a swap", "texts whose answer changed when one word about a person changed"),

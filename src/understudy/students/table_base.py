@@ -56,7 +56,8 @@ class TableFeatures:
             lookup.update({None: sink, **{k: sink for k in extra}})
         self._categorical = categorical
         self.value_names = self._numeric_names + [n for n, _ in categorical]
-        self.values_of = _getter(self.value_names)  # row dict -> its feature values in that order; KeyError if one is absent
+        # row dict -> its feature values in that order (one C call); a KeyError where a feature column is absent
+        self.values_of = _getter(self.value_names)
         self._get_numeric = _getter(self._numeric_names)
         self._get_categorical = _getter([n for n, _ in categorical])
         self._cells_of: dict[int, np.ndarray] = {}

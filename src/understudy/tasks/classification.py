@@ -187,7 +187,6 @@ class ClassificationTask:
         from ..evaluate import run_evaluations
         from ..evaluate.metrics import compare, quality
         from ..evaluate.speed import measure_speed, peak_memory_mb
-        from ..label import label
         from ..protocols import EvalContext
         from ..students import load_student
         from ..teachers import size_on_disk
@@ -219,17 +218,6 @@ class ClassificationTask:
                 n_examples=ev.flip_examples,
             )
 
-        def t_predict(texts):
-            found, _ = label(
-                teacher,
-                list(texts),
-                s["store"],
-                batch_size=r.labelling.batch_size,
-                progress=progress,
-                modality=s["modality"],
-            )
-            return found["probs"]
-
         ctx = EvalContext(
             task=self.name,
             recipe=r,
@@ -243,7 +231,7 @@ class ClassificationTask:
             teacher_probs=e_probs,
             student_probs=s_probs,
             groups=evaluation.groups or {},
-            teacher_predict=t_predict,
+            teacher_predict=self._teacher_predict(run, "probs"),
             student_predict=student.predict_proba,
             modality=s["modality"],
         )
@@ -310,6 +298,20 @@ class ClassificationTask:
         report.update(sections)
         report["skipped_evaluations"] = skipped
         return report
+
+    def _teacher_predict(self, run, key: str):
+        """The teacher's answers (`key` of its outputs) for new inputs (perturbed ones), through the run's store like
+        every answer, so a rerun asks nothing twice."""
+        from ..label import label
+
+        s, r = run.state, run.resolved
+
+        def predict(inputs):
+            found, _ = label(s["teacher"], list(inputs), s["store"], batch_size=r.labelling.batch_size,
+                             progress=run.progress, modality=s["modality"])  # fmt: skip
+            return found[key]
+
+        return predict
 
     # --- what another data kind changes (tabular-classification overrides these) -------------------------
 

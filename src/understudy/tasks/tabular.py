@@ -261,8 +261,10 @@ class TabularRegressionTask(TabularClassificationTask):
     recipe_model = TableRegressionRecipe
 
     def evaluate(self, run) -> dict:
+        from ..evaluate import run_evaluations
         from ..evaluate.metrics import regression_compare, regression_quality
         from ..evaluate.speed import measure_speed, peak_memory_mb
+        from ..protocols import EvalContext
         from ..students import load_student
         from ..teachers import size_on_disk
 
@@ -287,6 +289,22 @@ class TabularRegressionTask(TabularClassificationTask):
                 seed=seed,
                 n_examples=ev.flip_examples,
             )
+
+        ctx = EvalContext(
+            task=self.name,
+            recipe=r,
+            teacher=teacher,
+            student=student,
+            inputs=list(evaluation.inputs),
+            student_dir=folder / "student",
+            progress=progress,
+            groups=evaluation.groups or {},
+            teacher_predict=self._teacher_predict(run, "value"),
+            student_predict=student.predict,
+            modality=s["modality"],
+            extra={"y_values": y, "teacher_values": t_values, "student_values": s_values},
+        )
+        sections, skipped = run_evaluations(ctx, timed=run.timed)
         with run.timed("evaluate speed"):
             sample = evaluation.inputs[: ev.speed_texts]
             progress.note(f"timing both models on {len(sample)} evaluation rows, {ev.threads} threads")
@@ -324,11 +342,11 @@ class TabularRegressionTask(TabularClassificationTask):
             },
         }
         report["comparison"] = {**comparison, **ratios(report, t_size, s_size, t_mem, s_mem)}
+        report.update(sections)
         report["skipped_evaluations"] = {
             "calibration": "a regression has no class probabilities to calibrate",
             "oversight": "deferral is calibrated on class probabilities; a regression has none",
-            "fairness": "per-group error of a regression is not measured yet",
-            "robustness": "the drop in accuracy under perturbation is a classification figure",
+            **skipped,
         }
         self._table_parts(run, report)
         return report
