@@ -133,6 +133,7 @@ def infer_schema(df: pd.DataFrame, data, where: str) -> TableSchema:
             if len(x):
                 column.mean, column.std = float(x.mean()), float(x.std())
                 column.low, column.high = float(x.min()), float(x.max())
+                column.whole = bool(np.all(x == np.round(x)))
         out.append(column)
     if not out:
         raise UserError(

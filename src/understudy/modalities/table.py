@@ -7,9 +7,10 @@ vectorised code while the store and the evaluations still see one row at a time.
 
 The perturbations robustness uses (seeded, so teacher and student see the same rows):
 
-  noise       each numeric value plus Gaussian noise of 10% of the column's spread (its standard deviation)
+  noise       each numeric value plus Gaussian noise of 10% of the column's spread (its standard deviation),
+              rounded where the column holds whole numbers only (a count, a 0/1 flag)
   missing     each value blanked with probability 0.1
-  shifted     every numeric value moved up by half the column's spread (a population that drifted)
+  shifted     every numeric value moved up by half the column's spread (a population that drifted), rounded as above
   category    each categorical value swapped for another category of its column with probability 0.1
 """
 
@@ -44,6 +45,7 @@ class Column:
     std: float | None = None
     low: float | None = None
     high: float | None = None
+    whole: bool = False  # numeric: every transfer value a whole number (a count, a 0/1 flag): perturbed values stay so
 
 
 @dataclass
@@ -172,8 +174,13 @@ def _noise(schema: TableSchema, row: dict, rng: np.random.Generator) -> dict:
     for c in schema.columns:
         v = out.get(c.name)
         if c.kind == "numeric" and v is not None and c.std:
-            out[c.name] = float(v + rng.normal(0.0, 0.1 * c.std))
+            out[c.name] = _kept_whole(c, float(v + rng.normal(0.0, 0.1 * c.std)))
     return out
+
+
+def _kept_whole(c: Column, x: float) -> float:
+    """A count stays a count and a 0/1 flag a flag under noise or a shift (as MUNGE keeps them)."""
+    return float(round(x)) if c.whole else x
 
 
 def _missing_values(schema: TableSchema, row: dict, rng: np.random.Generator) -> dict:
@@ -189,7 +196,7 @@ def _shifted(schema: TableSchema, row: dict, rng: np.random.Generator) -> dict:
     for c in schema.columns:
         v = out.get(c.name)
         if c.kind == "numeric" and v is not None and c.std:
-            out[c.name] = float(v + 0.5 * c.std)
+            out[c.name] = _kept_whole(c, float(v + 0.5 * c.std))
     return out
 
 

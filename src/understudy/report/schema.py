@@ -93,7 +93,7 @@ class TableColumns(BaseModel):
     target: str | None = Field(description="the column holding the true answer")
     columns: list[dict] = Field(
         description='[{"name", "kind": "numeric"|"categorical", "categories": [str] (most common first), "mean", '
-        '"std", "low", "high" (numeric, over the transfer set)}]'
+        '"std", "low", "high" (numeric, over the transfer set), "whole" (numeric: only whole numbers there)}]'
     )
 
 

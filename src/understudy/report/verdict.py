@@ -79,7 +79,7 @@ def value_words(name: str, value: Any) -> str:
 
 def bound_words(name: str, threshold: Any, kind: str | None = None) -> str:
     if threshold is None or isinstance(threshold, bool):
-        return "must be present" if threshold is True else ""
+        return "present" if threshold is True else ""
     g = _gate_def(name)
     kind = kind or (g.kind if g is not None else None)
     side = {"min": "at least ", "max": "at most "}.get(kind or "", "")
