@@ -63,8 +63,11 @@ def test_a_pipeline_the_export_does_not_cover_is_refused_clearly(tiny_bert, tmp_
 def test_the_teacher_is_timed_in_both_runtimes_and_the_headline_is_the_faster(tiny_st, tiny_head, cache):
     teacher = EncoderWithHead(tiny_st, tiny_head)
     speed = measure_teacher_speed(teacher, texts(140), n_threads=1, batch_1_calls=4)
-    assert set(speed["by_runtime"]) == {"torch", "onnx", "onnx_int8"}
+    assert set(speed["by_runtime"]) == {"torch", "torch_bf16", "onnx", "onnx_int8"}
     assert speed["onnx_note"] is None
+    bf16 = speed["parity"]["torch_bf16"]
+    assert 0.99 <= bf16["min_cosine"] <= 1.0 and bf16["agreement"] >= 0.99 and bf16["qualified"]
+    assert speed["throughput_torch_bf16"] == speed["by_runtime"]["torch_bf16"]["batch_64"]["texts_per_s"]
     onnx = speed["parity"]["onnx"]
     assert onnx["texts"] == 128 and onnx["max_abs_diff"] < 1e-4 and onnx["agreement"] == 1.0 and onnx["qualified"]
     int8 = speed["parity"]["onnx_int8"]
@@ -72,7 +75,8 @@ def test_the_teacher_is_timed_in_both_runtimes_and_the_headline_is_the_faster(ti
     assert speed["throughput_torch"] == speed["by_runtime"]["torch"]["batch_64"]["texts_per_s"]
     assert speed["throughput_onnx"] == speed["by_runtime"]["onnx"]["batch_64"]["texts_per_s"]
     assert (speed["throughput_onnx_int8"] is None) == (not int8["qualified"])
-    counted = [v for v in (speed["throughput_torch"], speed["throughput_onnx"], speed["throughput_onnx_int8"]) if v]
+    runtimes = ("torch", "torch_bf16", "onnx", "onnx_int8")
+    counted = [speed[f"throughput_{r}"] for r in runtimes if speed[f"throughput_{r}"]]
     # the top-level figures, which comparison.speedup and the cost read, are the fastest counted runtime's
     assert speed["batch_64"]["texts_per_s"] == max(counted)
     assert speed["batch_64"] == speed["by_runtime"][speed["runtime"]]["batch_64"]
@@ -90,20 +94,21 @@ def test_a_teacher_without_an_encoder_is_timed_in_torch_and_says_why(cache):
     assert speed["throughput_onnx"] is None and speed["parity"] is None and "sentence-encoder" in speed["onnx_note"]
 
 
-def test_auto_labelling_checks_parity_on_the_first_texts_then_labels_through_onnx(tiny_st, tiny_head, cache):
+def test_onnx_labelling_checks_parity_on_the_first_texts_then_labels_through_onnx(tiny_st, tiny_head, cache):
     teacher = EncoderWithHead(tiny_st, tiny_head)
-    gate = use_labelling_runtime(teacher, "auto")
+    gate = use_labelling_runtime(teacher, "onnx")
     assert teacher.encoder.onnx is gate
     sample = texts(PARITY_TEXTS + 64, seed=9)
     got = np.concatenate([teacher.predict(sample[i : i + 32])["embedding"] for i in range(0, len(sample), 32)])
     assert np.abs(got - embed(teacher.encoder.torch_predict, sample, 32)).max() < 1e-4
     report = gate.report(teacher.from_embeddings)
-    assert report["setting"] == "auto" and report["runtime"] == "onnx"
-    assert report["texts"] == {"torch": PARITY_TEXTS, "onnx": 64}  # the parity texts came from PyTorch
-    assert report["parity"]["agreement"] == 1.0 and report["parity"]["qualified"]
+    assert report["setting"] == "onnx" and report["runtime"] == "onnx"
+    assert report["texts"] == {"torch": PARITY_TEXTS, "onnx": 64, "bf16": 0}  # the parity texts came from PyTorch
+    assert report["parity"]["onnx"]["agreement"] == 1.0 and report["parity"]["onnx"]["qualified"]
+    assert set(report["parity"]) == {"onnx"} and report["speed"]["onnx"] > 0
     # a second encoder object on the same files (the demo head's and the teacher's) shares the decision
     other = EncoderWithHead(tiny_st, tiny_head)
-    assert use_labelling_runtime(other, "auto", like=gate) is gate
+    assert use_labelling_runtime(other, "onnx", like=gate) is gate
     assert use_labelling_runtime(EncoderWithHead(tiny_st, tiny_head), "torch") is None
 
 
@@ -134,5 +139,31 @@ def test_a_run_reports_both_runtimes_the_speedup_against_the_faster_and_how_it_l
     assert comparison["speedup_vs_torch"] == round(student / speed["throughput_torch"], 2)
     labelling = report["labelling"]["runtime"]
     # 90 texts, fewer than the parity sample: all answered by PyTorch, each checked against ONNX Runtime
-    assert labelling["setting"] == "auto" and labelling["texts"] == {"torch": 90, "onnx": 0}
-    assert labelling["parity"]["texts"] == 90 and labelling["parity"]["agreement"] == 1.0
+    assert labelling["setting"] == "auto" and labelling["texts"] == {"torch": 90, "onnx": 0, "bf16": 0}
+    assert labelling["parity"]["onnx"]["texts"] == 90 and labelling["parity"]["onnx"]["agreement"] == 1.0
+    assert labelling["parity"]["bf16"]["texts"] == 90 and labelling["parity"]["bf16"]["agreement"] >= 0.99
+
+
+def test_auto_takes_the_fastest_runtime_that_stayed_the_same_teacher():
+    from understudy.teachers.onnx_encoder import LabellingRuntime
+
+    class Encoder:
+        fingerprint = "f"
+
+    def gate(speeds: dict, shift: dict) -> LabellingRuntime:
+        g = LabellingRuntime(Encoder(), "auto")
+        ref = np.random.default_rng(0).normal(size=(PARITY_TEXTS, 8)).astype(np.float32)
+        g.candidates = {n: None for n in speeds if n != "torch"}
+        g.reference, g.found = [ref], {n: [ref + shift.get(n, 0.0)] for n in g.candidates}
+        g.timings = {n: [(1, 1.0), (int(v), 1.0)] for n, v in speeds.items()}  # the first (loading) batch left out
+        return g
+
+    assert gate({"torch": 10, "onnx": 12, "bf16": 40}, {})._decide() == "bf16"
+    assert gate({"torch": 10, "onnx": 12, "bf16": 40}, {"bf16": 0.5})._decide() == "onnx"  # bf16 drifted: not counted
+    assert gate({"torch": 10, "onnx": 10, "bf16": 10}, {})._decide() == "torch"  # not a tenth faster: float32 stays
+    assert gate({"torch": 10, "onnx": 30, "bf16": 20}, {"onnx": 0.01})._decide() == "bf16"  # onnx past MAX_DIFF
+    g = gate({"torch": 10, "bf16": 40}, {})
+    g.decided = g._decide()
+    report = g.report()
+    assert report["runtime"] == "bf16" and report["speed"] == {"torch": 10.0, "bf16": 40.0}
+    assert report["parity"]["bf16"]["qualified"] and report["parity"]["bf16"]["min_cosine"] == 1.0

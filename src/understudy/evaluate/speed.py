@@ -72,13 +72,14 @@ def measure_speed(
 def measure_teacher_speed(
     teacher, texts: Sequence[str], *, n_threads: int = 2, batch_1_calls: int = 32, progress=None
 ) -> dict:
-    """The teacher at its best: timed in PyTorch and, for a sentence-encoder teacher, in ONNX Runtime (float32,
-    and int8 where its labels agree with float32's on >= 0.99), on the same texts and threads. The speed figures
-    at the top (batch_1, batch_64) are the fastest runtime's, so the speed-up is against it; `by_runtime` has
-    each one's, and `parity` what each ONNX form gave against PyTorch (int8: also against float32) on the
-    batch-64 texts."""
+    """The teacher at its best: timed in PyTorch float32 and, for a sentence-encoder teacher, in PyTorch bfloat16
+    and ONNX Runtime (float32 and int8), on the same texts and threads. A form counts where it is the same teacher:
+    ONNX float32 within MAX_DIFF of PyTorch with every label the same; bfloat16 every embedding within MIN_COSINE
+    and, like int8 against ONNX float32, >= 0.99 of the labels the same. The speed figures at the top (batch_1,
+    batch_64) are the fastest counted runtime's, so the speed-up is against it; `by_runtime` has each one's, and
+    `parity` what each form gave against PyTorch float32 on the batch-64 texts."""
     from ..report.schema import TeacherRuntimes
-    from ..teachers.onnx_encoder import INT8_MIN_AGREEMENT, compare, head_of, qualifies, runtimes
+    from ..teachers.onnx_encoder import LOW_PRECISION_MIN_AGREEMENT, close_enough, compare, head_of, qualifies, runtimes
 
     forms, why = runtimes(teacher, n_threads, progress)
     outputs, by_runtime = {}, {}
@@ -89,21 +90,23 @@ def measure_teacher_speed(
         )
     emb = {k: np.concatenate([o["embedding"] for o in v]) for k, v in outputs.items() if v and "embedding" in v[0]}
     head, parity = head_of(teacher), {}
+    for name in ("torch_bf16", "onnx", "onnx_int8"):
+        if name in forms:
+            parity[name] = compare(emb["torch"], emb[name], head)
     if "onnx" in forms:
-        parity["onnx"] = compare(emb["torch"], emb["onnx"], head)
-        parity["onnx_int8"] = compare(emb["torch"], emb["onnx_int8"], head)
         if head is not None:
             parity["onnx_int8"]["agreement_with_fp32"] = compare(emb["onnx"], emb["onnx_int8"], head)["agreement"]
-        parity["onnx_int8"]["min_agreement"] = INT8_MIN_AGREEMENT
+        parity["onnx_int8"]["min_agreement"] = LOW_PRECISION_MIN_AGREEMENT
     usable = ["torch"]
+    if "torch_bf16" in forms and close_enough(parity["torch_bf16"]):
+        usable.append("torch_bf16")
     if "onnx" in forms and qualifies(parity["onnx"]):
         usable.append("onnx")
         agree = parity["onnx_int8"].get("agreement_with_fp32")
-        if agree is not None and agree >= INT8_MIN_AGREEMENT:
+        if agree is not None and agree >= LOW_PRECISION_MIN_AGREEMENT:
             usable.append("onnx_int8")
-    if "onnx" in forms:
-        parity["onnx"]["qualified"] = "onnx" in usable
-        parity["onnx_int8"]["qualified"] = "onnx_int8" in usable
+    for name in parity:
+        parity[name]["qualified"] = name in usable
     best = max(usable, key=lambda n: by_runtime[n]["batch_64"]["texts_per_s"])
 
     def fast(name):
@@ -112,6 +115,7 @@ def measure_teacher_speed(
     figures = TeacherRuntimes(
         runtime=best,
         throughput_torch=fast("torch"),
+        throughput_torch_bf16=fast("torch_bf16"),
         throughput_onnx=fast("onnx"),
         throughput_onnx_int8=fast("onnx_int8"),
         by_runtime={n: {**s, "counted": n in usable} for n, s in by_runtime.items()},

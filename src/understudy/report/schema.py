@@ -51,8 +51,15 @@ class TeacherRuntimes(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    runtime: str = Field(description="the fastest runtime counted: 'torch', 'onnx' or 'onnx_int8'; speedup reads it")
+    runtime: str = Field(
+        description="the fastest runtime counted: 'torch', 'torch_bf16', 'onnx' or 'onnx_int8'; speedup reads it"
+    )
     throughput_torch: float = Field(description="texts/s at batch 64 in PyTorch")
+    throughput_torch_bf16: float | None = Field(
+        None,
+        description="texts/s at batch 64 in PyTorch bfloat16; null without an encoder or unless every embedding is "
+        "within cosine 0.99 of float32's and >= 0.99 of the labels agree",
+    )
     throughput_onnx: float | None = Field(
         description="texts/s at batch 64 in ONNX Runtime float32; null without an ONNX form or when parity failed"
     )
@@ -61,8 +68,9 @@ class TeacherRuntimes(BaseModel):
     )
     by_runtime: dict = Field(description="{runtime: {threads, batch_1, batch_64, counted}}: every runtime timed")
     parity: dict | None = Field(
-        description="{'onnx': {texts, max_abs_diff, agreement, qualified}, 'onnx_int8': {... agreement_with_fp32, "
-        "min_agreement}}: each ONNX form against PyTorch on the batch-64 texts; null without ONNX forms"
+        description="{'torch_bf16': {texts, max_abs_diff, min_cosine, agreement, qualified}, 'onnx': {...}, "
+        "'onnx_int8': {... agreement_with_fp32, min_agreement}}: each form against PyTorch float32 on the batch-64 "
+        "texts; null for a teacher with no other form"
     )
     onnx_note: str | None = Field(description="why the teacher has no ONNX Runtime form here; null when it has")
 
@@ -72,14 +80,25 @@ class LabellingRuntimeFigures(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    setting: str = Field(description="labelling.runtime as the recipe set it: 'auto' or 'onnx'")
-    runtime: str = Field(description="the runtime that labelled after the parity texts: 'onnx' or 'torch'")
-    texts: dict[str, int] = Field(description="{'torch', 'onnx'}: texts encoded by each (the parity texts by torch)")
-    parity: dict | None = Field(
-        description="{texts, max_abs_diff, agreement, qualified}: ONNX Runtime against PyTorch on the first texts "
-        "labelled; null when nothing was labelled"
+    setting: str = Field(description="labelling.runtime as the recipe set it: 'auto', 'onnx' or 'bf16'")
+    runtime: str = Field(description="the runtime that labelled after the parity texts: 'torch', 'onnx' or 'bf16'")
+    texts: dict[str, int] = Field(
+        description="{'torch', 'onnx', 'bf16'}: texts encoded by each (the parity texts by torch)"
     )
-    note: str | None = Field(description="why ONNX Runtime was not tried (e.g. onnxruntime is not installed)")
+    speed: dict = Field(
+        default_factory=dict,
+        description="{runtime: texts/s on the parity texts (the first, loading batch left out)}: what auto compared",
+    )
+    parity: dict | None = Field(
+        description="{'onnx' | 'bf16': {texts, max_abs_diff, min_cosine, agreement, texts_per_s, qualified}}: each "
+        "candidate against PyTorch float32 on the first texts labelled; null when nothing was labelled"
+    )
+    decided_on_labels: bool = Field(
+        False, description="whether the teacher's head (its labels) was known when auto chose; else embeddings alone"
+    )
+    note: str | None = Field(
+        description="why a runtime was not tried (e.g. onnxruntime is not installed), or a caution"
+    )
 
 
 # --- what a table run adds (understudy.tasks.tabular), shown by report/table_parts.py -------------------------

@@ -29,7 +29,7 @@ def _mb(b):
 def _teacher_runtimes(speed: dict) -> list[tuple[str, str]]:
     """One row per runtime the teacher was timed in (texts/s at batch 64); the speed-up is against the fastest
     that counted. A runtime that did not count (int8 whose labels strayed) says why."""
-    names = {"torch": "PyTorch", "onnx": "ONNX", "onnx_int8": "ONNX int8"}
+    names = {"torch": "PyTorch", "torch_bf16": "PyTorch bfloat16", "onnx": "ONNX", "onnx_int8": "ONNX int8"}
     runs, parity = speed.get("by_runtime") or {}, speed.get("parity") or {}
     if len(runs) < 2:
         return []

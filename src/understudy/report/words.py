@@ -110,8 +110,21 @@ METRICS: dict[str, Words] = {
         "Speed compared with the teacher in PyTorch",
         "the same ratio against the teacher as PyTorch runs it, not at its fastest",
     ),
-    "runtime": Words("Fastest way to run the teacher", "PyTorch or ONNX Runtime: the one the speed-up is measured"),
+    "runtime": Words(
+        "Fastest way to run the teacher", "PyTorch, PyTorch bfloat16 or ONNX Runtime: the one the speed-up is measured"
+    ),
     "throughput_torch": Words("Teacher's texts per second in PyTorch", "batches of 64, the same threads"),
+    "throughput_torch_bf16": Words(
+        "Teacher's texts per second in PyTorch bfloat16",
+        "half-precision matrix products; counted only where its answers match full precision on 99 texts in 100",
+    ),
+    "min_cosine": Words(
+        "Least similar embedding", "the smallest cosine between a text's embedding and full precision's; 1 is the same"
+    ),
+    "decided_on_labels": Words(
+        "Runtime chosen on the teacher's labels",
+        "whether the teacher's answers, not only its embeddings, were compared",
+    ),
     "throughput_onnx": Words(
         "Teacher's texts per second in ONNX Runtime", "the same weights exported to ONNX; batches of 64"
     ),

@@ -25,6 +25,7 @@ from .. import __version__
 from ..errors import UserError
 from ..progress import QUIET, Progress
 from . import calibrate, read_temperature
+from .static_tokens import fast_tokens
 
 WORD = re.compile(r"[^\W\d_]{2,}")
 DISTIL_METHOD = "model2vec-0.10-unpadded-words"  # how cached vectors were made (static_vocab)
@@ -148,6 +149,7 @@ class StaticStudent:
         self.hidden = hidden
         self.head_ = head
         self.unk_id = self._unk_id()
+        self.words = fast_tokens(tokenizer)  # a word cache in front of a BERT-style tokenizer, else None
 
     def _unk_id(self) -> int | None:
         model = json.loads(self.tokenizer.to_str()).get("model", {})
@@ -228,20 +230,24 @@ class StaticStudent:
         return cls(student_tokenizer, emb, labels, normalize=True, max_length=512)
 
     # --- inference: numpy, scipy and tokenizers only --------------------------------------------------
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, as the tokenizer gives them: through the word cache where it applies."""
+        if self.words is not None:
+            return self.words.ids(texts)
+        return list(map(attrgetter("ids"), self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)))
+
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
         unk = self.unk_id
-        return [[i for i in e.ids[: self.max_length] if i != unk] for e in encodings]
+        return [[i for i in ids[: self.max_length] if i != unk] for ids in self._ids(texts)]
 
     def packed_ids(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """What token_ids gives, as one flat id array and each id's text number: tokenized once, no list per text
         built in Python (the student must not be much slower than its tokenizer: benchmarks/tokenizer_wall.py)."""
-        encodings = self.tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-        if len(encodings) == 1:  # one text: fewer numpy calls (their overhead is most of the time at batch 1)
-            flat = np.array(encodings[0].ids[: self.max_length], dtype=np.intp)
+        ids = self._ids(texts)
+        if len(ids) == 1:  # one text: fewer numpy calls (their overhead is most of the time at batch 1)
+            flat = np.array(ids[0][: self.max_length], dtype=np.intp)
             flat = flat[flat != self.unk_id] if self.unk_id is not None else flat
             return flat, np.zeros(flat.size, dtype=np.intp)
-        ids = list(map(attrgetter("ids"), encodings))
         lengths = np.fromiter(map(len, ids), dtype=np.intp, count=len(ids))
         flat = np.fromiter(chain.from_iterable(ids), dtype=np.intp, count=int(lengths.sum()))
         text_of = np.repeat(np.arange(len(ids)), lengths)

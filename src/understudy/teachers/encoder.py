@@ -59,6 +59,15 @@ class SentenceEncoder:
         emb = self.model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)
         return {"embedding": emb.astype(np.float32)}
 
+    def bf16_predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """The same weights with the matrix products in bfloat16 (torch autocast): several times faster on a CPU
+        with AMX or AVX-512 BF16, slower on one without; labelling.runtime and the speed check measure which."""
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            emb = self.model.encode(list(texts), batch_size=len(texts), convert_to_tensor=True, show_progress_bar=False)
+        return {"embedding": emb.float().numpy()}
+
 
 class EncoderWithHead:
     """An encoder plus a scikit-learn head (skops) on its embeddings: the usual 'model we already have'.

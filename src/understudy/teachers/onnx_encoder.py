@@ -1,4 +1,5 @@
-"""The sentence-encoder teacher through ONNX Runtime: the same weights, exported once, cached, parity checked.
+"""The sentence-encoder teacher in other runtimes: ONNX Runtime (the same weights, exported once, cached) and
+PyTorch bfloat16, each parity checked against PyTorch float32 before it counts.
 
 A sentence-transformers encoder (Transformer, mean Pooling, optional Normalize) becomes model.onnx:
 input_ids, attention_mask -> embedding, pooled and normalised inside the graph as sentence-transformers does it.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,8 +24,10 @@ import numpy as np
 
 from ..errors import UserError
 
-PARITY_TEXTS = 256  # texts the ONNX form is checked on against PyTorch
-INT8_MIN_AGREEMENT = 0.99  # int8 counts only where its labels agree with float32 on this share of the texts
+PARITY_TEXTS = 256  # texts the ONNX and bfloat16 forms are checked on against PyTorch float32
+LOW_PRECISION_MIN_AGREEMENT = 0.99  # int8 and bfloat16 count only where their labels agree with float32's this often
+INT8_MIN_AGREEMENT = LOW_PRECISION_MIN_AGREEMENT
+MIN_COSINE = 0.99  # bfloat16: every embedding at least this close (cosine) to float32's
 MAX_DIFF = 1e-3  # largest embedding difference float32 may show and still be "the same model"
 
 
@@ -150,8 +154,15 @@ def embed(predict, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, head=None) -> dict:
-    """max |difference| of the embeddings, and (with a head) the share of texts given the same label."""
-    found = {"texts": len(reference), "max_abs_diff": float(np.abs(reference - candidate).max())}
+    """max |difference| and the smallest cosine of the embeddings, and (with a head) the share of texts given the
+    same label."""
+    norms = np.linalg.norm(reference, axis=1) * np.linalg.norm(candidate, axis=1)
+    cosine = (reference * candidate).sum(axis=1) / np.maximum(norms, 1e-12)
+    found = {
+        "texts": len(reference),
+        "max_abs_diff": float(np.abs(reference - candidate).max()),
+        "min_cosine": round(float(cosine.min()), 6),
+    }
     if head is not None:
         same = head(reference).argmax(1) == head(candidate).argmax(1)
         found["agreement"] = round(float(same.mean()), 4)
@@ -161,6 +172,16 @@ def compare(reference: np.ndarray, candidate: np.ndarray, head=None) -> dict:
 def qualifies(parity: dict | None) -> bool:
     """float32 counts as the same model: the same label on every text, embeddings within MAX_DIFF."""
     return bool(parity) and parity["max_abs_diff"] <= MAX_DIFF and parity.get("agreement", 1.0) >= 1.0
+
+
+def close_enough(parity: dict | None) -> bool:
+    """bfloat16 counts as the same teacher: every embedding within MIN_COSINE of float32's and, where a head
+    gave labels, the same label on LOW_PRECISION_MIN_AGREEMENT of the texts."""
+    return (
+        bool(parity)
+        and parity["min_cosine"] >= MIN_COSINE
+        and parity.get("agreement", 1.0) >= LOW_PRECISION_MIN_AGREEMENT
+    )
 
 
 def encoder_of(teacher):
@@ -176,13 +197,13 @@ def head_of(teacher):
 
 
 def runtimes(teacher, threads: int = 0, progress=None) -> tuple[dict, str | None]:
-    """({"torch": predict, "onnx": predict, "onnx_int8": predict}, None), or ({"torch": predict}, why not ONNX):
-    the same teacher in each runtime, for timing side by side. Only a sentence-encoder teacher has ONNX forms."""
+    """({"torch", "torch_bf16", "onnx", "onnx_int8": predict}, None), or without the ONNX forms and why not: the
+    same teacher in each runtime, for timing side by side. Only a sentence-encoder teacher has other forms."""
     encoder = encoder_of(teacher)
     if encoder is None:
         return {"torch": teacher.predict}, "only a sentence-encoder teacher has an ONNX Runtime form here"
     wrap = teacher.with_encoder if hasattr(teacher, "with_encoder") else (lambda encode: encode)
-    forms = {"torch": wrap(encoder.torch_predict)}
+    forms = {"torch": wrap(encoder.torch_predict), "torch_bf16": wrap(encoder.bf16_predict)}
     try:
         import onnxruntime  # noqa: F401
 
@@ -190,59 +211,133 @@ def runtimes(teacher, threads: int = 0, progress=None) -> tuple[dict, str | None
         forms["onnx"] = wrap(OnnxEncoder(encoder, folder / "model.onnx", threads).predict)
         forms["onnx_int8"] = wrap(OnnxEncoder(encoder, int8_model(folder), threads).predict)
     except (ImportError, UserError) as exc:  # no onnx / onnxruntime, or a pipeline the export does not cover
-        return {"torch": forms["torch"]}, str(exc)
+        return {k: forms[k] for k in ("torch", "torch_bf16")}, str(exc)
     return forms, None
 
 
 class LabellingRuntime:
-    """labelling.runtime on a SentenceEncoder (set as its `onnx`): the first PARITY_TEXTS texts are encoded in
-    both runtimes and answered from PyTorch (so they are the reference, stored as usual); from then on 'auto'
-    answers through ONNX Runtime float32 if its embeddings stayed within MAX_DIFF of PyTorch's, else PyTorch;
-    'onnx' answers through ONNX Runtime either way. The export is made (or found in the cache) on the first
-    call, so a run whose texts are all stored never exports. No onnxruntime: 'auto' stays on PyTorch, 'onnx'
-    is an error."""
+    """labelling.runtime on a SentenceEncoder (set as its `onnx`): how its texts are encoded.
+
+    The first PARITY_TEXTS texts are encoded by PyTorch float32, which answers them (they are the reference,
+    stored as usual), and by each candidate: ONNX Runtime float32 and PyTorch bfloat16, each timed on the same
+    batches (its first batch, which loads it, left out). Then 'auto' labels the rest through the fastest
+    candidate that stayed the same teacher, if it beat float32 by a tenth: ONNX float32 within MAX_DIFF of
+    PyTorch on every embedding and the same label on every text; bfloat16 within MIN_COSINE of float32 on every
+    embedding and, where the teacher's head is known by then, the same label on LOW_PRECISION_MIN_AGREEMENT of
+    the texts. 'onnx' and 'bf16' use theirs either way. The ONNX export is made (or found in the cache) on the
+    first call, so a run whose texts are all stored never exports; without onnxruntime 'auto' tries bfloat16
+    alone and 'onnx' is an error. The stored outputs keep the teacher's fingerprint: report.json's labelling
+    section says which runtime answered how many texts and what the parity was."""
 
     def __init__(self, encoder, setting: str, progress=None):
         self.encoder, self.setting, self.progress = encoder, setting, progress
-        self.candidate, self.decided, self.note = None, None, None
-        self.reference, self.found, self.counts = [], [], {"torch": 0, "onnx": 0}
+        self.candidates: dict | None = None
+        self.decided: str | None = None
+        self.decided_on_labels = False  # whether the head was known when auto decided
+        self.note: str | None = None
+        self.head = None  # the teacher's head on the embeddings, where known (use_labelling_runtime sets it)
+        self.reference: list[np.ndarray] = []
+        self.found: dict[str, list[np.ndarray]] = {}
+        self.timings: dict[str, list[tuple[int, float]]] = {"torch": []}
+        self.counts = {"torch": 0, "onnx": 0, "bf16": 0}
 
     def _start(self) -> None:
-        try:
-            import onnxruntime  # noqa: F401
+        found: dict = {}
+        if self.setting in ("auto", "onnx"):
+            try:
+                import onnxruntime  # noqa: F401
 
-            self.candidate = OnnxEncoder(self.encoder, onnx_folder(self.encoder, progress=self.progress) / "model.onnx")
-        except (ImportError, UserError) as exc:
-            if self.setting == "onnx":
-                raise UserError(f"labelling.runtime is 'onnx', but {exc}") from None
-            self.decided, self.note = "torch", str(exc)
+                folder = onnx_folder(self.encoder, progress=self.progress)
+                found["onnx"] = OnnxEncoder(self.encoder, folder / "model.onnx").predict
+            except (ImportError, UserError) as exc:
+                if self.setting == "onnx":
+                    raise UserError(f"labelling.runtime is 'onnx', but {exc}") from None
+                self.note = str(exc)
+        if self.setting in ("auto", "bf16"):
+            found["bf16"] = self.encoder.bf16_predict
+        self.candidates = found
+        self.found = {name: [] for name in found}
+        self.timings.update({name: [] for name in found})
+        if not found:
+            self.decided = "torch"
+
+    def _timed(self, name: str, predict, texts) -> dict:
+        start = time.perf_counter()
+        out = predict(texts)
+        self.timings[name].append((len(texts), time.perf_counter() - start))
+        return out
+
+    def speed(self, name: str) -> float | None:
+        """Texts/s on the parity texts, the first (loading) batch left out when there are others."""
+        runs = self.timings.get(name) or []
+        runs = runs[1:] if len(runs) > 1 else runs
+        seconds = sum(t for _, t in runs)
+        return round(sum(n for n, _ in runs) / seconds, 2) if seconds > 0 else None
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        if self.candidate is None and self.decided is None:
+        if self.candidates is None:
             self._start()
         if self.decided is not None:
-            use = self.candidate.predict if self.decided == "onnx" else self.encoder.torch_predict
+            use = (self.candidates or {}).get(self.decided, self.encoder.torch_predict)
             self.counts[self.decided] += len(texts)
             return use(texts)
-        ref = self.encoder.torch_predict(texts)
+        ref = self._timed("torch", self.encoder.torch_predict, texts)
         self.reference.append(ref["embedding"])
-        self.found.append(self.candidate.predict(texts)["embedding"])
+        for name, candidate in (self.candidates or {}).items():
+            self.found[name].append(self._timed(name, candidate, texts)["embedding"])
         self.counts["torch"] += len(texts)
         if sum(len(r) for r in self.reference) >= PARITY_TEXTS:
-            ok = qualifies(compare(np.concatenate(self.reference), np.concatenate(self.found)))
-            self.decided = "onnx" if ok or self.setting == "onnx" else "torch"
+            self.decided = self._decide()
         return ref
+
+    def parity(self, name: str, head=None) -> dict | None:
+        if not self.reference or not self.found.get(name):
+            return None
+        found = compare(np.concatenate(self.reference), np.concatenate(self.found[name]), head)
+        return {**found, "texts_per_s": self.speed(name)}
+
+    def same_teacher(self, name: str, parity: dict | None) -> bool:
+        return qualifies(parity) if name == "onnx" else close_enough(parity)
+
+    def _decide(self) -> str:
+        if self.setting in ("onnx", "bf16"):
+            return self.setting
+        self.decided_on_labels = self.head is not None
+        base = self.speed("torch") or 0.0
+        good = [n for n in self.found if self.same_teacher(n, self.parity(n, self.head))]
+        fastest = max(good, key=lambda n: self.speed(n) or 0.0, default=None)
+        chosen = fastest if fastest is not None and (self.speed(fastest) or 0.0) > 1.1 * base else "torch"
+        if self.progress is not None:
+            said = ", ".join(f"{n} {self.speed(n)}/s" for n in ["torch", *self.found])
+            self.progress.note(f"teacher runtime: {chosen} (on the first {PARITY_TEXTS} texts: {said})")
+        return chosen
 
     def report(self, head=None) -> dict:
         """What report.json's labelling section records: the setting, the runtime that labelled, the parity."""
-        parity = None
-        if self.reference:
-            parity = compare(np.concatenate(self.reference), np.concatenate(self.found), head)
-            parity["qualified"] = qualifies(parity)
+        parity = {}
+        for name in self.found:
+            found = self.parity(name, head)
+            if found is not None:
+                parity[name] = {**found, "qualified": self.same_teacher(name, found)}
+        note = self.note
+        used = self.decided or "torch"
+        if used == "bf16" and not parity.get("bf16", {}).get("qualified", True):
+            agree = parity["bf16"].get("agreement")
+            note = (
+                f"bfloat16 was chosen on its embeddings, before the teacher's head was known; its labels agree with "
+                f"float32's on {agree:.1%} of the parity texts, under {LOW_PRECISION_MIN_AGREEMENT:.0%}: set "
+                "labelling.runtime: torch"
+            )
         from ..report.schema import LabellingRuntimeFigures
 
         return LabellingRuntimeFigures(
-            setting=self.setting, runtime=self.decided or "torch", texts=self.counts, parity=parity, note=self.note
+            setting=self.setting,
+            runtime=used,
+            texts=self.counts,
+            speed={"torch": self.speed("torch"), **{n: self.speed(n) for n in self.found}},
+            parity=parity or None,
+            decided_on_labels=self.decided_on_labels,
+            note=note,
         ).model_dump()
 
 
@@ -254,5 +349,6 @@ def use_labelling_runtime(teacher, setting: str, progress=None, like: LabellingR
         return None
     gate = like if like is not None and like.encoder.fingerprint == encoder.fingerprint else None
     gate = gate or LabellingRuntime(encoder, setting, progress)
+    gate.head = gate.head or head_of(teacher)
     encoder.onnx = gate
     return gate
