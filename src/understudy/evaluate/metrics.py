@@ -272,10 +272,11 @@ def compare(
     pos = ~t_ok & s_ok
 
     def stat(idx: np.ndarray) -> np.ndarray:
-        ft = _f1_per_class(y, tp_, k, idx).mean(axis=1)
-        fs = _f1_per_class(y, sp_, k, idx).mean(axis=1)
+        ft_c, fs_c = _f1_per_class(y, tp_, k, idx), _f1_per_class(y, sp_, k, idx)
+        ft, fs = ft_c.mean(axis=1), fs_c.mean(axis=1)
         ret = np.divide(fs, ft, out=np.full(ft.shape, np.nan), where=ft > 0)
-        return np.column_stack([agree[idx].mean(axis=1), ret])
+        ret_c = np.divide(fs_c, ft_c, out=np.full(ft_c.shape, np.nan), where=ft_c > 0)
+        return np.column_stack([agree[idx].mean(axis=1), ret, ret_c])
 
     point = stat(np.arange(n)[None, :])[0]
     if n_boot > 0:
@@ -298,9 +299,22 @@ def compare(
         for i in order
     ]
 
+    full = np.arange(n)[None, :]
+    ft_c, fs_c = _f1_per_class(y, tp_, k, full)[0], _f1_per_class(y, sp_, k, full)[0]
+    per_class = {
+        str(label): {
+            "teacher_f1": float(ft_c[j]),
+            "student_f1": float(fs_c[j]),
+            "retention": None if ft_c[j] <= 0 else float(point[2 + j]),
+            "retention_ci": None if ft_c[j] <= 0 else {"low": float(low[2 + j]), "high": float(high[2 + j])},
+            "gold": int((y == j).sum()),
+        }
+        for j, label in enumerate(labels)
+    }
     return {
         "retention": float(point[1]),
         "retention_ci": {"low": float(low[1]), "high": float(high[1])},
+        "per_class_retention": per_class,  # a class the student loses shows here, not in the average
         # count/total beside the interval: the gate on agreement shows the cases its interval rests on
         "agreement": _interval(point[0], low[0], high[0]) | {"count": int(agree.sum()), "total": int(n)},
         "negative_flips": {"count": int(neg.sum()), "share": float(neg.mean()), "examples": examples},

@@ -321,7 +321,53 @@ def _flips(r: dict) -> str:
     return f"""<section><h2>New mistakes</h2>
 <p>The student got <b>{_num(nf.get("count"))}</b> {many} wrong that the teacher got right
 ({_pct(nf.get("share"))} of the evaluation set). It got <b>{_num(pf.get("count"))}</b> right that the teacher
-got wrong ({_pct(pf.get("share"))}).</p>{table}</section>"""
+got wrong ({_pct(pf.get("share"))}).</p>{table}{_per_class(r)}</section>"""
+
+
+def _per_class(r: dict) -> str:
+    """Each class's F1, teacher beside student, and the share kept: a class the student loses shows here even when
+    the average hides it; with how many transfer texts the teacher gave it (a rare one is learnt from few)."""
+    from .summary import per_class_lines
+
+    per = _get(r, "comparison", "per_class_retention") or {}
+    if not per:
+        return ""
+    taught = (_get(r, "student", "training", "teacher_labels") or {}).get("per_class") or {}
+    rows = []
+    for label, c in per.items():
+        ci = c.get("retention_ci") or {}
+        kept = (
+            NA
+            if c.get("retention") is None
+            else f"{_pct(c['retention'])} ({_pct(ci.get('low'))}–{_pct(ci.get('high'))})"
+        )
+        rows.append(
+            [
+                _e(label),
+                _num(c.get("gold")),
+                _e(taught.get(label, "n/a")),
+                _num(c.get("teacher_f1")),
+                _num(c.get("student_f1")),
+                kept,
+            ]  # fmt: skip
+        )
+    notes = "".join(f"<p>{escape(line)}.</p>" for line in per_class_lines(r))
+    return (
+        "<h3>Per class</h3>"
+        + _table(
+            [
+                "Class",
+                f"Evaluation {_nouns(r)[0]}",
+                "Teacher labels in the transfer set",
+                "Teacher F1",
+                "Student F1",
+                "Share kept (95% range)",
+            ],
+            rows,
+            "cmp",
+        )  # fmt: skip
+        + notes
+    )
 
 
 def _data(r: dict) -> str:

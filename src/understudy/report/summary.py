@@ -151,8 +151,34 @@ def render_summary(report: dict, console, evaluations=None) -> None:
         f"size [bold]{_pct(c['size_ratio'])}[/] of the teacher's  "
         f"new mistakes [bold]{flips['count']}[/] ({_pct(flips['share'])})"
     )
+    for line in per_class_lines(report):
+        console.print(line, markup=False, highlight=False)
     _evaluation_lines(report, console, evaluations)
     _gate_lines(report, console)
+
+
+def per_class_lines(report: dict) -> list[str]:
+    """The classes the average hides: each class the student keeps under 90% of, and each class the teacher gave
+    fewer than training.json's min_labels transfer texts (learnt from too few examples), with counts."""
+    from .words import nouns
+
+    per = (report.get("comparison") or {}).get("per_class_retention") or {}
+    taught = ((report.get("student") or {}).get("training") or {}).get("teacher_labels") or {}
+    noun = nouns((report.get("run") or {}).get("task"))[0]
+    lines = []
+    for label, c in per.items():
+        kept, ci = c.get("retention"), c.get("retention_ci") or {}
+        if isinstance(kept, float) and kept < 0.9:
+            lines.append(
+                f"class '{label}': the student keeps {kept:.1%} of the teacher's F1 (95% range {ci.get('low', 0):.1%}"
+                f"–{ci.get('high', 0):.1%}; {c.get('gold')} evaluation {noun} of it)"
+            )
+    for label, n in (taught.get("rare") or {}).items():
+        lines.append(
+            f"warning: class '{label}' was learnt from only {n} teacher labels in the transfer set (fewer than "
+            f"{taught.get('min_labels')}); add {noun} of it to the transfer set"
+        )
+    return lines
 
 
 def render_lm_summary(report: dict, console, evaluations=None) -> None:

@@ -180,6 +180,7 @@ class ClassificationTask:
             )
         if reviewed is not None:
             training["gold_labels"] = reviewed["facts"]
+        training["teacher_labels"] = teacher_label_counts(targets["probs"], s["teacher"].labels, run.progress)
         run.folder.write_json("training.json", training)
         return {"gold_labels": reviewed["facts"]["used"]} if reviewed else {}
 
@@ -435,6 +436,25 @@ def student_base(recipe: Recipe, teacher) -> dict:
         key = base.removeprefix("builtin:")
         return {"from": base, "name": key, "hub_id": BUILTIN_HUB_IDS.get(key)}
     return {"from": "folder", "name": Path(base).name, "hub_id": None}
+
+
+RARE_CLASS_LABELS = 30  # a class the teacher gave fewer transfer texts than this is learnt from too few examples
+
+
+def teacher_label_counts(probs: np.ndarray, labels: list[str], progress=None) -> dict:
+    """training.json's "teacher_labels": how many transfer texts the teacher gave each class, and the classes under
+    RARE_CLASS_LABELS, said as a warning: such a class can vanish from the student without moving the average."""
+    counts = np.bincount(np.asarray(probs).argmax(axis=1), minlength=len(labels))
+    per = {str(label): int(c) for label, c in zip(labels, counts)}
+    rare = {label: c for label, c in per.items() if c < RARE_CLASS_LABELS}
+    if rare and progress is not None:
+        listed = ", ".join(f"'{k}' ({v})" for k, v in rare.items())
+        progress.note(
+            f"warning: the teacher gave {listed} of the transfer set: fewer than {RARE_CLASS_LABELS}, so the "
+            "student learns these classes from too few examples; see per-class retention in the report, and add "
+            "more of these classes to the transfer set"
+        )
+    return {"per_class": per, "min_labels": RARE_CLASS_LABELS, "rare": rare}
 
 
 def train_student(recipe: Recipe, teacher, texts, outputs, gold, folder, progress, train_only=None) -> dict:

@@ -177,6 +177,10 @@ class TabularClassificationTask(ClassificationTask):
         with run.timed("train student"):
             training = self.fit_student(r, s["teacher"], s["schema"], rows, targets, gold, run.folder, run.progress)
         training.update(real_rows=n, synthetic_rows=len(rows) - n)
+        if not r.regression:  # the real rows' classes as the teacher gave them: a rare one is warned of
+            from .classification import teacher_label_counts
+
+            training["teacher_labels"] = teacher_label_counts(targets["probs"][:n], s["teacher"].labels, run.progress)
         run.folder.write_json("training.json", training)
         return {"rows": len(rows)}
 
