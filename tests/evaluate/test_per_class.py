@@ -61,7 +61,7 @@ def test_a_class_the_teacher_gave_few_transfer_texts_is_warned_of():
         f"warning: class 'fraud' was learnt from only 7 teacher labels in the transfer set (fewer than "
         f"{RARE_CLASS_LABELS}); add texts of it to the transfer set"
     ]
-    assert teacher_label_counts(_probs(np.array([0, 1, 2] * 40)), LABELS)["rare"] == {}
+    assert teacher_label_counts(_probs(np.array([0, 1, 2] * RARE_CLASS_LABELS)), LABELS)["rare"] == {}
 
 
 @pytest.mark.parametrize("task", ["tabular-classification"])

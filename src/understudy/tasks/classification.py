@@ -438,7 +438,9 @@ def student_base(recipe: Recipe, teacher) -> dict:
     return {"from": "folder", "name": Path(base).name, "hub_id": None}
 
 
-RARE_CLASS_LABELS = 30  # a class the teacher gave fewer transfer texts than this is learnt from too few examples
+RARE_CLASS_LABELS = (
+    50  # fewer teacher labels than this and a class is learnt from too few (benchmarks/text_sets.py: 40 kept 0.33)
+)
 
 
 def teacher_label_counts(probs: np.ndarray, labels: list[str], progress=None) -> dict:
