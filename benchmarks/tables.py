@@ -213,7 +213,9 @@ def main() -> None:
     text = "\n".join(lines)
     console.print(text, markup=False, highlight=False)
     if args.results:
-        write_section(Path(args.results), text)
+        from results import write_section  # benchmarks/results.py
+
+        write_section(Path(args.results), "## Tables", "## Tables: churn (`benchmarks/tables.py`)", text)
         console.print(f"written into {args.results} (section '## Tables')")
 
 
@@ -280,22 +282,6 @@ def _machine(b: Bench, rounds: int) -> str:
         "column, the tree through its compiled walk, which reads the columns on a row's path (and checks that every "
         "feature column is there); understudy.load, the server and predict check every value first, for any model."
     )
-
-
-def write_section(path: Path, body: str) -> None:
-    """Replace the '## Tables' section (up to the next '## ' heading) or append it; the rest stays as it is."""
-    from understudy.run.folder import write_atomic
-
-    heading = "## Tables: churn (`benchmarks/tables.py`)"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Results\n"
-    start = text.find("\n## Tables")
-    section = f"\n{heading}\n\n{body}\n"
-    if start < 0:
-        text = text.rstrip("\n") + "\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end:] if end >= 0 else "")
-    write_atomic(path, text)
 
 
 if __name__ == "__main__":

@@ -41,9 +41,10 @@ from understudy.students import load_student
 from understudy.teachers import build_teacher
 
 SETTINGS = {  # name: training keys, tried on every set
-    "embedding_lr_scale 0.3": {"embedding_lr_scale": 0.3},
-    "embedding_lr_scale 0.1": {"embedding_lr_scale": 0.1},
-    "frozen embeddings (0)": {"embedding_lr_scale": 0.0},
+    "embedding_lr_scale 0.3, batch 32": {"embedding_lr_scale": 0.3, "batch_size": 32},
+    "embedding_lr_scale 0.1, batch 32": {"embedding_lr_scale": 0.1, "batch_size": 32},
+    "frozen embeddings, batch 32": {"embedding_lr_scale": 0.0, "batch_size": 32},
+    "embedding_lr_scale 0.3, batch 64": {"embedding_lr_scale": 0.3, "batch_size": 64},
 }
 N_TRANSFER, N_EVAL = 4000, 1000
 
@@ -171,8 +172,13 @@ def tables(results: dict, seeds: int) -> list[str]:
         lines.append(f"| {name} | {classes} | {f['teacher_f1']:.3f} | " + " | ".join(cells) + " |")
     lines += ["", f"Retention: student macro-F1 / teacher macro-F1, mean (and lowest) over {seeds} seeds.", ""]
     from understudy.recipe import TrainingSpec
+    from understudy.students.static import StaticStudent
 
-    default = next(k for k, v in SETTINGS.items() if v["embedding_lr_scale"] == TrainingSpec().embedding_lr_scale)
+    spec = {
+        "embedding_lr_scale": TrainingSpec().embedding_lr_scale,
+        "batch_size": StaticStudent.training_defaults["batch_size"],
+    }
+    default = next(k for k, v in SETTINGS.items() if v == spec)
     lines += [f"Per class, share of the teacher's F1 kept (mean over the seeds) with the recipe's default ({default}); in "
               "brackets the transfer texts the teacher gave that class:", ""]  # fmt: skip
     for name, f in results.items():
@@ -202,22 +208,10 @@ def main() -> None:
     print("\n".join(body))
     (Path(args.out) / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
     if args.results:
-        write_section(Path(args.results), "\n".join(body))
+        from results import write_section  # benchmarks/results.py
 
-
-def write_section(path: Path, body: str) -> None:
-    """Replace the '## Text sets' section (up to the next '## ' heading) or append it; the rest stays."""
-    from understudy.run.folder import write_atomic
-
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Results\n"
-    start = text.find("\n## Text sets")
-    section = f"\n## Text sets: the static student's defaults (`benchmarks/{Path(__file__).name}`)\n\n{body}\n"
-    if start < 0:
-        text = text.rstrip("\n") + "\n" + section
-    else:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end:] if end >= 0 else "")
-    write_atomic(path, text)
+        heading = f"## Text sets: the static student's defaults (`benchmarks/{Path(__file__).name}`)"
+        write_section(Path(args.results), "## Text sets", heading, "\n".join(body))
 
 
 if __name__ == "__main__":

@@ -136,8 +136,8 @@ def test_student_kind_comes_from_the_registry(tmp_path):
     (tmp_path / "student.json").write_text(json.dumps({"kind": "forest"}))
     with pytest.raises(UserError, match=r"student\.json: unknown student kind 'forest'.*gbm, linear, onnx, rules"):
         load_student(tmp_path)
-    assert DEFAULTS["static"] == {"epochs": 30, "learning_rate": 3e-3}
-    assert DEFAULTS["transformer"] == {"epochs": 4, "learning_rate": 5e-5}
+    assert DEFAULTS["static"] == {"epochs": 30, "learning_rate": 3e-3, "batch_size": 64}
+    assert DEFAULTS["transformer"] == {"epochs": 4, "learning_rate": 5e-5, "batch_size": 32}
     assert set(DEFAULTS) >= {"static", "transformer"}
 
 

@@ -165,7 +165,9 @@ class TrainingSpec(Strict):
     epochs: int | None = Field(
         None, ge=1, description="Passes over the transfer set (static default 30, transformer 4)."
     )
-    batch_size: int = Field(32, ge=1)
+    batch_size: int | None = Field(
+        None, ge=1, description="Texts per training step (static default 64, transformer 32)."
+    )
     learning_rate: float | None = Field(
         None, gt=0, description="Adam learning rate (static default 3e-3, transformer 5e-5)."
     )

@@ -128,7 +128,7 @@ class Stepper:
 
 class TransformerStudent:
     kind = "transformer"
-    training_defaults = {"epochs": 4, "learning_rate": 5e-5}  # where the recipe leaves them unset
+    training_defaults = {"epochs": 4, "learning_rate": 5e-5, "batch_size": 32}  # where the recipe leaves them unset
     temperature: float | None = None  # calibration.json's, set on load; None: the raw scores
 
     def __init__(self, encoder, tokenizer, labels: list[str], *, max_length: int = 256):
