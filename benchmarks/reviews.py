@@ -5,7 +5,10 @@
 1. understudy's default recipe (static student from the mpnet teacher, soft labels + embeddings);
 2. model2vec's own recipe: distil static embeddings from the same encoder, then
    StaticModelForClassification trained on the teacher's hard labels;
-3. TF-IDF + logistic regression trained on the teacher's hard labels.
+3. TF-IDF + logistic regression trained on the teacher's hard labels;
+4. the transformer student (recipes/reviews-transformer.yaml: all-MiniLM-L6-v2 fine-tuned on the same stored teacher
+   outputs), for a user who values quality over speed (SetFit's distillation, the anchor for this route, keeps about
+   0.96 of its teacher); --no-transformer leaves it out (it trains for several minutes on 2 cores).
 Prints macro-F1, retention, agreement, throughput (batch 64, same threads), speed-up and size for each,
 then the default student's throughput beside its tokenizer's alone and their ratio (benchmarks/tokenizer_wall.py).
 A rerun reuses the stored teacher outputs.
@@ -33,6 +36,8 @@ from understudy.teachers import build_teacher, size_on_disk
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/bench")
+    parser.add_argument("--no-transformer", action="store_true", help="leave out the transformer student")
+    parser.add_argument("--no-references", action="store_true", help="leave out model2vec's recipe and TF-IDF")
     args = parser.parse_args()
     from rich.console import Console
     from rich.table import Table
@@ -75,6 +80,40 @@ def main() -> None:
         speed = measure_speed(predict_fn, sample, n_threads=threads)["batch_64"]["texts_per_s"]
         rows.append((name, f1, f1 / teacher_f1, float((pred == t_eval).mean()), speed, size))
 
+    if not args.no_references:
+        references(score, teacher, transfer, train_labels, console)
+    if not args.no_transformer:
+        rows.append(transformer_row(Path(args.out), console, teacher_f1, teacher_speed))
+    table = Table(
+        title=f"Amazon reviews: {len(transfer.texts)} transfer, {len(evaluation.texts)} evaluation, {threads} threads"
+    )
+    for col in ("approach", "macro-F1", "retention", "agreement", "texts/s (b64)", "speed-up", "size MB"):
+        table.add_column(col, justify="right" if col != "approach" else "left")
+    for name, f1, ret, agree, speed, size in rows:
+        table.add_row(
+            name,
+            f"{f1:.3f}",
+            f"{ret:.3f}",
+            f"{agree:.3f}",
+            f"{speed:,.0f}",
+            f"{speed / teacher_speed:,.0f}x",
+            f"{size / 1e6:,.1f}",
+        )
+    console.print(table)
+    store.close()
+
+    # The tokenizer wall: the default student against its own tokenizer alone, interleaved in this process.
+    from tokenizer_wall import measure
+    from tokenizer_wall import report as print_wall
+
+    from understudy.students import load_student
+
+    console.print("the tokenizer wall: the default student's predict_proba against its tokenizer alone")
+    print_wall(measure(load_student(Path(args.out) / "student"), evaluation.texts, threads))
+
+
+def references(score, teacher, transfer, train_labels, console) -> None:
+    """model2vec's own recipe and TF-IDF + logistic regression, each on the teacher's hard labels."""
     console.print("reference 1: model2vec's own recipe on the teacher's labels")
     from model2vec.distill import distill as m2v_distill
     from model2vec.train import StaticModelForClassification
@@ -106,32 +145,28 @@ def main() -> None:
         tfidf_size = size_on_disk(tmp)
     score("TF-IDF + LR (teacher labels)", lambda t: list(tfidf.predict(t)), tfidf.predict_proba, tfidf_size)
 
-    table = Table(
-        title=f"Amazon reviews: {len(transfer.texts)} transfer, {len(evaluation.texts)} evaluation, {threads} threads"
-    )
-    for col in ("approach", "macro-F1", "retention", "agreement", "texts/s (b64)", "speed-up", "size MB"):
-        table.add_column(col, justify="right" if col != "approach" else "left")
-    for name, f1, ret, agree, speed, size in rows:
-        table.add_row(
-            name,
-            f"{f1:.3f}",
-            f"{ret:.3f}",
-            f"{agree:.3f}",
-            f"{speed:,.0f}",
-            f"{speed / teacher_speed:,.0f}x",
-            f"{size / 1e6:,.1f}",
-        )
-    console.print(table)
-    store.close()
 
-    # The tokenizer wall: the default student against its own tokenizer alone, interleaved in this process.
-    from tokenizer_wall import measure
-    from tokenizer_wall import report as print_wall
+def transformer_row(out: Path, console, teacher_f1: float, teacher_speed: float) -> tuple:
+    """The transformer student's own engine run, on the default run's stored teacher outputs (the store is copied:
+    the same teacher, so nothing is asked again), measured by the engine as every run is."""
+    import shutil
+    import time
 
-    from understudy.students import load_student
-
-    console.print("the tokenizer wall: the default student's predict_proba against its tokenizer alone")
-    print_wall(measure(load_student(Path(args.out) / "student"), evaluation.texts, threads))
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "reviews-transformer.yaml")
+    folder = out.with_name(out.name + "-transformer")
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "teacher.sqlite").exists():
+        shutil.copy(out / "teacher.sqlite", folder / "teacher.sqlite")
+    console.print(f"4: the transformer student ({recipe.student.base}), into {folder}")
+    started = time.perf_counter()
+    report = distill(recipe, folder, progress=Progress(console))
+    seconds = report.get("timings", {}).get("train student")
+    console.print(f"the transformer run took {time.perf_counter() - started:,.0f} s (training {seconds} s)")
+    s, c = report["student"], report["comparison"]
+    f1 = s["quality"]["macro_f1"]["value"]
+    # the same teacher timing as the default's row, so the speed-ups in the table share one denominator
+    return (f"transformer student ({Path(str(recipe.student.base)).name})", f1, f1 / teacher_f1,
+            c["agreement"]["value"], s["speed"]["batch_64"]["texts_per_s"], s["size_bytes"])  # fmt: skip
 
 
 if __name__ == "__main__":
