@@ -97,7 +97,7 @@ def test_a_teacher_without_an_encoder_is_timed_in_torch_and_says_why(cache):
 def test_onnx_labelling_checks_parity_on_the_first_texts_then_labels_through_onnx(tiny_st, tiny_head, cache):
     teacher = EncoderWithHead(tiny_st, tiny_head)
     gate = use_labelling_runtime(teacher, "onnx")
-    assert teacher.encoder.onnx is gate
+    assert teacher.encoder.runtime is gate
     sample = texts(PARITY_TEXTS + 64, seed=9)
     got = np.concatenate([teacher.predict(sample[i : i + 32])["embedding"] for i in range(0, len(sample), 32)])
     assert np.abs(got - embed(teacher.encoder.torch_predict, sample, 32)).max() < 1e-4

@@ -26,7 +26,7 @@ from ..gates import GateDef, largest_in
 from ..report.schema import Figures
 from .evidence import clip
 from .metrics import paired_bootstrap
-from .robustness import _changed, perturbation_descriptions
+from .robustness import _changed, perturbation_descriptions, refused
 
 WHO = ("teacher", "student")
 METHOD = "paired percentile bootstrap over rows"
@@ -232,8 +232,7 @@ def perturbed_error_report(
                 answers[who] = _numbers(fn, messy, who)
             except UserError as exc:
                 entry[who] = None
-                said = str(exc).strip().splitlines()[0] if str(exc).strip() else "no reason given"
-                entry.setdefault("errors", {})[who] = clip(said if who in said else f"the {who}: {said}")
+                entry.setdefault("errors", {})[who] = refused(who, str(exc))
         for who, values in answers.items():
             before, after = np.abs(clean[who] - gold), np.abs(values - gold)
 

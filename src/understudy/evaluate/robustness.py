@@ -144,8 +144,7 @@ def robustness_report(
             pred, failed = _answer(fn, messy, k, who)
             if pred is None:  # e.g. a teacher that takes no missing value: said, and the other model still measured
                 entry[who] = None
-                said = failed.strip().splitlines()[0] if failed.strip() else "no reason given"
-                entry.setdefault("errors", {})[who] = clip(said if who in said else f"the {who}: {said}")
+                entry.setdefault("errors", {})[who] = refused(who, failed)
                 continue
             preds[who] = pred
             acc = float(np.mean(pred == gold))
@@ -202,6 +201,12 @@ def _answer(fn: Predict, inputs: list, k: int, who: str) -> tuple[np.ndarray | N
     except UserError as exc:
         return None, str(exc)
     return predict_classes(lambda _: probs, inputs, k, who), None
+
+
+def refused(who: str, why: str | None) -> str:
+    """Why a model could not answer the perturbed inputs, in one line that names it ('the teacher: ...')."""
+    said = (why or "").strip().splitlines()[0] if (why or "").strip() else "no reason given"
+    return clip(said if who in said else f"the {who}: {said}")
 
 
 def _changed(clean, messy, show: Callable[[Any], str]) -> str:

@@ -61,9 +61,8 @@ class TreeStudent(TableStudent):
         self._value = np.asarray(t["value"], dtype=np.float64)
         self._depth = _depth(self._left, self._right)
         self.missing_seen = list(t.get("missing_seen") or [True] * len(self.features.names))  # older folders
+        self._leaf_value = self._value[self._left < 0]  # the leaves in node order, as both walks number them
         self._paths()
-        leaves = self._left < 0
-        self._leaf_value = self._value[leaves]
         self._leaf_probs = None if self.regression else normalised(self._leaf_value)
         f = self.features
         self._walk = compile_tree(t, f.source, {name: i for i, name in enumerate(f.value_names)}, self._depth)
@@ -116,7 +115,7 @@ class TreeStudent(TableStudent):
             self._missing_left[inner],
             turns,
             lefts,
-            self._value[leaves],
+            self._leaf_value,
         )
 
     def leaf_of(self, x: np.ndarray) -> np.ndarray:

@@ -34,9 +34,9 @@ class SentenceEncoder:
         self.fingerprint = fingerprint_files(self.folder, extra=f"encoder:{max_length}")
         self.description = f"sentence encoder {self.folder}"
         self._model = None
-        # labelling.runtime (teachers.onnx_encoder.LabellingRuntime): the same weights through ONNX Runtime once
-        # parity holds, so the fingerprint, which keys the stored outputs, stays.
-        self.onnx = None
+        # labelling.runtime (teachers.onnx_encoder.LabellingRuntime): the same weights through ONNX Runtime or in
+        # bfloat16 once parity holds, so the fingerprint, which keys the stored outputs, stays.
+        self.runtime = None
 
     @property
     def model(self):
@@ -53,7 +53,7 @@ class SentenceEncoder:
         return self._model
 
     def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
-        return self.onnx.predict(texts) if self.onnx is not None else self.torch_predict(texts)
+        return self.runtime.predict(texts) if self.runtime is not None else self.torch_predict(texts)
 
     def torch_predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         emb = self.model.encode(list(texts), batch_size=len(texts), convert_to_numpy=True, show_progress_bar=False)

@@ -26,7 +26,6 @@ from ..errors import UserError
 
 PARITY_TEXTS = 256  # texts the ONNX and bfloat16 forms are checked on against PyTorch float32
 LOW_PRECISION_MIN_AGREEMENT = 0.99  # int8 and bfloat16 count only where their labels agree with float32's this often
-INT8_MIN_AGREEMENT = LOW_PRECISION_MIN_AGREEMENT
 MIN_COSINE = 0.99  # bfloat16: every embedding at least this close (cosine) to float32's
 MAX_DIFF = 1e-3  # largest embedding difference float32 may show and still be "the same model"
 
@@ -216,7 +215,7 @@ def runtimes(teacher, threads: int = 0, progress=None) -> tuple[dict, str | None
 
 
 class LabellingRuntime:
-    """labelling.runtime on a SentenceEncoder (set as its `onnx`): how its texts are encoded.
+    """labelling.runtime on a SentenceEncoder (set as its `runtime`): how its texts are encoded.
 
     The first PARITY_TEXTS texts are encoded by PyTorch float32, which answers them (they are the reference,
     stored as usual), and by each candidate: ONNX Runtime float32 and PyTorch bfloat16, each timed on the same
@@ -350,5 +349,5 @@ def use_labelling_runtime(teacher, setting: str, progress=None, like: LabellingR
     gate = like if like is not None and like.encoder.fingerprint == encoder.fingerprint else None
     gate = gate or LabellingRuntime(encoder, setting, progress)
     gate.head = gate.head or head_of(teacher)
-    encoder.onnx = gate
+    encoder.runtime = gate
     return gate
