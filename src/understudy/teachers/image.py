@@ -254,8 +254,10 @@ def lite_attention_layers(model) -> list[str]:
     return [f"_blocks.{stage[-1]}" for stage in stages[-3:]]
 
 
-def make_efficientnet_lite(architecture: str, num_classes: int, image_size: int, channels: int = 3):
-    """An EfficientNet-Lite with random weights, padded for `image_size` (its 'same' padding is fixed at build)."""
+def make_efficientnet_lite(architecture: str, num_classes: int, image_size: int | None, channels: int = 3):
+    """An EfficientNet-Lite with random weights. Its TensorFlow-style 'same' padding is fixed at build for
+    `image_size` (None: worked out at each call); the padding has no weights, but it changes what the net computes
+    at sizes whose halvings differ in parity from that one, so a saved net is rebuilt padded as it was trained."""
     try:
         from efficientnet_lite_pytorch import EfficientNet
         from efficientnet_lite_pytorch.utils import get_same_padding_conv2d
@@ -263,10 +265,11 @@ def make_efficientnet_lite(architecture: str, num_classes: int, image_size: int,
         raise UserError(
             "an understudy image folder holds an EfficientNet-Lite: pip install efficientnet_lite_pytorch"
         ) from None
-    model = EfficientNet.from_name(architecture, num_classes=int(num_classes), image_size=int(image_size))
+    size = None if image_size is None else int(image_size)
+    model = EfficientNet.from_name(architecture, num_classes=int(num_classes), image_size=size)
     if channels != 3:  # the package's own in_channels path miscounts the stem of lite2-4 (fixed at 32)
         stem = model._conv_stem
-        conv = get_same_padding_conv2d(image_size=int(image_size))
+        conv = get_same_padding_conv2d(image_size=size)
         model._conv_stem = conv(channels, stem.out_channels, kernel_size=3, stride=2, bias=False)
     # No set_swish here: on a Lite it would swap its ReLU6 for Swish.
     return model
@@ -289,7 +292,8 @@ class LiteImageTeacher(TorchImageTeacher):
             size, channels, spec_value(spec, "mean", config["mean"]), spec_value(spec, "std", config["std"]), where
         )
         self.description = f"{arch} image classifier {folder.name} ({len(labels)} classes)"
-        model = make_efficientnet_lite(arch, len(own), size, channels)
+        padded_for = config.get("padded_for", config["image_size"])
+        model = make_efficientnet_lite(arch, len(own), padded_for, channels)
         try:
             weights = load_file(str(folder / "model.safetensors"))
         except Exception as exc:
@@ -328,12 +332,21 @@ def save_image_folder(model, architecture: str, labels, image_size: int, channel
         "channels": int(channels),
         "mean": [float(x) for x in mean],
         "std": [float(x) for x in std],
+        # the size its 'same' padding was fixed for (None: worked out at each call); see make_efficientnet_lite
+        "padded_for": _padded_for(model),
     }
     # channels_last weights are strided: safetensors stores plain contiguous tensors
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     return folder
+
+
+def _padded_for(model) -> int | None:
+    size = getattr(getattr(model, "_global_params", None), "image_size", None)
+    if isinstance(size, (list, tuple)):
+        size = size[0]
+    return None if size is None else int(size)
 
 
 def _check_own_config(config: dict, folder: Path) -> None:
@@ -353,6 +366,9 @@ def _check_own_config(config: dict, folder: Path) -> None:
         raise UserError(f"{where}: labels must be a list of distinct class names, got {labels!r}")
     if not isinstance(config["image_size"], int) or config["image_size"] < 8:
         raise UserError(f"{where}: image_size must be a whole number of pixels, at least 8")
+    padded = config.get("padded_for")
+    if padded is not None and (not isinstance(padded, int) or padded < 1):
+        raise UserError(f"{where}: padded_for must be a whole number of pixels or null, got {padded!r}")
     if not (folder / "model.safetensors").is_file():
         raise UserError(f"{folder} has an understudy config.json but no model.safetensors beside it")
 
