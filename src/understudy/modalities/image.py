@@ -142,4 +142,3 @@ class ImageModality:
     def describe(self, item: Image) -> str:
         im = as_image(item)
         return f"{im.name or 'image'} ({im.width}x{im.height}, {'grey' if im.channels == 1 else 'RGB'})"
-
