@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-__all__ = ["by_size"]
+__all__ = ["by_size", "in_order"]
 
 
 def by_size(sizes: Sequence[int], batch_size: int) -> Iterator[list[int]]:
@@ -22,8 +22,20 @@ def by_size(sizes: Sequence[int], batch_size: int) -> Iterator[list[int]]:
 
     Inputs of similar size in a batch waste less padding: a large speed-up for transformer teachers.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    _check(batch_size)
     order = sorted(range(len(sizes)), key=lambda i: sizes[i])
     for start in range(0, len(order), batch_size):
         yield order[start : start + batch_size]
+
+
+def in_order(count: int, batch_size: int) -> Iterator[list[int]]:
+    """Indices 0..count-1 in chunks of at most `batch_size`, in order: for inputs that each cost a model the same
+    (table rows; pictures, which a network resizes to one size), where sorting saves no padding."""
+    _check(batch_size)
+    for start in range(0, count, batch_size):
+        yield list(range(start, min(start + batch_size, count)))
+
+
+def _check(batch_size) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")

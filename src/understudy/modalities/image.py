@@ -129,10 +129,9 @@ class ImageModality:
         return as_image(item).key()
 
     def batches(self, items: Sequence[Any], batch_size: int) -> Iterator[list[int]]:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        for start in range(0, len(items), batch_size):
-            yield list(range(start, min(start + batch_size, len(items))))
+        from . import in_order
+
+        return in_order(len(items), batch_size)
 
     def perturbations(self) -> dict[str, Callable[[Any, np.random.Generator], Any]]:
         from .image_perturb import PERTURB
